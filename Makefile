@@ -1,0 +1,58 @@
+# paper_repro: every entry point. `make help` lists them.
+# The two commands a fresh machine needs are `make reproduce` and `make test`; both set up
+# the virtual environment first when it is missing or older than pyproject.toml.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch first, pinned: here it is a local CPU wheel (seconds); elsewhere the CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+# data root: ../shared/data when it sits beside the checkout (offline machines, CI), else ./data
+PAPER_REPRO_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(abspath data))
+export PAPER_REPRO_DATA
+PROFILE ?=
+NPROC ?= 1
+
+.PHONY: help setup test verify-gradients derivations lint format reproduce tables
+
+help:  ## list the targets
+	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet "$(TORCH_SPEC)"
+	$(VENV)/bin/pip install --quiet -e ".[test]"
+	touch $@
+
+setup: $(VENV)/.installed  ## virtual environment + editable install (torch first)
+
+test: $(VENV)/.installed lint  ## lint + the fast test suite (the CI suite)
+	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q
+
+verify-gradients: $(VENV)/.installed  ## thorough hypothesis run: PyTorch heads vs SymPy, summary table
+	HYPOTHESIS_PROFILE=thorough PAPER_REPRO_VERIFY_REPORT=reports/verification/gradients.md \
+		$(PY) -m pytest -q tests/losses tests/derivations
+
+derivations: $(VENV)/.installed  ## render reports/derivations.md from the SymPy derivations
+	$(PY) -m derivations.render --out reports/derivations.md
+
+REPRO_ARGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(DEVICE),--device $(DEVICE))
+
+reproduce: $(VENV)/.installed  ## retrain every table (PROFILE=paper|quick|smoke, default: paper on GPU, quick on CPU)
+	$(PY) -m paper_repro reproduce $(REPRO_ARGS) --command "make reproduce $(if $(PROFILE),PROFILE=$(PROFILE))"
+
+reproduce-%: $(VENV)/.installed  ## one table: reproduce-mnist, reproduce-cifar10, reproduce-cifar10+, reproduce-cifar100, reproduce-cifar10-jpeg(+)
+	$(PY) -m paper_repro reproduce $* $(REPRO_ARGS) --command "make reproduce-$* $(if $(PROFILE),PROFILE=$(PROFILE))"
+
+tables: $(VENV)/.installed  ## rewrite reports/tables/*.md from reports/results
+	$(PY) -m paper_repro tables $(if $(PROFILE),--profile $(PROFILE))
+
+lint: $(VENV)/.installed  ## ruff check + format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed  ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
