@@ -1,0 +1,18 @@
+from paper_repro.losses import functional
+from paper_repro.losses.checks import integer_margin
+from paper_repro.losses.lmcl import LMCLHead
+
+
+class BDLMCLHead(LMCLHead):
+    """BD-LMCL (Li et al., ICASSP 2019): LMCL counted only for samples near the boundary.
+    The selection rule is `functional.boundary_selection` (k: top-k window of plain cosines)."""
+
+    def __init__(self, in_features, num_classes, s: float = 64.0, m: float = 0.35, k: int = 5):
+        super().__init__(in_features, num_classes, s, m)
+        self.k = integer_margin("k", k)
+
+    def forward(self, features, labels):
+        return functional.bdlmcl_loss(features, self.weight, labels, self.s, self.m, self.k)
+
+    def extra_repr(self) -> str:
+        return f"s={self.s}, m={self.m}, k={self.k}"

@@ -1,0 +1,92 @@
+"""Argument checks shared by the functional API and the head modules.
+
+Every message names the argument and the expected form, so a wrong call fails at the
+call site instead of deep inside cross-entropy (or as a CUDA device-side assert)."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+
+import torch
+
+
+def check_batch(features: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor) -> None:
+    """features (B, D) float, weight (C, D) float, labels (B,) integer in [0, C), all finite."""
+    for name, t in (("features", features), ("weight", weight), ("labels", labels)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if features.dim() != 2:
+        raise ValueError(f"features must have shape (B, D), got {tuple(features.shape)}")
+    if weight.dim() != 2:
+        raise ValueError(f"weight must have shape (C, D), got {tuple(weight.shape)}")
+    if not features.is_floating_point() or not weight.is_floating_point():
+        raise TypeError(
+            f"features and weight must be floating point, got {features.dtype} and {weight.dtype}"
+        )
+    if features.shape[1] != weight.shape[1]:
+        raise ValueError(
+            f"features have D={features.shape[1]} but weight has shape {tuple(weight.shape)}; "
+            "weight must be (num_classes, D) like nn.Linear"
+        )
+    if features.shape[0] == 0:
+        raise ValueError("empty batch: features has B=0 rows")
+    if labels.dim() != 1 or labels.shape[0] != features.shape[0]:
+        raise ValueError(
+            f"labels must have shape (B,) = ({features.shape[0]},), got {tuple(labels.shape)}"
+        )
+    if labels.dtype != torch.int64:
+        raise TypeError(f"labels must be torch.int64 class indices, got {labels.dtype}")
+    if weight.shape[0] == 0:
+        raise ValueError("weight has no classes (C=0)")
+    # one host sync for all value checks instead of one per check
+    bad_label, bad_feature, bad_weight = torch.stack(
+        [
+            ((labels < 0) | (labels >= weight.shape[0])).any(),
+            ~torch.isfinite(features).all(),
+            ~torch.isfinite(weight).all(),
+        ]
+    ).tolist()
+    if bad_label:
+        lo, hi = labels.min().item(), labels.max().item()
+        raise ValueError(
+            f"labels must lie in [0, {weight.shape[0] - 1}] (num_classes={weight.shape[0]}), "
+            f"got values in [{lo}, {hi}]"
+        )
+    if bad_feature:
+        raise ValueError("features contain NaN or inf; the loss would be NaN")
+    if bad_weight:
+        raise ValueError("weight contains NaN or inf; the loss would be NaN")
+
+
+def integer_margin(name: str, value: object, minimum: int = 1) -> int:
+    """An integer margin (L-Softmax / A-Softmax m): bools and floats such as 2.5 or 2.0 are
+    rejected because psi(t) is only defined piecewise on pi/m segments for integer m."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    value = operator.index(value)
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return value
+
+
+def real_in(
+    name: str,
+    value: object,
+    low: float,
+    high: float = math.inf,
+    *,
+    low_open: bool = False,
+    high_open: bool = True,
+) -> float:
+    """A finite real number in the interval given by low/high and their openness."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise TypeError(f"{name} must be a finite real number, got {value!r}")
+    value = float(value)
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if too_low or too_high:
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(f"{name} must lie in {left}{low}, {high}{right}, got {value}")
+    return value

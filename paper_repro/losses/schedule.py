@@ -1,0 +1,59 @@
+"""The lambda annealing of the original L-Softmax (and SphereFace) Caffe layers.
+
+Training with psi(t) alone from random weights often diverges, so the original code mixes
+in the plain logit with a weight lam that decays with the iteration count:
+lam = max(lam_min, base * (1 + gamma * it) ** (-power)), it counted from 1 at the first
+forward pass in training mode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from paper_repro.losses.base import MarginHead
+from paper_repro.losses.checks import integer_margin, real_in
+
+
+@dataclass(frozen=True)
+class LambdaSchedule:
+    base: float = 0.0  # lam at iteration 0
+    gamma: float = 0.0  # 1/iterations: decay rate
+    power: float = 1.0  # decay exponent
+    lam_min: float = 0.0  # floor
+
+    def __post_init__(self):
+        for name in ("base", "gamma", "power", "lam_min"):
+            real_in(name, getattr(self, name), 0.0)
+
+    @classmethod
+    def constant(cls, lam: float) -> LambdaSchedule:
+        return cls(base=lam, lam_min=lam)
+
+    def __call__(self, iteration: int) -> float:
+        return max(self.lam_min, self.base * (1.0 + self.gamma * iteration) ** (-self.power))
+
+
+class AnnealedHead(MarginHead):
+    """A head with integer angular margin m and the lambda schedule (L-Softmax, A-Softmax).
+
+    `lam` is either a fixed number or a LambdaSchedule. The iteration counter is a buffer so a
+    checkpoint resumes the schedule where it stopped."""
+
+    def __init__(self, in_features, num_classes, m: int, lam: float | LambdaSchedule = 0.0):
+        super().__init__(in_features, num_classes)
+        self.m = integer_margin("m", m)
+        self.schedule = lam if isinstance(lam, LambdaSchedule) else LambdaSchedule.constant(lam)
+        self.register_buffer("iteration", torch.zeros((), dtype=torch.int64))
+
+    @property
+    def lam(self) -> float:
+        return self.schedule(int(self.iteration))
+
+    def forward(self, features, labels):
+        if self.training:
+            self.iteration += 1
+        return super().forward(features, labels)
+
+    def extra_repr(self) -> str:
+        return f"m={self.m}, schedule={self.schedule}"

@@ -1,0 +1,102 @@
+"""The head modules: registry, lambda schedule of the original implementation, BD-LMCL
+selection, label-free scores."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from paper_repro.losses import HEADS, LambdaSchedule, functional, make_head
+
+
+def test_registry_builds_every_head_with_weight_like_linear():
+    for name in HEADS:
+        head = make_head(name, 7, 3, **({"m": 2} if name in ("lsoftmax", "asoftmax") else {}))
+        assert head.weight.shape == (3, 7)
+        assert head(torch.randn(4, 7), torch.tensor([0, 1, 2, 0])).shape == ()
+
+
+@pytest.mark.parametrize(
+    ("schedule", "iteration", "expected"),
+    [
+        # the original L-Softmax CIFAR setting: base 1000, gamma 0.12, power 1, lambda_min 0
+        (LambdaSchedule(1000, 0.12, 1, 0), 1, 1000 / 1.12),
+        (LambdaSchedule(1000, 0.12, 1, 0), 100, 1000 / 13.0),
+        (LambdaSchedule(1000, 0.12, 1, 5), 10_000, 5.0),  # floored at lam_min
+        (LambdaSchedule(1000, 2.5e-5, 35, 0), 8_000, 1000 * 1.2**-35),
+        (LambdaSchedule.constant(3.0), 12_345, 3.0),
+    ],
+)
+def test_lambda_schedule_formula(schedule, iteration, expected):
+    assert schedule(iteration) == pytest.approx(expected, rel=1e-12)
+
+
+def test_iteration_counts_from_one_at_first_training_forward_only():
+    head = make_head("lsoftmax", 4, 3, m=2, lam=LambdaSchedule(1000, 0.12, 1, 0))
+    x, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])
+    assert head.lam == 1000.0  # iteration 0 before training
+    head.eval()
+    head(x, y)
+    head.logits(x, y)
+    assert int(head.iteration) == 0
+    head.train()
+    head(x, y)
+    assert int(head.iteration) == 1 and head.lam == pytest.approx(1000 / 1.12)
+    head(x, y)
+    assert int(head.iteration) == 2
+
+
+def test_schedule_state_resumes_from_state_dict():
+    schedule = LambdaSchedule(1000, 0.12, 1, 0)
+    head = make_head("asoftmax", 4, 3, m=4, lam=schedule)
+    for _ in range(7):
+        head(torch.randn(2, 4), torch.tensor([0, 2]))
+    resumed = make_head("asoftmax", 4, 3, m=4, lam=schedule)
+    resumed.load_state_dict(head.state_dict())
+    assert int(resumed.iteration) == 7 and resumed.lam == head.lam
+
+
+def test_logits_use_current_lambda():
+    torch.manual_seed(0)
+    head = make_head("lsoftmax", 4, 3, m=3, lam=LambdaSchedule(10, 1.0, 1, 0)).double()
+    x, y = torch.randn(6, 4, dtype=torch.float64), torch.tensor([0, 1, 2, 0, 1, 2])
+    head(x, y)  # iteration 1: lam = 10 / 2 = 5
+    want = functional.lsoftmax_logits(x, head.weight, y, 3, lam=5.0)
+    torch.testing.assert_close(head.logits(x, y), want)
+
+
+def test_boundary_selection_rule_on_constructed_cosines():
+    """Row 0 confidently right (not selected); row 1 right but inside the margin (selected);
+    row 2 wrong, target second (selected for k >= 2); row 3 wrong, target last of 4 (outlier)."""
+    cos = torch.tensor(
+        [[0.9, 0.1, 0.0, -0.2], [0.5, 0.4, 0.0, 0.1], [0.3, 0.6, 0.1, 0.0], [0.2, 0.3, 0.4, 0.5]]
+    )
+    labels = torch.tensor([0, 0, 0, 0])
+    assert functional.boundary_selection(cos, labels, m=0.35, k=2).tolist() == [
+        False, True, True, False
+    ]  # fmt: skip
+    assert functional.boundary_selection(cos, labels, m=0.35, k=1).tolist() == [
+        False, True, False, False
+    ]  # fmt: skip
+    assert functional.boundary_selection(cos, labels, m=0.35, k=4).tolist() == [
+        False, True, True, True
+    ]  # fmt: skip
+
+
+def test_bdlmcl_without_selected_samples_is_zero_with_zero_gradient():
+    w = torch.eye(3, requires_grad=True)
+    x = torch.eye(3) * 5  # every sample exactly on its class: far from the boundary
+    loss = functional.bdlmcl_loss(x, w, torch.tensor([0, 1, 2]), s=30.0, m=0.35)
+    loss.backward()
+    assert loss.item() == 0.0 and torch.all(w.grad == 0)
+
+
+@pytest.mark.parametrize("name", ["lmcl", "arcface", "bdlmcl", "asoftmax", "softmax"])
+def test_scores_rank_classes_by_the_test_time_rule(name):
+    """Normalised heads decide by cos t_j, softmax and L-Softmax by W_j . x."""
+    head = make_head(name, 2, 2, **({"m": 2} if name == "asoftmax" else {}))
+    with torch.no_grad():
+        head.weight.copy_(torch.tensor([[10.0, 0.0], [0.0, 1.0]]))
+    x = torch.tensor([[0.3, 1.0]])  # cos favours class 1, W.x favours class 0
+    expected = 0 if name == "softmax" else 1
+    assert head.scores(x).argmax(dim=1).item() == expected
