@@ -1,0 +1,65 @@
+"""The in-memory form every loader returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+SPLITS = ("train", "test")
+
+
+def check_split(split: str) -> str:
+    """Return ``split`` if it is ``"train"`` or ``"test"``, else raise ValueError."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    return split
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """One split of a dataset, on the CPU.
+
+    ``images``: uint8 ``(N, C, H, W)``, contiguous, raw pixel values 0..255.
+    ``labels``: int64 ``(N,)`` in ``[0, len(classes))``.
+    ``classes``: class names, index = label.
+    Normalisation and augmentation are left to the training code, which moves the
+    tensors to the device once and does them there.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        im, lab = self.images, self.labels
+        if im.dtype != torch.uint8 or im.ndim != 4 or not im.is_contiguous():
+            raise ValueError(
+                f"images must be contiguous uint8 (N, C, H, W), got {im.dtype} {tuple(im.shape)}"
+            )
+        if lab.dtype != torch.int64 or lab.shape != (im.shape[0],):
+            raise ValueError(
+                f"labels must be int64 ({im.shape[0]},), got {lab.dtype} {tuple(lab.shape)}"
+            )
+        if lab.numel() and not (int(lab.min()) >= 0 and int(lab.max()) < len(self.classes)):
+            raise ValueError(f"labels outside [0, {len(self.classes)})")
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def channel_mean(self) -> torch.Tensor:
+        """Per-channel mean pixel, float32 ``(C,)`` in 0..255 units.
+
+        The papers subtract the training set's mean pixel; call this on the *train*
+        split (see ``DatasetInfo.train_mean``) and use it for both splits.
+        Summed exactly in uint64 (numpy casts in small buffers, whereas torch's
+        ``sum(dtype=...)`` would first copy the whole tensor to 64 bits).
+        """
+        n, _, h, w = self.images.shape
+        total = np.add.reduce(self.images.cpu().numpy(), axis=(0, 2, 3), dtype=np.uint64)
+        return torch.from_numpy(total / max(n * h * w, 1)).to(torch.float32)
+
+    def label_counts(self) -> list[int]:
+        """Number of examples of each class, index = label."""
+        return torch.bincount(self.labels, minlength=len(self.classes)).tolist()
