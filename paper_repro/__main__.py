@@ -1,0 +1,148 @@
+"""Command line behind the Makefile.
+
+    python -m paper_repro reproduce [EXPERIMENT ...] [--profile quick] [--data-root DIR]
+    python -m paper_repro tables [--profile quick]
+
+`reproduce` prints its plan and an estimated time, trains every missing cell (finished cells
+are reused, interrupted ones resume from their checkpoint), then writes the tables."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+
+import torch
+
+from paper_repro.data import DataError, load_dataset
+from paper_repro.experiments import EXPERIMENTS, PROFILES, cells, check_profile, get_experiment
+from paper_repro.models import make_network
+from paper_repro.report.tables import write_table
+from paper_repro.results import RESULTS_DIR, result_path
+from paper_repro.train import train_cell
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_profile(device: str) -> str:
+    return "paper" if device == "cuda" else "quick"
+
+
+def measure_throughput(network: str, device: str, batch_size: int, steps: int = 1) -> float:
+    """Training images/s of `network` on random data, for the time estimate only."""
+    net = make_network(network).to(device)
+    shape = net.spec.in_channels, net.spec.image_size, net.spec.image_size
+    x = torch.randn(batch_size, *shape, device=device)
+    net(x).sum().backward()  # warm-up
+    tick = time.perf_counter()
+    for _ in range(steps):
+        net(x).sum().backward()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return steps * batch_size / (time.perf_counter() - tick)
+
+
+def _plan(names, profile, data_root, device):
+    """[(experiment, missing cells, reason it cannot run or '')] and prints the plan."""
+    plan, total_s = [], 0.0
+    print(f"plan: profile '{profile}' on {device}; results in {RESULTS_DIR}/{profile}/")
+    for name in names:
+        exp = get_experiment(name)
+        todo = [
+            c for c in cells(exp, profile) if not result_path(profile, exp.name, c.run_id).exists()
+        ]
+        reason = ""
+        if todo:
+            try:
+                load_dataset(exp.dataset, "test", data_root)
+            except DataError as exc:
+                reason = str(exc)
+        n = len(cells(exp, profile))
+        line = f"  {exp.name:<14} {exp.label:<28} {n - len(todo)}/{n} cells done"
+        if reason:
+            line += ", cannot run: data missing (see below)"
+        elif todo:
+            sched = todo[0].schedule
+            speed = measure_throughput(exp.network, device, sched.batch_size)
+            seconds = len(todo) * sched.iterations * sched.batch_size / speed
+            total_s += seconds
+            line += f", {len(todo)} to train: ~{seconds / 60:.0f} min at ~{speed:.0f} images/s"
+        print(line)
+        plan.append((exp, todo, reason))
+    print(f"estimated training time: ~{total_s / 60:.0f} min (evaluation not included)")
+    return plan
+
+
+def cmd_reproduce(args) -> int:
+    device = args.device or default_device()
+    profile = check_profile(args.profile or default_profile(device))
+    explicit = bool(args.experiments)
+    names = args.experiments or list(EXPERIMENTS)
+    for name in names:
+        get_experiment(name)  # unknown names fail before any work
+    command = args.command or "python -m paper_repro " + shlex.join(sys.argv[1:])
+    failed = []
+    for exp, todo, reason in _plan(names, profile, args.data_root, device):
+        if reason:
+            print(f"\n{exp.name}: {reason}", file=sys.stderr)
+            failed.append(exp.name)
+            write_table(exp, profile, missing=f"The data is not available here: {reason}")
+            continue
+        if args.dry_run:
+            continue
+        for cell in todo:
+            train_cell(
+                cell,
+                data_root=args.data_root,
+                device=device,
+                command=command,
+                progress=not args.no_progress,
+            )
+        print(f"table: {write_table(exp, profile)}")
+    if failed and explicit:
+        return 2
+    return 0
+
+
+def cmd_tables(args) -> int:
+    for profile in [args.profile] if args.profile else PROFILES:
+        for exp in EXPERIMENTS.values():
+            if (RESULTS_DIR / profile / exp.name).exists():
+                print(write_table(exp, check_profile(profile)))
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m paper_repro",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command_name", required=True)
+    rep = sub.add_parser("reproduce", help="train missing cells and write the tables")
+    rep.add_argument("experiments", nargs="*", help=f"default: all of {', '.join(EXPERIMENTS)}")
+    rep.add_argument(
+        "--profile", help=f"one of {', '.join(PROFILES)}; default paper on a GPU, quick on CPU"
+    )
+    rep.add_argument("--data-root", help="data folder (default $PAPER_REPRO_DATA or ./data)")
+    rep.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    rep.add_argument("--dry-run", action="store_true", help="print the plan only")
+    rep.add_argument("--no-progress", action="store_true", help="no progress bars")
+    rep.add_argument("--command", help="the command to record in the results (Makefile sets it)")
+    rep.set_defaults(func=cmd_reproduce)
+    tab = sub.add_parser("tables", help="rewrite reports/tables from saved results")
+    tab.add_argument("--profile")
+    tab.set_defaults(func=cmd_tables)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Tables and figures, made only from saved results (never by training)."""

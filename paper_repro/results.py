@@ -1,0 +1,64 @@
+"""Results JSON: the seam between training runs and reports.
+
+One file per finished run at reports/results/<profile>/<experiment>/<run_id>.json, written
+atomically. Each file is self-describing: anyone can rebuild its table row from it alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from paper_repro.data.files import atomic_write_bytes
+from paper_repro.provenance import REPO_ROOT
+
+SCHEMA = "paper_repro.result/1"
+RESULTS_DIR = REPO_ROOT / "reports" / "results"
+REQUIRED = (
+    "schema",
+    "experiment",
+    "dataset_label",
+    "profile",
+    "head",
+    "margin",
+    "seed",
+    "config",
+    "metrics",
+    "curves",
+    "wall_time_s",
+    "images_per_s",
+    "command",
+    "provenance",
+)
+
+
+class ResultError(RuntimeError):
+    """A results file that is missing fields or is not valid JSON."""
+
+
+def result_path(profile: str, experiment: str, run_id: str, root: Path = RESULTS_DIR) -> Path:
+    return Path(root) / profile / experiment / f"{run_id}.json"
+
+
+def write_result(path: Path, result: dict) -> None:
+    missing = [k for k in REQUIRED if k not in result]
+    if missing:
+        raise ResultError(f"result for {path} lacks {', '.join(missing)}")
+    atomic_write_bytes(path, (json.dumps(result, indent=1, sort_keys=True) + "\n").encode())
+
+
+def read_result(path: Path) -> dict:
+    try:
+        result = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ResultError(f"cannot read result {path}: {exc}") from exc
+    if not isinstance(result, dict) or result.get("schema") != SCHEMA:
+        raise ResultError(f"{path} is not a {SCHEMA} result file")
+    missing = [k for k in REQUIRED if k not in result]
+    if missing:
+        raise ResultError(f"{path} lacks {', '.join(missing)}")
+    return result
+
+
+def load_results(profile: str, experiment: str, root: Path = RESULTS_DIR) -> list[dict]:
+    folder = Path(root) / profile / experiment
+    return [read_result(p) for p in sorted(folder.glob("*.json"))]
