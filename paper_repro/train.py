@@ -281,7 +281,7 @@ def train_cell(
             bar.set_postfix(
                 loss=f"{curves['train_loss'][-1]:.3f}",
                 err=f"{curves['train_error'][-1]:.1f}%",
-                lam=f"{curves['lam'][-1] or 0:.3g}",
+                lam="-" if curves["lam"][-1] is None else f"{curves['lam'][-1]:.3g}",
                 img_s=f"{it * schedule.batch_size / elapsed:.0f}",
             )
         if it % schedule.eval_every == 0 and it != schedule.iterations:
