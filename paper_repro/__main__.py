@@ -12,15 +12,16 @@ import argparse
 import shlex
 import sys
 import time
+from pathlib import Path
 
 import torch
 
 from paper_repro.data import DataError, load_dataset
 from paper_repro.experiments import EXPERIMENTS, PROFILES, cells, check_profile, get_experiment
 from paper_repro.models import make_network
-from paper_repro.report.tables import write_table
+from paper_repro.report.tables import TABLES_DIR, write_table
 from paper_repro.results import RESULTS_DIR, result_path
-from paper_repro.train import train_cell
+from paper_repro.train import RUNS_DIR, train_cell
 
 
 def default_device() -> str:
@@ -45,14 +46,16 @@ def measure_throughput(network: str, device: str, batch_size: int, steps: int = 
     return steps * batch_size / (time.perf_counter() - tick)
 
 
-def _plan(names, profile, data_root, device):
+def _plan(names, profile, data_root, device, results_dir):
     """[(experiment, missing cells, reason it cannot run or '')] and prints the plan."""
     plan, total_s = [], 0.0
-    print(f"plan: profile '{profile}' on {device}; results in {RESULTS_DIR}/{profile}/")
+    print(f"plan: profile '{profile}' on {device}; results in {results_dir}/{profile}/")
     for name in names:
         exp = get_experiment(name)
         todo = [
-            c for c in cells(exp, profile) if not result_path(profile, exp.name, c.run_id).exists()
+            c
+            for c in cells(exp, profile)
+            if not result_path(profile, exp.name, c.run_id, results_dir).exists()
         ]
         reason = ""
         if todo:
@@ -85,11 +88,12 @@ def cmd_reproduce(args) -> int:
         get_experiment(name)  # unknown names fail before any work
     command = args.command or "python -m paper_repro " + shlex.join(sys.argv[1:])
     failed = []
-    for exp, todo, reason in _plan(names, profile, args.data_root, device):
+    dirs = {"results_dir": args.results_dir, "tables_dir": args.tables_dir}
+    for exp, todo, reason in _plan(names, profile, args.data_root, device, args.results_dir):
         if reason:
             print(f"\n{exp.name}: {reason}", file=sys.stderr)
             failed.append(exp.name)
-            write_table(exp, profile, missing=f"The data is not available here: {reason}")
+            write_table(exp, profile, missing=f"The data is not available here: {reason}", **dirs)
             continue
         if args.dry_run:
             continue
@@ -98,10 +102,12 @@ def cmd_reproduce(args) -> int:
                 cell,
                 data_root=args.data_root,
                 device=device,
+                runs_dir=args.runs_dir,
+                results_dir=args.results_dir,
                 command=command,
                 progress=not args.no_progress,
             )
-        print(f"table: {write_table(exp, profile)}")
+        print(f"table: {write_table(exp, profile, **dirs)}")
     if failed and explicit:
         return 2
     return 0
@@ -110,9 +116,21 @@ def cmd_reproduce(args) -> int:
 def cmd_tables(args) -> int:
     for profile in [args.profile] if args.profile else PROFILES:
         for exp in EXPERIMENTS.values():
-            if (RESULTS_DIR / profile / exp.name).exists():
-                print(write_table(exp, check_profile(profile)))
+            if (args.results_dir / profile / exp.name).exists():
+                print(
+                    write_table(
+                        exp,
+                        check_profile(profile),
+                        results_dir=args.results_dir,
+                        tables_dir=args.tables_dir,
+                    )
+                )
     return 0
+
+
+def _output_options(parser) -> None:
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="results JSON")
+    parser.add_argument("--tables-dir", type=Path, default=TABLES_DIR, help="markdown tables")
 
 
 def main(argv=None) -> int:
@@ -132,9 +150,12 @@ def main(argv=None) -> int:
     rep.add_argument("--dry-run", action="store_true", help="print the plan only")
     rep.add_argument("--no-progress", action="store_true", help="no progress bars")
     rep.add_argument("--command", help="the command to record in the results (Makefile sets it)")
+    rep.add_argument("--runs-dir", type=Path, default=RUNS_DIR, help="checkpoints")
+    _output_options(rep)
     rep.set_defaults(func=cmd_reproduce)
     tab = sub.add_parser("tables", help="rewrite reports/tables from saved results")
     tab.add_argument("--profile")
+    _output_options(tab)
     tab.set_defaults(func=cmd_tables)
     args = parser.parse_args(argv)
     try:

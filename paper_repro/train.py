@@ -25,7 +25,7 @@ from paper_repro.data.files import atomic_write_bytes
 from paper_repro.experiments import Cell
 from paper_repro.losses import make_head
 from paper_repro.models import make_network
-from paper_repro.results import RESULTS_DIR, SCHEMA, result_path, write_result
+from paper_repro.results import RESULTS_DIR, SCHEMA, read_result, result_path, write_result
 
 RUNS_DIR = provenance.REPO_ROOT / "runs"
 ANGLE_BINS = 90  # histogram of the target angle over 0..180 degrees, 2-degree bins
@@ -130,11 +130,11 @@ def _features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return net(x)
 
 
-def _check_finite(loss: torch.Tensor, cell: Cell, iteration: int, head) -> None:
-    if not torch.isfinite(loss):
+def _check_finite(value: torch.Tensor, what: str, cell: Cell, iteration: int, head) -> None:
+    if not torch.isfinite(value).all():
         lam = f" with lambda = {head.lam:.4g}" if hasattr(head, "lam") else ""
         raise DivergenceError(
-            f"{cell.experiment.name} {cell.run_id}: loss became {loss.item()} at iteration "
+            f"{cell.experiment.name} {cell.run_id}: the {what} became NaN/inf at iteration "
             f"{iteration}{lam}. Margin heads can diverge when the margin is enforced too early: "
             "raise lam_min or slow the lambda decay (smaller gamma), or lower the learning rate."
         )
@@ -260,8 +260,9 @@ def train_cell(
         if exp.augment:
             x = pad_crop_flip(x, _generator(cell.seed, it, 1))
         features = _features(net, x).float()
+        _check_finite(features, "features", cell, it, head)
         loss = head(features, y)
-        _check_finite(loss, cell, it, head)
+        _check_finite(loss, "loss", cell, it, head)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -357,5 +358,6 @@ def train_cell(
             "cudnn_benchmark": torch.backends.cudnn.benchmark,
         },
     }
-    write_result(result_path(cell.profile, exp.name, cell.run_id, results_dir), result)
-    return result
+    path = result_path(cell.profile, exp.name, cell.run_id, results_dir)
+    write_result(path, result)
+    return read_result(path)  # exactly what reports will see (JSON turns tuples into lists)

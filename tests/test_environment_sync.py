@@ -29,7 +29,9 @@ def environment_requirements() -> set[str]:
 
 def test_environment_yml_matches_pyproject():
     ours, conda = pyproject_requirements(), environment_requirements()
-    assert ours == conda, f"only in pyproject: {ours - conda}; only in environment.yml: {conda - ours}"
+    assert ours == conda, (
+        f"only in pyproject: {ours - conda}; only in environment.yml: {conda - ours}"
+    )
 
 
 def test_python_versions_agree():
