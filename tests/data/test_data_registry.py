@@ -1,0 +1,75 @@
+"""paper_repro.data: the DATASETS registry, load_dataset, Split."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from paper_repro.data import DATASETS, Split, get_dataset, load_dataset
+
+
+def test_registry_contents():
+    assert list(DATASETS) == ["mnist", "cifar10", "cifar10-jpeg", "cifar100"]
+    expect = {
+        "mnist": ("MNIST", 10, (1, 28, 28)),
+        "cifar10": ("CIFAR-10", 10, (3, 32, 32)),
+        "cifar10-jpeg": ("CIFAR-10 (JPEG q75 copy)", 10, (3, 32, 32)),
+        "cifar100": ("CIFAR-100", 100, (3, 32, 32)),
+    }
+    for name, (label, k, shape) in expect.items():
+        info = DATASETS[name]
+        assert (info.name, info.label, info.num_classes, info.image_shape) == (
+            name,
+            label,
+            k,
+            shape,
+        )
+    with pytest.raises(TypeError):
+        DATASETS["other"] = DATASETS["mnist"]  # read-only
+
+
+@pytest.mark.parametrize("bad", ["imagenet", "MNIST", "", None])
+def test_unknown_dataset_name(bad):
+    with pytest.raises(ValueError) as e:
+        load_dataset(bad, "train")
+    msg = str(e.value)
+    assert repr(bad) in msg
+    assert all(n in msg for n in ("mnist", "cifar10", "cifar10-jpeg", "cifar100"))
+    with pytest.raises(ValueError):
+        get_dataset(bad)
+
+
+def test_unknown_split(tiny_mnist):
+    with pytest.raises(ValueError, match=r"'val'.*train, test"):
+        load_dataset("mnist", "val", root=tiny_mnist.root)
+
+
+def test_train_mean_is_the_training_split_mean(tiny_mnist):
+    mean = DATASETS["mnist"].train_mean(root=tiny_mnist.root, download=False)
+    images = tiny_mnist.arrays["train"][0]
+    assert mean.dtype == torch.float32 and mean.shape == (1,)
+    assert mean.item() == pytest.approx(images.astype(float).mean(), rel=1e-6)
+
+
+def test_split_validates_its_fields():
+    images = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
+    labels = torch.tensor([0, 1])
+    s = Split(images, labels, ("a", "b"))
+    assert len(s) == 2 and s.label_counts() == [1, 1]
+    assert torch.equal(s.channel_mean(), torch.zeros(3))
+    with pytest.raises(ValueError, match="uint8"):
+        Split(images.float(), labels, ("a", "b"))
+    with pytest.raises(ValueError, match="contiguous"):
+        Split(images.permute(0, 2, 3, 1), labels, ("a", "b"))
+    with pytest.raises(ValueError, match="int64"):
+        Split(images, labels.int(), ("a", "b"))
+    with pytest.raises(ValueError, match="outside"):
+        Split(images, torch.tensor([0, 2]), ("a", "b"))
+
+
+def test_channel_mean_per_channel():
+    images = torch.zeros(2, 3, 2, 2, dtype=torch.uint8)
+    images[:, 1] = 255
+    images[0, 2, 0, 0] = 4
+    s = Split(images, torch.tensor([0, 0]), ("a",))
+    assert s.channel_mean().tolist() == [0.0, 255.0, 0.5]
