@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, settings
 
 from tests import verification_log
 
+# `device` is a stateless parametrised fixture, safe to share across hypothesis examples
+SUPPRESSED = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+settings.register_profile("ci", max_examples=25, deadline=None, suppress_health_check=SUPPRESSED)
 settings.register_profile(
-    "ci", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.register_profile(
-    "thorough", max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "thorough", max_examples=600, deadline=None, suppress_health_check=SUPPRESSED
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 

@@ -45,7 +45,9 @@ def _lsoftmax(x, weight, labels, m: int, lam: float):
     logits = x @ weight.T  # (B, C)
     dot = _target(logits, labels)
     norms = x.norm(dim=1) * weight.norm(dim=1)[labels]  # (B,) |W_y||x|
-    cos = (dot / norms.clamp_min(torch.finfo(x.dtype).tiny)).clamp(-1.0, 1.0)
+    # no clamp to [-1, 1]: rounding can give |cos| = 1 + eps, where clamp would zero the
+    # gradient, while psi's polynomial and segment k are well defined there
+    cos = dot / norms.clamp_min(torch.finfo(x.dtype).tiny)
     target = (lam * dot + norms * psi(cos, m)) / (1.0 + lam)
     return _replace_target(logits, labels, target)
 

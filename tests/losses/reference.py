@@ -55,8 +55,8 @@ def sympy_evaluate(head: str, x, w, y, params: dict) -> dict[str, np.ndarray]:
     }
 
 
-def relative_error(got: np.ndarray, want: np.ndarray) -> float:
-    """max |got - want| / max |want|: scale-free across norms from 1e-4 to 1e4."""
-    scale = np.max(np.abs(want), initial=0.0)
+def relative_error(got: np.ndarray, want: np.ndarray, floor: float = 0.0) -> float:
+    """max |got - want| / max(max |want|, floor): scale-free across norms from 1e-4 to 1e4."""
+    scale = max(np.max(np.abs(want), initial=0.0), floor)
     diff = np.max(np.abs(got - want), initial=0.0)
     return float(diff / scale) if scale > 0 else float(diff)

@@ -39,8 +39,10 @@ def _rows_with_norms(rng, n, d, exponents):
 def batches(draw, max_classes: int = 8, min_classes: int = 1):
     """(x (B, D), W (C, D), y (B,)) float64 with row norms 10^[-4, 4]; duplicate labels and a
     single class are in range."""
-    b, c, d = draw(st.integers(1, 8)), draw(st.integers(min_classes, max_classes)), draw(
-        st.integers(2, 8)
+    b, c, d = (
+        draw(st.integers(1, 8)),
+        draw(st.integers(min_classes, max_classes)),
+        draw(st.integers(2, 8)),
     )
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     x = _rows_with_norms(rng, b, d, draw(st.lists(_norm_exponent, min_size=b, max_size=b)))
