@@ -140,6 +140,29 @@ def _check_finite(value: torch.Tensor, what: str, cell: Cell, iteration: int, he
         )
 
 
+def loss_jump(curves: dict, num_classes: int, ratio: float = 5.0) -> str | None:
+    """The L-Softmax failure known from the original implementation: once lambda gets small
+    the loss can jump and stay high (Caffe shows ~87 = -log of float32's smallest normal).
+    Flags the newest training-curve point when its mean loss exceeds both `ratio` times the
+    best earlier point and chance level log(C). Computed from the curves alone, so a resumed
+    run flags exactly what an uninterrupted one would."""
+    losses = curves["train_loss"]
+    if len(losses) < 2:
+        return None
+    best, last = min(losses[:-1]), losses[-1]
+    if last <= max(ratio * best, math.log(num_classes)):
+        return None
+    lam = curves["lam"][-1]
+    return (
+        f"loss jumped from {best:.3g} to {last:.3g} at iteration {curves['iteration'][-1]}"
+        + ("" if lam is None else f" with lambda = {lam:.3g}")
+        + ": the convergence failure known from the original L-Softmax code when lambda gets "
+        "small. Try a larger lam_min (the original README suggests 5-10 for hard datasets), "
+        "a slower lambda decay or a lower learning rate. Training continues; this warning is "
+        "saved in the result."
+    )
+
+
 def _checkpoint_path(cell: Cell, runs_dir: Path) -> Path:
     return runs_dir / cell.profile / cell.experiment.name / f"{cell.run_id}.pt"
 
@@ -228,12 +251,13 @@ def train_cell(
         "test_iteration": [],
         "test_error": [],
     }
-    start, train_time = 0, 0.0
+    start, train_time, warnings = 0, 0.0, []
     if state is not None:
         net.load_state_dict(state["net"])
         head.load_state_dict(state["head"])
         optimizer.load_state_dict(state["optimizer"])
         start, train_time, curves = state["iteration"], state["train_time"], state["curves"]
+        warnings = state["warnings"]
 
     order = BatchOrder(len(train), schedule.batch_size, cell.seed)
     net.train()
@@ -276,6 +300,10 @@ def train_cell(
             curves["train_error"].append(100.0 * wrong_sum.item() / (n_steps * schedule.batch_size))
             curves["lam"].append(getattr(head, "lam", None))
             curves["lr"].append(learning_rate(cell, it))
+            jump = loss_jump(curves, head.weight.shape[0])
+            if jump:
+                warnings.append(jump)
+                tqdm.write(f"WARNING {exp.name} {cell.run_id}: {jump}")
             loss_sum.zero_()
             wrong_sum.zero_()
             elapsed = train_time + time.perf_counter() - tick
@@ -303,6 +331,7 @@ def train_cell(
                     "iteration": it,
                     "train_time": train_time,
                     "curves": curves,
+                    "warnings": warnings,
                 },
             )
             tick = time.perf_counter()
@@ -341,6 +370,7 @@ def train_cell(
         "metrics": {"test_error": error, "test_images": len(angles)},
         "paper": {"test_error": exp.paper_error.get(cell.head.label), "source": exp.paper_source},
         "curves": curves,
+        "warnings": warnings,
         "target_angle_hist": {
             "bins_deg": ANGLE_BINS,
             "counts": torch.histc(angles.float().cpu(), ANGLE_BINS, 0.0, 180.0).int().tolist(),

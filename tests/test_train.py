@@ -15,6 +15,7 @@ from paper_repro.train import (
     BatchOrder,
     CheckpointError,
     DivergenceError,
+    loss_jump,
     pad_crop_flip,
     train_cell,
 )
@@ -137,3 +138,18 @@ def test_batch_order_is_a_permutation_per_epoch_and_reproducible():
     assert not torch.equal(order.indices(4), order.indices(1))  # a new epoch, a new order
     with pytest.raises(ValueError, match="batch size 11 exceeds the 10 training images"):
         BatchOrder(10, 11, seed=0)
+
+
+def test_loss_jump_is_flagged_with_advice_but_not_normal_noise():
+    curves = {"iteration": [10, 20, 30], "train_loss": [2.3, 0.4, 0.45], "lam": [100, 10, 1]}
+    assert loss_jump(curves, num_classes=10) is None  # noise after progress
+    curves["train_loss"][-1] = 87.3  # Caffe's -log(FLT_MIN)
+    message = loss_jump(curves, num_classes=10)
+    assert "jumped from 0.4 to 87.3 at iteration 30 with lambda = 1" in message
+    assert "lam_min" in message
+    curves["train_loss"] = [2.3, 2.2, 2.31]  # still at chance: not a jump
+    assert loss_jump(curves, num_classes=10) is None
+
+
+def test_result_records_warnings_list(tiny_data, tmp_path):
+    assert run(smoke_cell(), tmp_path)["warnings"] == []

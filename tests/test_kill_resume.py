@@ -1,0 +1,101 @@
+"""kill -9 a real training process at random moments, start the same command again each time,
+and check that the final weights and metrics equal those of an uninterrupted run (CPU, same
+seed). Uses the offline MNIST files; skipped where ../shared/data is absent."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import torch
+
+from paper_repro.provenance import REPO_ROOT
+from paper_repro.results import read_result, result_path
+
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+SCRIPT = textwrap.dedent(
+    """
+    import dataclasses, sys
+    from pathlib import Path
+    from paper_repro import experiments
+    from paper_repro.experiments import Cell, HeadSpec, get_experiment
+    from paper_repro.train import train_cell
+
+    # a longer smoke schedule with a checkpoint after every step, so kills land everywhere:
+    # inside a step, during a checkpoint write, during evaluation and the result write
+    experiments.SCHEDULES["smoke"] = dataclasses.replace(
+        experiments.SCHEDULES["smoke"], iterations=10, lr_drops=(6,), checkpoint_every=1,
+        log_every=2, eval_every=5)
+    out = Path(sys.argv[1])
+    cell = Cell(get_experiment("mnist"), HeadSpec("lsoftmax", 3), 0, "smoke")
+    train_cell(cell, data_root=sys.argv[2], runs_dir=out / "runs", results_dir=out / "results",
+               progress=False)
+    """
+)
+
+
+def start(out):
+    return subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, str(out), str(SHARED_DATA)],
+        env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+
+
+def run_to_end(out):
+    proc = start(out)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err.decode()[-2000:]
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "mnist").is_dir(), reason="needs ../shared/data/mnist")
+def test_kill_minus_9_at_random_points_then_rerun_gives_the_uninterrupted_result(tmp_path):
+    run_to_end(tmp_path / "whole")
+    rng = random.Random(1234)
+    kills = 0
+    for _ in range(6):
+        proc = start(tmp_path / "killed")
+        time.sleep(rng.uniform(1.0, 6.0))
+        if proc.poll() is not None:  # finished before the kill
+            break
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        kills += 1
+    run_to_end(tmp_path / "killed")
+    assert kills >= 2, "the run finished too fast to be interrupted"
+    leftovers = [p for p in (tmp_path / "killed").rglob("*.tmp")]
+    assert all(p.name.startswith(".") for p in leftovers)  # only hidden temporaries, if any
+    run_id = "lsoftmax-m3-seed0"
+    whole = read_result(result_path("smoke", "mnist", run_id, tmp_path / "whole" / "results"))
+    again = read_result(result_path("smoke", "mnist", run_id, tmp_path / "killed" / "results"))
+    for key in ("metrics", "curves", "target_angle_hist", "config"):
+        assert again[key] == whole[key], key
+    ckpt = lambda d: torch.load(d / "runs" / "smoke" / "mnist" / f"{run_id}.pt", weights_only=True)  # noqa: E731
+    a, b = ckpt(tmp_path / "whole"), ckpt(tmp_path / "killed")
+    for part in ("net", "head", "optimizer"):
+        flat_a, flat_b = _flatten(a[part]), _flatten(b[part])
+        assert flat_a.keys() == flat_b.keys()
+        for key, value in flat_a.items():
+            same = (
+                torch.equal(value, flat_b[key]) if torch.is_tensor(value) else value == flat_b[key]
+            )
+            assert same, key
+
+
+def _flatten(tree, prefix=""):
+    if isinstance(tree, dict):
+        return {
+            k: v for key, sub in tree.items() for k, v in _flatten(sub, f"{prefix}{key}.").items()
+        }
+    if isinstance(tree, (list, tuple)):
+        return {
+            k: v for i, sub in enumerate(tree) for k, v in _flatten(sub, f"{prefix}{i}.").items()
+        }
+    return {prefix: tree}
