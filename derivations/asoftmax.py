@@ -1,0 +1,144 @@
+"""A-Softmax / SphereFace (Liu et al., CVPR 2017): L-Softmax with normalised class weights.
+
+Logits: ``f_j = |x| cos(theta_j)`` for ``j != y`` and
+``f_y = (lam |x| cos(theta_y) + |x| psi(theta_y)) / (1 + lam)`` with the same ``psi`` as
+L-Softmax (eq. 6 there).  The weights enter only through ``cos(theta_j)``, which is computed
+from the *raw* ``W_j``: the logits have no ``|W_j|`` dependence, yet the gradient with respect
+to ``W_j`` is non-zero and flows entirely through ``dcos/dW_j``.
+
+SphereFace equation numbers (eq. 5 modified softmax, eq. 7 A-Softmax) are as recalled, not
+re-checked against the PDF.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import sympy as sp
+
+from derivations import common, lsoftmax
+from derivations.common import Proof, c, lam, w_norm, x_norm
+
+TITLE = "A-Softmax (SphereFace)"
+DESCRIPTION = (
+    "Same angular margin ψ as L-Softmax, but the class weights are normalised, so every "
+    "logit is the feature norm times a cosine. The raw weights still receive a gradient "
+    "through the cosine, and that gradient is orthogonal to the weight vector."
+)
+REF_MODIFIED = "SphereFace eq. 5"
+REF_LOSS = "SphereFace eq. 7"
+
+MARGINS = (1, 2, 3, 4)
+
+
+def other_logit() -> sp.Expr:
+    """``f_j = |x| cos(theta_j)`` (modified softmax, SphereFace eq. 5)."""
+    return x_norm * c
+
+
+def other_logit_gradient() -> common.Partials:
+    return common.partials(other_logit())
+
+
+def target_logit(m: int) -> sp.Expr:
+    """``f_y = (lam |x| c + |x| psi(c)) / (1 + lam)`` (SphereFace eq. 7 with lambda mixing)."""
+    return lsoftmax.mixed_logit(lsoftmax.psi(m), wn=1)
+
+
+def target_logit_gradient(m: int) -> common.Partials:
+    return common.partials(target_logit(m))
+
+
+@functools.cache
+def logit_spec(m: int) -> common.LogitSpec:
+    return common.LogitSpec(target=target_logit(m), other=other_logit(), params=(lam,))
+
+
+def steps() -> list[common.Step]:
+    f_y = sp.Symbol("f_y")
+    general = lsoftmax.mixed_logit(
+        (-1) ** lsoftmax.K * lsoftmax.multiple_angle_cos_general() - 2 * lsoftmax.K, wn=1
+    )
+    out = [
+        common.step(
+            "Target logit on piece k (ψ as in L-Softmax eq. 6-7)", REF_LOSS, f_y, general, "y"
+        ),
+        common.Step("Concrete margin m = 4 (SphereFace default)", REF_LOSS, ""),
+    ]
+    return out + common.logit_steps(logit_spec(4), REF_LOSS, REF_MODIFIED)
+
+
+# ---------------------------------------------------------------------------------------
+# Proofs.
+# ---------------------------------------------------------------------------------------
+def _m1_proofs() -> list[Proof]:
+    f1 = target_logit(1)
+    return [
+        common.prove_equal(
+            "asoftmax-eq7-m1-equals-modified-softmax",
+            REF_MODIFIED,
+            f1,
+            other_logit(),
+            "target logit at m = 1 minus |x| c simplifies to 0 for every λ",
+            "y",
+        ),
+        common.prove_equal(
+            "asoftmax-eq7-m1-lambda-independent",
+            REF_LOSS,
+            sp.diff(f1, lam),
+            sp.Integer(0),
+            "d f_y / dλ at m = 1 simplifies to 0",
+            "y",
+            statement=common.eq_tex(sp.Derivative(f1, lam), sp.Integer(0), "y"),
+        ),
+    ]
+
+
+def _pieces(expr: sp.Expr) -> tuple[tuple[sp.Expr, sp.Basic], ...]:
+    """(expression, condition) pairs; a plain expression is one piece valid everywhere."""
+    return tuple(expr.args) if expr.is_Piecewise else ((expr, sp.true),)
+
+
+def unit_weight_proof(m: int) -> Proof:
+    """The A-Softmax target logit is the L-Softmax one evaluated at ``|W_y| = 1``."""
+    derived = sp.piecewise_fold(target_logit(m))
+    reference = sp.piecewise_fold(lsoftmax.target_logit(m).subs(w_norm, 1))
+    derived_pieces, reference_pieces = _pieces(derived), _pieces(reference)
+    holds = len(derived_pieces) == len(reference_pieces) and all(
+        d_cond == r_cond and common.is_zero(d_expr - r_expr)
+        for (d_expr, d_cond), (r_expr, r_cond) in zip(derived_pieces, reference_pieces, strict=True)
+    )
+    return Proof(
+        f"asoftmax-eq7-lsoftmax-unit-weight-m{m}",
+        REF_LOSS,
+        common.eq_tex(target_logit(m), sp.Subs(lsoftmax.target_logit(m), w_norm, 1), "y"),
+        holds,
+        "A-Softmax target logit equals the L-Softmax target logit with |W_y| = 1, piece by piece",
+    )
+
+
+def orthogonal_weight_gradient_proof(m: int) -> Proof:
+    """``W_j . df/dW_j = 0``: no |W_j| dependence and ``W . dcos/dW = 0``."""
+    holds = all(
+        common.gradient_is_orthogonal(f, "W")
+        for f in (lsoftmax.mixed_logit(lsoftmax.psi_piece(m, lsoftmax.K), wn=1), other_logit())
+    )
+    f_y = sp.Symbol("f_y")
+    return Proof(
+        f"asoftmax-eq7-grad-W-orthogonal-m{m}",
+        REF_LOSS,
+        common.eq_tex(
+            sp.MatMul(common.W_VEC_Y.T, sp.Derivative(f_y, common.W_VEC_Y)), sp.Integer(0), "y"
+        ),
+        holds,
+        f"m = {m}, symbolic piece k and the non-target logit; explicit 3-vectors with "
+        "|x| = sqrt(x.x), |W| = sqrt(W.W); simplify(W . df/dW) == 0",
+    )
+
+
+@functools.cache
+def proofs() -> list[Proof]:
+    out = _m1_proofs()
+    out += [unit_weight_proof(m) for m in MARGINS]
+    out += [orthogonal_weight_gradient_proof(m) for m in MARGINS]
+    return out

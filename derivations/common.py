@@ -1,0 +1,395 @@
+"""Shared symbols, proof records, cross-entropy identities and the chain rule.
+
+Every head in this package writes its per-sample logits as scalar SymPy expressions of
+three quantities only: the feature norm ``|x|`` (:data:`x_norm`), the class-weight norm
+``|W_j|`` (:data:`w_norm`) and the cosine ``cos(theta_j)`` (:data:`c`).  The loss gradient
+with respect to the vectors ``x`` and ``W_j`` then follows from
+
+* the scalar partials ``dL/df_j = p_j - 1[j = y]`` (:func:`cross_entropy_gradient`),
+* the scalar partials ``df_j/d|x|``, ``df_j/d|W_j|``, ``df_j/dcos(theta_j)`` (:func:`partials`),
+* three vector identities (:func:`vector_identity_proofs`)::
+
+      d|x|/dx       = x/|x|
+      dcos/dx       = (W_j/|W_j| - cos(theta_j) x/|x|) / |x|
+      dcos/dW_j     = (x/|x| - cos(theta_j) W_j/|W_j|) / |W_j|
+
+This module must never import ``paper_repro`` or torch: it is the independent side of the
+comparison that the tests make against the PyTorch implementation.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+# ---------------------------------------------------------------------------------------
+# Symbols.  One set of scalar symbols serves every logit: whether w_norm / c refer to the
+# target class y or to another class j is recorded by the *role* used when printing.
+# ---------------------------------------------------------------------------------------
+x_norm = sp.Symbol("x_norm", positive=True)
+w_norm = sp.Symbol("w_norm", positive=True)
+c = sp.Symbol("c", real=True)
+theta = sp.Symbol("theta", real=True)
+s = sp.Symbol("s", positive=True)
+m = sp.Symbol("m", nonnegative=True)
+lam = sp.Symbol("lam", nonnegative=True)
+
+# Per-sample quantities the BD-LMCL selection rule is written in.
+c_max_other = sp.Symbol("c_max", real=True)
+n_above = sp.Symbol("n_above", integer=True, nonnegative=True)
+
+# The inner product W_j . x as a single symbol, for printing closed forms compactly.
+w_dot_x = sp.Symbol("w_dot_x", real=True)
+
+# Explicit 3-component vectors: the vector identities are proved on these, component-wise.
+X = sp.Matrix(sp.symbols("x1:4", real=True))
+W = sp.Matrix(sp.symbols("w1:4", real=True))
+# Norms kept as free positive symbols once a derivative has been taken: closed forms
+# printed in the papers are rational in (x, W, |x|, |W|), so comparing them with |x| and
+# |W| left free is a stronger (and much faster) statement than comparing after
+# substituting the square roots.
+NX = sp.Symbol("N_x", positive=True)
+NW = sp.Symbol("N_w", positive=True)
+# Matrix symbols used only to print the vector formulas compactly (D = feature dimension).
+DIM = sp.Symbol("D", integer=True, positive=True)
+X_VEC = sp.MatrixSymbol("x", DIM, 1)
+W_VEC = sp.MatrixSymbol("W_j", DIM, 1)
+W_VEC_Y = sp.MatrixSymbol("W_y", DIM, 1)
+
+
+def vector_norm(v: sp.Matrix) -> sp.Expr:
+    """Euclidean norm of an explicit column vector."""
+    return sp.sqrt(v.dot(v))
+
+
+def tex(expr, role: str = "j") -> str:
+    """LaTeX of ``expr``; ``role`` is ``"y"`` for the target class, ``"j"`` otherwise."""
+    names = {
+        x_norm: r"\lVert x \rVert",
+        w_norm: rf"\lVert W_{{{role}}} \rVert",
+        c: rf"\cos\theta_{{{role}}}",
+        theta: rf"\theta_{{{role}}}",
+        lam: r"\lambda",
+        NX: r"\lVert x \rVert",
+        NW: rf"\lVert W_{{{role}}} \rVert",
+        w_dot_x: rf"W_{{{role}}}^{{T}} x",
+        c_max_other: r"\max_{j \ne y} \cos\theta_{j}",
+        n_above: r"\#\{j \ne y : \cos\theta_{j} > \cos\theta_{y}\}",
+    }
+    # SymPy prints a matrix sum with a negative coefficient as "a + - b"; same value, tidier.
+    return sp.latex(expr, symbol_names=names).replace("+ -", "- ")
+
+
+# ---------------------------------------------------------------------------------------
+# Records.
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Proof:
+    """A claim together with the verdict SymPy computed for it.
+
+    ``name`` doubles as the pytest id (``<head>-<eq tag>-<what>``), ``statement`` is LaTeX
+    printed from the SymPy objects that were compared, ``detail`` says how it was decided.
+    """
+
+    name: str
+    paper_ref: str
+    statement: str
+    holds: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """One displayed derivation step: ``latex`` is printed from SymPy objects."""
+
+    title: str
+    paper_ref: str
+    latex: str
+
+
+@dataclass(frozen=True)
+class LogitSpec:
+    """Per-sample logits of a head as scalar expressions of (|x|, |W_j|, cos theta_j).
+
+    ``params`` are the numeric hyper-parameters in the order the lambdified functions take
+    them.  ``selection`` (BD-LMCL only) is a boolean expression of ``c`` (target cosine),
+    :data:`c_max_other`, :data:`n_above` and ``params`` saying whether a sample counts.
+    """
+
+    target: sp.Expr
+    other: sp.Expr
+    params: tuple[sp.Symbol, ...]
+    selection: sp.Basic | None = None
+
+
+def eq_tex(lhs, rhs, role: str = "j") -> str:
+    """``lhs = rhs`` in LaTeX, each side printed from its SymPy object."""
+    return f"{tex(lhs, role)} = {tex(rhs, role)}"
+
+
+def tex_list(*exprs, role: str = "j") -> str:
+    """Several SymPy objects (equations, relations, sets) side by side."""
+    return r", \quad ".join(tex(e, role) for e in exprs)
+
+
+def step(title: str, paper_ref: str, lhs, rhs, role: str = "j") -> Step:
+    return Step(title, paper_ref, eq_tex(lhs, rhs, role))
+
+
+def is_zero(expr) -> bool:
+    """Exact zero test: cheap ``cancel`` first, full ``simplify`` only if that is inconclusive.
+
+    Works element-wise on matrices.  ``cancel`` returning 0 is a proof; a non-zero result of
+    ``cancel`` can still be zero after trigonometric or radical simplification, hence the
+    fallback.
+    """
+    if isinstance(expr, sp.MatrixBase):
+        return all(is_zero(e) for e in expr)
+    expr = sp.sympify(expr)
+    if not expr.has(sp.Piecewise) and sp.cancel(expr) == 0:
+        return True
+    return sp.simplify(expr) == 0
+
+
+def prove_equal(
+    name: str, paper_ref: str, lhs, rhs, detail: str, role: str = "j", statement: str = ""
+) -> Proof:
+    """Proof that ``lhs - rhs`` simplifies to exactly zero."""
+    return Proof(name, paper_ref, statement or eq_tex(lhs, rhs, role), is_zero(lhs - rhs), detail)
+
+
+# ---------------------------------------------------------------------------------------
+# Scalar partials of a logit.
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Partials:
+    """``df/d|x|``, ``df/d|W_j|`` and ``df/dcos(theta_j)`` of one logit expression."""
+
+    d_xnorm: sp.Expr
+    d_wnorm: sp.Expr
+    d_cos: sp.Expr
+
+
+def partials(f: sp.Expr) -> Partials:
+    """Differentiate a logit with respect to the three scalars it is written in.
+
+    For heads with normalised weights (A-Softmax, LMCL, ArcFace) ``f`` does not contain
+    ``w_norm`` so ``d_wnorm`` is 0, yet ``cos(theta_j)`` still depends on ``W_j``: the
+    ``d_cos`` term carries the whole weight gradient through ``dcos/dW_j``.
+    """
+    return Partials(sp.diff(f, x_norm), sp.diff(f, w_norm), sp.diff(f, c))
+
+
+def gradient_coefficients(p: Partials) -> tuple[sp.Expr, sp.Expr, sp.Expr, sp.Expr]:
+    """Scalar coefficients of the vector gradients, from the three vector identities.
+
+    Returns ``(ax, bx, aw, bw)`` with ``df/dx = ax x + bx W_j`` and ``df/dW_j = aw x + bw W_j``;
+    they are what ``a x/|x| + g (W_j/|W_j| - c x/|x|)/|x|`` and
+    ``b W_j/|W_j| + g (x/|x| - c W_j/|W_j|)/|W_j|`` collect to, with ``a, b, g`` the partials.
+    """
+    a, b, g = p.d_xnorm, p.d_wnorm, p.d_cos
+    return (
+        a / x_norm - g * c / x_norm**2,
+        g / (x_norm * w_norm),
+        g / (x_norm * w_norm),
+        b / w_norm - g * c / w_norm**2,
+    )
+
+
+def vector_gradient(p: Partials, xv, wv, nx, nw, cos_expr):
+    """Assemble ``(df/dx, df/dW_j)`` from scalar partials and the vector identities.
+
+    ``xv``/``wv`` are the vectors, ``nx``/``nw`` their norms and ``cos_expr`` the cosine, in
+    whatever representation the caller uses (explicit components or matrix symbols).
+    """
+    at = {x_norm: nx, w_norm: nw, c: cos_expr}
+    ax, bx, aw, bw = (sp.sympify(e).subs(at) for e in gradient_coefficients(p))
+    return ax * xv + bx * wv, aw * xv + bw * wv
+
+
+def gradient_is_orthogonal(f: sp.Expr, wrt: str) -> bool:
+    """Whether ``v . df/dv = 0`` for ``v`` = x (``wrt="x"``) or W_j, on explicit 3-vectors.
+
+    True exactly when ``f`` is invariant to rescaling ``v``, i.e. depends on ``v`` only
+    through its direction; norms are the genuine square roots here, not free symbols.
+    """
+    nx, nw = vector_norm(X), vector_norm(W)
+    grad_x, grad_w = vector_gradient(partials(f), X, W, nx, nw, W.dot(X) / (nx * nw))
+    return is_zero(X.dot(grad_x)) if wrt == "x" else is_zero(W.dot(grad_w))
+
+
+def vector_gradient_free_norms(f: sp.Expr):
+    """:func:`vector_gradient` on explicit 3-vectors with the norms as free symbols."""
+    cos_expr = W.dot(X) / (NX * NW)
+    return vector_gradient(partials(f), X, W, NX, NW, cos_expr)
+
+
+def vector_gradient_display(f: sp.Expr, role: str = "j"):
+    """Vector gradients on matrix symbols with simplified coefficients, for printing."""
+    wv = W_VEC_Y if role == "y" else W_VEC
+    ax, bx, aw, bw = (sp.simplify(e) for e in gradient_coefficients(partials(f)))
+    return ax * X_VEC + bx * wv, aw * X_VEC + bw * wv
+
+
+def logit_steps(spec: LogitSpec, ref_target: str, ref_other: str) -> list[Step]:
+    """Display steps shared by all heads: logits, their scalar partials, vector gradients."""
+    steps = []
+    for role, expr, ref in (("y", spec.target, ref_target), ("j", spec.other, ref_other)):
+        f = sp.Symbol(f"f_{role}")
+        wv = W_VEC_Y if role == "y" else W_VEC
+        steps.append(step(f"Logit of {_ROLE_WORDS[role]}", ref, f, expr, role))
+        p = partials(expr)
+        for var, value in zip((x_norm, w_norm, c), (p.d_xnorm, p.d_wnorm, p.d_cos), strict=True):
+            steps.append(
+                step("Scalar partial (sympy.diff)", ref, sp.Derivative(f, var), value, role)
+            )
+        grad_x, grad_w = vector_gradient_display(expr, role)
+        steps.append(
+            Step(
+                "Gradient w.r.t. x (vector identities)",
+                ref,
+                f"{tex(sp.Derivative(f, X_VEC), role)} = {tex(grad_x, role)}",
+            )
+        )
+        steps.append(
+            Step(
+                f"Gradient w.r.t. {wv.name} (vector identities)",
+                ref,
+                f"{tex(sp.Derivative(f, wv), role)} = {tex(grad_w, role)}",
+            )
+        )
+    return steps
+
+
+_ROLE_WORDS = {"y": "the target class y", "j": "a non-target class j ≠ y"}
+
+
+# ---------------------------------------------------------------------------------------
+# Softmax / cross-entropy, symbolic twins.
+# ---------------------------------------------------------------------------------------
+def logsumexp(fs) -> sp.Expr:
+    return sp.log(sum(sp.exp(f) for f in fs))
+
+
+def softmax(fs) -> list[sp.Expr]:
+    denom = sum(sp.exp(f) for f in fs)
+    return [sp.exp(f) / denom for f in fs]
+
+
+def log_softmax(fs) -> list[sp.Expr]:
+    return [sp.log(p) for p in softmax(fs)]
+
+
+def cross_entropy(fs, y: int) -> sp.Expr:
+    """``-log softmax(f)_y`` (L-Softmax eq. 1, CosFace eq. 1)."""
+    return -log_softmax(fs)[y]
+
+
+def cross_entropy_gradient(fs, y: int) -> list[sp.Expr]:
+    """``dCE/df_j`` by SymPy differentiation of :func:`cross_entropy`."""
+    ce = cross_entropy(fs, y)
+    return [sp.diff(ce, f) for f in fs]
+
+
+# ---------------------------------------------------------------------------------------
+# Numeric twins (float64, numpy only), used by the oracle.
+# ---------------------------------------------------------------------------------------
+def cross_entropy_np(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample ``CE = logsumexp(f) - f_y`` and ``p = softmax(f)`` via a stable log-sum-exp."""
+    top = logits.max(axis=1, keepdims=True)
+    lse = top + np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+    ce = lse[:, 0] - logits[np.arange(len(y)), y]
+    return ce, np.exp(logits - lse)
+
+
+def chain_rule_np(delta, ax, bx, aw, bw, x, W):
+    """``dL/dx`` (B, D) and ``dL/dW`` (C, D) from ``delta = dL/df`` and gradient coefficients.
+
+    ``delta`` and the coefficients of :func:`gradient_coefficients` are (B, C) arrays, so::
+
+        dL/dx_i = sum_j delta_ij (ax_ij x_i + bx_ij W_j)
+        dL/dW_j = sum_i delta_ij (aw_ij x_i + bw_ij W_j)
+    """
+    grad_x = (delta * ax).sum(axis=1)[:, None] * x + (delta * bx) @ W
+    grad_w = (delta * aw).T @ x + (delta * bw).sum(axis=0)[:, None] * W
+    return grad_x, grad_w
+
+
+# ---------------------------------------------------------------------------------------
+# Proofs shared by every head.
+# ---------------------------------------------------------------------------------------
+def _jacobian(f: sp.Expr, v: sp.Matrix) -> sp.Matrix:
+    return sp.Matrix([sp.diff(f, vi) for vi in v])
+
+
+def vector_identity_proofs() -> list[Proof]:
+    """The three vector identities, component-wise on explicit 3-vectors."""
+    nx, nw = vector_norm(X), vector_norm(W)
+    cos_xw = W.dot(X) / (nx * nw)
+    ref = "L-Softmax §3.4 (chain rule through cos θ)"
+    return [
+        prove_equal(
+            "common-norm-gradient",
+            ref,
+            _jacobian(nx, X),
+            X / nx,
+            "explicit x in R^3; simplify(lhs - rhs) == 0 component-wise",
+            statement=eq_tex(sp.Derivative(x_norm, X_VEC), X_VEC / x_norm),
+        ),
+        prove_equal(
+            "common-dcos-dx",
+            ref,
+            _jacobian(cos_xw, X),
+            (W / nw - cos_xw * X / nx) / nx,
+            "explicit x, W in R^3; simplify(lhs - rhs) == 0 component-wise",
+            statement=eq_tex(
+                sp.Derivative(c, X_VEC), (W_VEC / w_norm - c * X_VEC / x_norm) / x_norm
+            ),
+        ),
+        prove_equal(
+            "common-dcos-dW",
+            ref,
+            _jacobian(cos_xw, W),
+            (X / nx - cos_xw * W / nw) / nw,
+            "explicit x, W in R^3; simplify(lhs - rhs) == 0 component-wise",
+            statement=eq_tex(
+                sp.Derivative(c, W_VEC), (X_VEC / x_norm - c * W_VEC / w_norm) / w_norm
+            ),
+        ),
+    ]
+
+
+def chain_rule_proof() -> Proof:
+    """:func:`vector_gradient` is the true gradient of *any* differentiable F(|x|, |W|, cos).
+
+    F is an undefined SymPy function, so this covers every head at once: per head only the
+    scalar partials remain to be derived.
+    """
+    F = sp.Function("F")
+    f = F(x_norm, w_norm, c)
+    nx, nw = vector_norm(X), vector_norm(W)
+    cos_xw = W.dot(X) / (nx * nw)
+    grad_x, grad_w = vector_gradient(partials(f), X, W, nx, nw, cos_xw)
+    composed = f.subs({x_norm: nx, w_norm: nw, c: cos_xw})
+    holds = is_zero(grad_x - _jacobian(composed, X)) and is_zero(grad_w - _jacobian(composed, W))
+    gx_disp, gw_disp = vector_gradient_display(f)
+    statement = (
+        f"{tex(sp.Derivative(f, X_VEC))} = {tex(gx_disp)}, \\quad "
+        f"{tex(sp.Derivative(f, W_VEC))} = {tex(gw_disp)}"
+    )
+    return Proof(
+        "common-chain-rule-any-F",
+        "L-Softmax §3.4 (chain rule)",
+        statement,
+        holds,
+        "F undefined; assembled gradient minus sympy.diff of F(|x|(x), |W|(W), cos(x, W)) "
+        "simplifies to 0 for every component of x and W in R^3",
+    )
+
+
+@functools.cache
+def proofs() -> list[Proof]:
+    return [*vector_identity_proofs(), chain_rule_proof()]

@@ -1,0 +1,101 @@
+"""LMCL / CosFace (Wang et al., CVPR 2018): large-margin cosine loss.
+
+Logits ``f_j = s (cos(theta_j) - m 1[j = y])`` with both features and weights normalised
+(CosFace eq. 4); ``m = 0`` is the normalised softmax loss NSL (CosFace eq. 3).  The cosine
+is computed from the raw vectors, so neither norm appears in a logit and every gradient
+flows through ``dcos/dx`` and ``dcos/dW_j``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import sympy as sp
+
+from derivations import common, softmax_ce
+from derivations.common import Proof, c, m, s
+
+TITLE = "LMCL (CosFace)"
+DESCRIPTION = (
+    "Features and class weights are normalised and the logits are scaled cosines; the target "
+    "cosine is reduced by an additive margin m before scaling by s."
+)
+REF_NSL = "CosFace eq. 3"
+REF_LOSS = "CosFace eq. 4"
+
+
+def other_logit(cos=c) -> sp.Expr:
+    """``f_j = s cos(theta_j)`` (CosFace eq. 3 and 4, j != y)."""
+    return s * cos
+
+
+def target_logit(cos=c) -> sp.Expr:
+    """``f_y = s (cos(theta_y) - m)`` (CosFace eq. 4)."""
+    return s * (cos - m)
+
+
+def target_logit_gradient() -> common.Partials:
+    return common.partials(target_logit())
+
+
+def other_logit_gradient() -> common.Partials:
+    return common.partials(other_logit())
+
+
+@functools.cache
+def logit_spec() -> common.LogitSpec:
+    return common.LogitSpec(target=target_logit(), other=other_logit(), params=(s, m))
+
+
+def steps() -> list[common.Step]:
+    return common.logit_steps(logit_spec(), REF_LOSS, REF_LOSS)
+
+
+def _of_cos(builder):
+    """Adapt a ``cos -> logit`` builder to the ``(xn, wn, cos)`` form used by dce_dcos_proof."""
+    return lambda xn, wn, cos: builder(cos)
+
+
+def orthogonality_proofs(name_prefix: str, paper_ref: str, spec: common.LogitSpec):
+    """Scale invariance of the logits in x and in W_j (also used for ArcFace)."""
+    f = sp.Symbol("f_j")
+    # A Piecewise target is checked branch by branch: each branch is smooth on its side.
+    target = sp.piecewise_fold(spec.target)
+    exprs = [e for e, _ in target.args] if target.is_Piecewise else [target]
+    exprs.append(spec.other)
+    out = []
+    for wrt, vec in (("x", common.X_VEC), ("W", common.W_VEC)):
+        out.append(
+            Proof(
+                f"{name_prefix}-grad-{wrt}-orthogonal",
+                paper_ref,
+                common.eq_tex(sp.MatMul(vec.T, sp.Derivative(f, vec)), sp.Integer(0)),
+                all(common.gradient_is_orthogonal(e, wrt) for e in exprs),
+                f"target (every branch) and non-target logits; explicit 3-vectors with true norms; "
+                f"simplify({wrt} . df/d{wrt}) == 0",
+            )
+        )
+    return out
+
+
+@functools.cache
+def proofs() -> list[Proof]:
+    return [
+        common.prove_equal(
+            "lmcl-eq4-m0-equals-nsl",
+            REF_NSL,
+            target_logit().subs(m, 0),
+            other_logit(),
+            "target logit at m = 0 minus s cos θ_y simplifies to 0",
+            "y",
+            statement=common.eq_tex(sp.Subs(target_logit(), m, 0), other_logit(), "y"),
+        ),
+        softmax_ce.dce_dcos_proof(
+            "lmcl-eq4-dce-dcos",
+            REF_LOSS,
+            _of_cos(target_logit),
+            _of_cos(other_logit),
+            lambda xn, wn: s,
+        ),
+        *orthogonality_proofs("lmcl-eq4", REF_LOSS, logit_spec()),
+    ]

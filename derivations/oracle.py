@@ -1,0 +1,229 @@
+"""Numeric oracle: float64 losses and gradients from the lambdified SymPy derivations.
+
+``evaluate(head, x, W, y, **params)`` returns the logits, the batch loss (mean over samples of
+the cross-entropy, BD-LMCL: of the selected cross-entropies), and ``dLoss/dx``, ``dLoss/dW``.
+
+Per head, the target and non-target logit expressions and the coefficients of their vector
+gradients (``df/dx = ax x + bx W_j``, ``df/dW_j = aw x + bw W_j``, see
+:func:`derivations.common.gradient_coefficients`) are lambdified once and cached; a call
+evaluates them on whole (B, C) arrays and contracts with ``dL/df = (p - onehot) sel / B``.
+
+Nothing is special-cased: where the mathematics is singular (ArcFace at ``|cos theta_y| = 1``,
+a zero-norm vector) the result is non-finite.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from derivations import HEADS, arcface, asoftmax, bdlmcl, common, lmcl, lsoftmax, softmax_ce
+from derivations.common import c, c_max_other, n_above, w_norm, x_norm
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Result of :func:`evaluate` for a batch of B samples, C classes, D features."""
+
+    logits: np.ndarray  # (B, C)
+    loss: float
+    grad_x: np.ndarray  # (B, D)  dLoss/dx
+    grad_W: np.ndarray  # noqa: N815 (C, D) dLoss/dW; name fixed by the tests written against it
+    cos: np.ndarray  # (B, C)  plain cosines W_j.x / (|W_j||x|), clipped to [-1, 1]
+    selected: np.ndarray  # (B,) bool; all True except for BD-LMCL
+
+
+# ---------------------------------------------------------------------------------------
+# Parameters.
+# ---------------------------------------------------------------------------------------
+def _integer_at_least_one(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def _finite(name: str, value, low: float, high: float = math.inf, low_open=False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    too_low = value <= low if low_open else value < low
+    if not math.isfinite(value) or too_low or value >= high:
+        bracket = "(" if low_open else "["
+        raise ValueError(f"{name} must lie in {bracket}{low}, {high}), got {value!r}")
+    return value
+
+
+_REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class _Param:
+    name: str
+    check: Callable[[str, object], object]
+    default: object = _REQUIRED
+
+
+_INT_MARGIN = _Param("m", _integer_at_least_one)
+_LAMBDA = _Param("lam", lambda n, v: _finite(n, v, 0.0), 0.0)
+_SCALE = _Param("s", lambda n, v: _finite(n, v, 0.0, low_open=True))
+_COS_MARGIN = _Param("m", lambda n, v: _finite(n, v, 0.0))
+_SCHEMAS: dict[str, tuple[_Param, ...]] = {
+    "softmax": (),
+    "lsoftmax": (_INT_MARGIN, _LAMBDA),
+    "asoftmax": (_INT_MARGIN, _LAMBDA),
+    "lmcl": (_SCALE, _COS_MARGIN),
+    "arcface": (_SCALE, _Param("m", lambda n, v: _finite(n, v, 0.0, math.pi / 2))),
+    "bdlmcl": (_SCALE, _COS_MARGIN, _Param("k", _integer_at_least_one, 5)),
+}
+
+_SPECS: dict[str, Callable[[dict], common.LogitSpec]] = {
+    "softmax": lambda p: softmax_ce.logit_spec(),
+    "lsoftmax": lambda p: lsoftmax.logit_spec(p["m"]),
+    "asoftmax": lambda p: asoftmax.logit_spec(p["m"]),
+    "lmcl": lambda p: lmcl.logit_spec(),
+    "arcface": lambda p: arcface.logit_spec(),
+    "bdlmcl": lambda p: bdlmcl.logit_spec(),
+}
+# Heads whose SymPy expression itself depends on a parameter (the integer margin fixes the
+# number of psi pieces), so each value is lambdified and cached separately.
+_STRUCTURAL = {"lsoftmax": "m", "asoftmax": "m"}
+
+
+def _parse_params(head: str, params: dict) -> dict:
+    schema = _SCHEMAS[head]
+    known = {p.name for p in schema}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(
+            f"unexpected parameter(s) {unknown} for head {head!r}; "
+            f"it takes {sorted(known) or 'none'}"
+        )
+    values = {}
+    for p in schema:
+        if p.name in params:
+            values[p.name] = p.check(p.name, params[p.name])
+        elif p.default is _REQUIRED:
+            raise ValueError(f"head {head!r} requires parameter {p.name!r}")
+        else:
+            values[p.name] = p.default
+    return values
+
+
+def _check_inputs(x, W, y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x = np.asarray(x, dtype=np.float64)
+    W = np.asarray(W, dtype=np.float64)
+    y = np.asarray(y)
+    if x.ndim != 2 or W.ndim != 2 or x.shape[1] != W.shape[1]:
+        raise ValueError(f"need x (B, D) and W (C, D); got {x.shape} and {W.shape}")
+    if y.shape != (x.shape[0],) or (y.size and not np.issubdtype(y.dtype, np.integer)):
+        raise ValueError(f"need integer labels y of shape ({x.shape[0]},); got {y.shape} {y.dtype}")
+    if y.size and (y.min() < 0 or y.max() >= W.shape[0]):
+        raise ValueError(f"labels must lie in [0, {W.shape[0]}); got {y.min()}..{y.max()}")
+    return x, W, y.astype(np.intp)
+
+
+# ---------------------------------------------------------------------------------------
+# Compilation (once per head and structural parameter).
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Compiled:
+    target: Callable  # (|x|, |W_y|, c_y, *params) -> [f, ax, bx, aw, bw]
+    other: Callable  # (|x|, |W_j|, c_j, *params) -> [f, ax, bx, aw, bw]
+    selection: Callable | None  # (c_y, c_max_other, n_above, *params) -> bool
+    param_names: tuple[str, ...]
+
+
+def _lambdify_logit(expr: sp.Expr, params) -> Callable:
+    outputs = [expr, *common.gradient_coefficients(common.partials(expr))]
+    return sp.lambdify((x_norm, w_norm, c, *params), outputs, modules="numpy", cse=True)
+
+
+@functools.cache
+def _compile(head: str, structural: tuple) -> _Compiled:
+    spec = _SPECS[head](dict(structural))
+    selection = None
+    if spec.selection is not None:
+        selection = sp.lambdify(
+            (c, c_max_other, n_above, *spec.params), spec.selection, modules="numpy"
+        )
+    return _Compiled(
+        target=_lambdify_logit(spec.target, spec.params),
+        other=_lambdify_logit(spec.other, spec.params),
+        selection=selection,
+        param_names=tuple(p.name for p in spec.params),
+    )
+
+
+def _as_arrays(values, shape) -> list[np.ndarray]:
+    """Lambdified constants come back as Python scalars: broadcast them to ``shape``."""
+    return [np.array(np.broadcast_to(np.asarray(v, dtype=np.float64), shape)) for v in values]
+
+
+# ---------------------------------------------------------------------------------------
+# Evaluation.
+# ---------------------------------------------------------------------------------------
+def evaluate(head: str, x: np.ndarray, W: np.ndarray, y: np.ndarray, **params) -> Evaluation:
+    """Logits, batch loss and its gradients for one head, in float64.
+
+    ``x`` (B, D) features, ``W`` (C, D) class weights (rows W_j), ``y`` (B,) integer labels.
+    Parameters: ``lsoftmax``/``asoftmax``: ``m`` (int >= 1), ``lam`` (>= 0, default 0);
+    ``lmcl``: ``s`` (> 0), ``m`` (>= 0); ``arcface``: ``s``, ``m`` in [0, pi/2);
+    ``bdlmcl``: ``s``, ``m``, ``k`` (int >= 1, default 5).
+    """
+    if head not in _SCHEMAS:
+        raise ValueError(f"unknown head {head!r}; valid heads are {', '.join(HEADS)}")
+    values = _parse_params(head, params)
+    x, W, y = _check_inputs(x, W, y)
+    name = _STRUCTURAL.get(head)
+    compiled = _compile(head, ((name, values[name]),) if name else ())
+    numeric = [values[name] for name in compiled.param_names]
+
+    batch, n_classes = len(y), W.shape[0]
+    rows = np.arange(batch)
+    xn = np.linalg.norm(x, axis=1)
+    wn = np.linalg.norm(W, axis=1)
+    # Singular inputs (zero norms, ArcFace at |cos| = 1) are meant to surface as inf/nan in
+    # the outputs; the warnings would also fire for branches np.select then discards.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cos = np.clip((x @ W.T) / (xn[:, None] * wn[None, :]), -1.0, 1.0)
+        shape = cos.shape
+        logits, ax, bx, aw, bw = _as_arrays(
+            compiled.other(
+                np.broadcast_to(xn[:, None], shape), np.broadcast_to(wn, shape), cos, *numeric
+            ),
+            shape,
+        )
+        cos_y = cos[rows, y]
+        target = _as_arrays(compiled.target(xn, wn[y], cos_y, *numeric), (batch,))
+        for array, value in zip((logits, ax, bx, aw, bw), target, strict=True):
+            array[rows, y] = value
+
+        ce, probs = common.cross_entropy_np(logits, y)
+        selected = np.ones(batch, dtype=bool)
+        if compiled.selection is not None:
+            others = cos.copy()
+            others[rows, y] = -np.inf
+            selected = np.asarray(
+                compiled.selection(
+                    cos_y,
+                    others.max(axis=1),
+                    (others > cos_y[:, None]).sum(axis=1),
+                    *numeric,
+                ),
+                dtype=bool,
+            )
+        weight = selected / batch
+        onehot = np.zeros((batch, n_classes))
+        onehot[rows, y] = 1.0
+        delta = (probs - onehot) * weight[:, None]
+        grad_x, grad_w = common.chain_rule_np(delta, ax, bx, aw, bw, x, W)
+        loss = float((weight * ce).sum())
+    return Evaluation(
+        logits=logits, loss=loss, grad_x=grad_x, grad_W=grad_w, cos=cos, selected=selected
+    )
