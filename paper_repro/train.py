@@ -39,7 +39,7 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be read or belongs to another run."""
 
 
-def _generator(*key: int) -> torch.Generator:
+def step_generator(*key: int) -> torch.Generator:
     g = torch.Generator()
     g.manual_seed(hash(key) & 0x7FFF_FFFF_FFFF_FFFF)  # hash of ints is stable across runs
     return g
@@ -92,7 +92,7 @@ class BatchOrder:
         if epoch != self._epoch:
             self._epoch, self._perm = (
                 epoch,
-                torch.randperm(self.n, generator=_generator(self.seed, epoch)),
+                torch.randperm(self.n, generator=step_generator(self.seed, epoch)),
             )
         return self._perm[step * self.batch_size : (step + 1) * self.batch_size]
 
@@ -112,7 +112,7 @@ def evaluate(net, head, data: DeviceData, limit: int | None = None, batch_size: 
     wrong, angles = 0, []
     for start in range(0, n, batch_size):
         index = torch.arange(start, min(start + batch_size, n), device=data.images.device)
-        features = _features(net, data.normalised(index)).float()
+        features = forward_features(net, data.normalised(index)).float()
         labels = data.labels[index]
         wrong += (head.scores(features).argmax(dim=1) != labels).sum().item()
         cos = F.cosine_similarity(features, head.weight[labels].float(), dim=1)
@@ -122,7 +122,7 @@ def evaluate(net, head, data: DeviceData, limit: int | None = None, batch_size: 
     return 100.0 * wrong / n, torch.cat(angles)
 
 
-def _features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def forward_features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     if x.is_cuda:
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast("cuda", dtype=torch.bfloat16):
@@ -130,7 +130,7 @@ def _features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return net(x)
 
 
-def _check_finite(value: torch.Tensor, what: str, cell: Cell, iteration: int, head) -> None:
+def check_finite(value: torch.Tensor, what: str, cell: Cell, iteration: int, head) -> None:
     if not torch.isfinite(value).all():
         lam = f" with lambda = {head.lam:.4g}" if hasattr(head, "lam") else ""
         raise DivergenceError(
@@ -163,11 +163,11 @@ def loss_jump(curves: dict, num_classes: int, ratio: float = 5.0) -> str | None:
     )
 
 
-def _checkpoint_path(cell: Cell, runs_dir: Path) -> Path:
+def checkpoint_path(cell: Cell, runs_dir: Path) -> Path:
     return runs_dir / cell.profile / cell.experiment.name / f"{cell.run_id}.pt"
 
 
-def _save_checkpoint(path: Path, cell: Cell, state: dict) -> None:
+def save_checkpoint(path: Path, cell: Cell, state: dict) -> None:
     buffer = io.BytesIO()
     torch.save({"run": _identity(cell), **state}, buffer)
     atomic_write_bytes(path, buffer.getvalue())
@@ -182,7 +182,7 @@ def _identity(cell: Cell) -> dict:
     }
 
 
-def _load_checkpoint(path: Path, cell: Cell, device) -> dict | None:
+def load_checkpoint(path: Path, cell: Cell, device) -> dict | None:
     if not path.exists():
         return None
     try:
@@ -240,8 +240,8 @@ def train_cell(
         params, lr=schedule.lr, momentum=schedule.momentum, weight_decay=schedule.weight_decay
     )
 
-    ckpt_path = _checkpoint_path(cell, Path(runs_dir))
-    state = _load_checkpoint(ckpt_path, cell, device)
+    ckpt_path = checkpoint_path(cell, Path(runs_dir))
+    state = load_checkpoint(ckpt_path, cell, device)
     curves = {
         "iteration": [],
         "train_loss": [],
@@ -282,11 +282,11 @@ def train_cell(
         index = order.indices(it).to(device)
         x, y = train.normalised(index), train.labels[index]
         if exp.augment:
-            x = pad_crop_flip(x, _generator(cell.seed, it, 1))
-        features = _features(net, x).float()
-        _check_finite(features, "features", cell, it, head)
+            x = pad_crop_flip(x, step_generator(cell.seed, it, 1))
+        features = forward_features(net, x).float()
+        check_finite(features, "features", cell, it, head)
         loss = head(features, y)
-        _check_finite(loss, "loss", cell, it, head)
+        check_finite(loss, "loss", cell, it, head)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -321,7 +321,7 @@ def train_cell(
             tick = time.perf_counter()
         if it % schedule.checkpoint_every == 0 or it == end:
             train_time += time.perf_counter() - tick
-            _save_checkpoint(
+            save_checkpoint(
                 ckpt_path,
                 cell,
                 {

@@ -94,13 +94,13 @@ def unpickle(data: bytes, what: str = "pickle") -> object:
     Any failure raises :class:`DataError`.
     """
     try:
-        _prescan(data)
+        prescan_pickle(data)
         return _RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
     except Exception as e:  # random bytes can raise almost any exception type
         raise DataError(f"{what}: not a valid CIFAR pickle ({type(e).__name__}: {e})") from e
 
 
-def _prescan(data: bytes) -> None:
+def prescan_pickle(data: bytes) -> None:
     """Walk the opcodes once before unpickling, rejecting what the C unpickler would
     turn into huge allocations: a memo index of 2**32 makes it allocate a 32 GiB memo
     table, and a length field larger than the data makes it pre-allocate that much.
