@@ -1,0 +1,840 @@
+"""The reproduction's figures, drawn only from saved results and saved features, or from the
+loss functions themselves; never by training. A missing input leaves its figure out with a
+printed note, or leaves a panel saying "no results"; no number is ever made up for it.
+
+    1  2-D deep features per head, train and test      L-Softmax Fig. 2    saved features
+    2  psi(t) and cos(m t) for m = 1..4                 L-Softmax Fig. 3    loss functions
+    3  binary-case decision boundaries and margin       L-Softmax Fig. 4    loss functions
+    4  8 classes with 2-D features, Euclidean/angular   CosFace Fig. 3      saved features
+    5  training curves: loss, test error, lambda        (training logs)     results JSON
+    6  angle between test features and class weight     (margin geometry)   results JSON
+    7  LFW ROC and fold accuracy                         CosFace Fig. 6     results with ROC
+    8  test error per head, seeds, the paper's value    L-Softmax Tabs 2-4  results JSON
+
+Inputs: results JSON (paper_repro.results) under <results_dir>/<profile>/<experiment>/;
+features saved by paper_repro.visual (format in its docstring) under
+<features_dir>/<profile>/<study>/. A verification result (Figure 7; paper_repro.face) is a
+results JSON whose metrics carry `roc` = {"fpr": [...], "tpr": [...]} (fpr ascending, over
+the pairs it was tested on) and `fold_accuracy` = {fold: accuracy in %} (LFW View 2 folds).
+Outputs: <out_dir>/fig<N>-<name>[-<profile>[-<experiment>]].{png,pdf,txt} (txt = caption)."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.colors import ListedColormap
+from matplotlib.patches import Arc
+from matplotlib.ticker import LogFormatter
+
+from paper_repro.experiments import EXPERIMENTS, PROFILES, HeadSpec
+from paper_repro.losses.angular import cos_multiple_angle, psi
+from paper_repro.losses.functional import lsoftmax_logits, softmax_logits
+from paper_repro.provenance import REPO_ROOT
+from paper_repro.report import style
+from paper_repro.report.tables import PROFILE_NOTES, summarise
+from paper_repro.results import RESULTS_DIR, load_results
+
+COMMAND = "python -m paper_repro figures"
+FIGURES_DIR = REPO_ROOT / "reports" / "figures"
+FEATURES_DIR = REPO_ROOT / "reports" / "features"
+FEATURES_SCHEMA = "paper_repro.features/1"  # written by paper_repro.visual
+FEATURE_STUDIES = {"lsoftmax-2d": 1, "cosface-toy": 4}  # study folder -> figure number
+
+
+class PlainLogFormatter(LogFormatter):
+    """Log-axis labels as plain numbers (0.5, 2, 20), keeping LogFormatter's choice of which
+    minor ticks to label."""
+
+    def _num_to_string(self, x, vmin, vmax):
+        return f"{x:g}"
+
+
+class FigureCheckError(RuntimeError):
+    """A figure's own numerical check failed: the plotted geometry contradicts the paper."""
+
+
+def note(message: str) -> None:
+    print(f"figures: {message}")
+
+
+# ---------------------------------------------------------------- Figure 2: psi and cos(m t)
+
+
+def psi_curves(margins=(1, 2, 3, 4), points: int = 721) -> dict:
+    """cos(m t) (L-Softmax eq. 7) and psi(t) (eq. 6) on t in [0, pi], from the very functions
+    the heads use, evaluated in float64 on cos t. Keys: t_deg, cos_mt {m: array}, psi {m}."""
+    t = torch.linspace(0.0, math.pi, points, dtype=torch.float64)
+    cos = torch.cos(t)
+    return {
+        "t_deg": torch.rad2deg(t).numpy(),
+        "cos_mt": {m: cos_multiple_angle(cos, m).numpy() for m in margins},
+        "psi": {m: psi(cos, m).numpy() for m in margins},
+    }
+
+
+def _check_psi(curves: dict) -> None:
+    t = np.deg2rad(curves["t_deg"])
+    for m, values in curves["psi"].items():
+        if not np.allclose(curves["cos_mt"][m], np.cos(m * t), atol=1e-9):
+            raise FigureCheckError(f"the multiple-angle polynomial is not cos({m} t)")
+        # what the figure is meant to show: psi decreases monotonically and never exceeds cos t
+        if not (np.all(np.diff(values) < 0) and np.all(values <= np.cos(t) + 1e-12)):
+            raise FigureCheckError(f"psi for m={m} is not decreasing below cos t")
+
+
+@style.styled
+def fig2_psi(out_stem: Path, command: str = COMMAND) -> list[Path]:
+    """Figure 2 (L-Softmax Fig. 3): cos(m t) and psi(t) for m = 1..4 on [0, 180] degrees."""
+    curves = psi_curves()
+    _check_psi(curves)
+    fig, axes = style.figure(1, 2)
+    t = curves["t_deg"]
+    for m in curves["psi"]:
+        colour = style.head_colour("lsoftmax" if m > 1 else "softmax", m)
+        label = "m=1 (softmax: cos t)" if m == 1 else f"m={m}"
+        axes[0, 0].plot(t, curves["cos_mt"][m], color=colour, label=label)
+        axes[0, 1].plot(t, curves["psi"][m], color=colour, label=label)
+        joins = np.arange(1, m) * 180.0 / m  # where the pieces k pi/m of eq. 6 meet
+        axes[0, 1].plot(joins, np.interp(joins, t, curves["psi"][m]), "o", color=colour, ms=3)
+    axes[0, 0].set(title="(a) cos(m t), L-Softmax eq. 7", ylabel="cos(m t)")
+    axes[0, 1].set(title="(b) ψ(t), L-Softmax eq. 6", ylabel="ψ(t)")
+    for ax in axes[0]:
+        ax.set(xlabel="t (degrees)", xlim=(0, 180), xticks=range(0, 181, 30))
+    axes[0, 1].legend(loc="lower left")  # (a) has no free corner; one legend serves both
+    text = (
+        "Figure 2 (L-Softmax Fig. 3). (a) cos(m t) from the multiple-angle polynomial in "
+        "cos t (eq. 7): not monotonic for m > 1, so it cannot serve as a logit by itself. "
+        "(b) ψ(t) = (-1)^k cos(m t) - 2k on [kπ/m, (k+1)π/m] (eq. 6; dots mark the joins): "
+        "monotonically decreasing and never above cos t (checked numerically), so the target "
+        "class must win by an angular margin. Drawn from paper_repro.losses.angular."
+    )
+    return style.save(fig, out_stem, style.caption(text, command))
+
+
+# ------------------------------------------------------- Figure 3: binary-case geometry
+
+
+@dataclass(frozen=True)
+class BinaryBoundaries:
+    """Boundary directions in degrees from W1 towards W2 (0 = along W1, theta12 = along W2),
+    measured on an angle grid from the heads' logits (L-Softmax sec. 3.2, Fig. 4)."""
+
+    m: int
+    theta12_deg: float
+    norm1: float
+    norm2: float
+    step_deg: float  # grid spacing: each boundary is located to within step_deg / 2
+    softmax_deg: float  # W1 . x = W2 . x
+    class1_deg: float  # edge of the region where L-Softmax assigns class 1 with its margin
+    class2_deg: float  # edge of the region where L-Softmax assigns class 2 with its margin
+
+    @property
+    def margin_deg(self) -> float:
+        return self.class2_deg - self.class1_deg
+
+    @property
+    def expected_margin_deg(self) -> float:
+        """(m - 1) / (m + 1) theta12: the paper's margin for |W1| = |W2|."""
+        return (self.m - 1) / (self.m + 1) * self.theta12_deg
+
+
+def _switch(phi: torch.Tensor, mask: torch.Tensor, first: bool, what: str) -> float:
+    """The angle where `mask` changes from `first` to `not first`, which must happen once."""
+    changes = torch.nonzero(mask[1:] != mask[:-1]).squeeze(1)
+    if len(changes) != 1 or bool(mask[0]) != first:
+        raise FigureCheckError(f"{what}: expected one boundary between W1 and W2, found {changes}")
+    i = int(changes[0])
+    return float((phi[i] + phi[i + 1]) / 2)
+
+
+def binary_boundaries(
+    m: int, theta12_deg: float, norm1: float = 1.0, norm2: float = 1.0, step_deg: float = 0.01
+) -> BinaryBoundaries:
+    """Decision boundaries of softmax and L-Softmax (lambda = 0) for two classes in 2-D, found
+    from `softmax_logits` / `lsoftmax_logits` on unit features x at angles 0..theta12 from W1.
+
+    x is class 1 under L-Softmax when its target logit |W1||x| psi(t1) beats |W2||x| cos t2
+    (and symmetrically for class 2); between the two edges neither class meets its margin."""
+    n = round(theta12_deg / step_deg)
+    phi = torch.linspace(0.0, theta12_deg, n + 1, dtype=torch.float64)
+    x = torch.stack([torch.cos(torch.deg2rad(phi)), torch.sin(torch.deg2rad(phi))], dim=1)
+    theta = math.radians(theta12_deg)
+    weight = torch.tensor(
+        [[norm1, 0.0], [norm2 * math.cos(theta), norm2 * math.sin(theta)]], dtype=torch.float64
+    )
+    zeros, ones = torch.zeros(len(phi), dtype=torch.int64), torch.ones(len(phi), dtype=torch.int64)
+    plain = softmax_logits(x, weight, zeros)
+    as1 = lsoftmax_logits(x, weight, zeros, m, 0.0)  # labelled class 1: psi on column 0
+    as2 = lsoftmax_logits(x, weight, ones, m, 0.0)  # labelled class 2: psi on column 1
+    in1, in2 = as1[:, 0] > as1[:, 1], as2[:, 1] > as2[:, 0]
+    if (in1 & in2).any():
+        raise FigureCheckError("a direction meets both classes' margins; psi exceeds cos t")
+    return BinaryBoundaries(
+        m=m,
+        theta12_deg=theta12_deg,
+        norm1=norm1,
+        norm2=norm2,
+        step_deg=step_deg,
+        softmax_deg=_switch(phi, plain[:, 0] > plain[:, 1], True, "softmax"),
+        class1_deg=_switch(phi, in1, True, "L-Softmax class 1"),
+        class2_deg=_switch(phi, in2, False, "L-Softmax class 2"),
+    )
+
+
+def _plane_regions(m, theta12_deg, norm1, norm2, extent=1.3, pixels=301) -> np.ndarray:
+    """(pixels, pixels) map of the plane: 1 / 2 where L-Softmax assigns class 1 / 2 with its
+    margin, 0 where neither meets it. Rows run along y, columns along x."""
+    grid = torch.linspace(-extent, extent, pixels, dtype=torch.float64)
+    yy, xx = torch.meshgrid(grid, grid, indexing="ij")
+    x = torch.stack([xx.flatten(), yy.flatten()], dim=1)
+    x = x + (x.norm(dim=1, keepdim=True) == 0) * 1e-9  # the origin has no direction
+    theta = math.radians(theta12_deg)
+    weight = torch.tensor(
+        [[norm1, 0.0], [norm2 * math.cos(theta), norm2 * math.sin(theta)]], dtype=torch.float64
+    )
+    zeros = torch.zeros(len(x), dtype=torch.int64)
+    as1 = lsoftmax_logits(x, weight, zeros, m, 0.0)
+    as2 = lsoftmax_logits(x, weight, zeros + 1, m, 0.0)
+    region = (as1[:, 0] > as1[:, 1]).long() + 2 * (as2[:, 1] > as2[:, 0]).long()
+    return region.reshape(pixels, pixels).numpy()
+
+
+def _ray(ax, angle_deg, length, **kw):
+    a = math.radians(angle_deg)
+    ax.plot([0, length * math.cos(a)], [0, length * math.sin(a)], **kw)
+
+
+@style.styled
+def fig3_binary_geometry(
+    out_stem: Path,
+    command: str = COMMAND,
+    m: int = 2,
+    theta12_deg: float = 80.0,
+    unequal: tuple[float, float] = (1.0, 0.6),
+) -> tuple[list[Path], list[BinaryBoundaries]]:
+    """Figure 3 (L-Softmax Fig. 4): softmax and L-Softmax boundaries for |W1| = |W2| and
+    |W1| > |W2|. Raises FigureCheckError unless the measured margin for |W1| = |W2| equals
+    (m - 1) / (m + 1) theta12 to within the grid spacing. Returns (files, measurements)."""
+    cases = [(1.0, 1.0), unequal]
+    measured = [binary_boundaries(m, theta12_deg, n1, n2) for n1, n2 in cases]
+    equal = measured[0]
+    if abs(equal.margin_deg - equal.expected_margin_deg) > equal.step_deg:
+        raise FigureCheckError(
+            f"measured margin {equal.margin_deg:.4f} deg != (m-1)/(m+1) theta12 = "
+            f"{equal.expected_margin_deg:.4f} deg"
+        )
+    fig, axes = style.figure(1, 2, height=3.4)
+    colours = ListedColormap(["white", "#cfe2f3", "#fde3c8"])  # neither, class 1, class 2
+    extent = 1.6  # regions are computed on [-1.6, 1.6]^2; the view is shifted right
+    for ax, b, tag in zip(axes[0], measured, "ab", strict=True):
+        regions = _plane_regions(m, theta12_deg, b.norm1, b.norm2, extent)
+        ax.imshow(
+            regions,
+            cmap=colours,
+            vmin=0,
+            vmax=2,
+            origin="lower",
+            interpolation="nearest",
+            extent=(-extent, extent, -extent, extent),
+        )
+        for norm, angle, name, colour in (
+            (b.norm1, 0.0, "W1", "#1f4e99"),
+            (b.norm2, theta12_deg, "W2", "#b35900"),
+        ):
+            a = math.radians(angle)
+            ax.annotate(
+                "",
+                xy=(norm * math.cos(a), norm * math.sin(a)),
+                xytext=(0, 0),
+                arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 1.6},
+            )
+            ax.text(1.08 * norm * math.cos(a), 1.08 * norm * math.sin(a), name, color=colour)
+        _ray(ax, b.softmax_deg, 2 * extent, color="0.3", ls="--", label="softmax boundary")
+        _ray(ax, b.softmax_deg + 180, 2 * extent, color="0.3", ls="--")
+        _ray(ax, b.class1_deg, 2 * extent, color="#1f4e99", label="L-Softmax edge, class 1")
+        _ray(ax, b.class2_deg, 2 * extent, color="#b35900", label="L-Softmax edge, class 2")
+        ax.add_patch(Arc((0, 0), 1.0, 1.0, theta1=b.class1_deg, theta2=b.class2_deg, lw=1.2))
+        mid = math.radians((b.class1_deg + b.class2_deg) / 2)
+        label = f"margin {b.margin_deg:.2f}°"
+        if b.norm1 == b.norm2:
+            label += f"\n(m-1)/(m+1)·θ12 = {b.expected_margin_deg:.2f}°"
+        ax.text(
+            0.6 * math.cos(mid),
+            0.6 * math.sin(mid),
+            label,
+            fontsize=7,
+            va="center",
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1},
+        )
+        norms = "|W1| = |W2|" if b.norm1 == b.norm2 else f"|W1| = {b.norm1:g} > |W2| = {b.norm2:g}"
+        ax.set(
+            title=f"({tag}) {norms}, θ12 = {theta12_deg:g}°, m = {m}",
+            xlim=(-1.0, 1.6),  # the side between the weights, with room for the label
+            ylim=(-1.3, 1.3),
+            aspect="equal",
+        )
+        ax.grid(False)
+        ax.set(xticks=[], yticks=[])  # only directions matter: every logit scales with |x|
+    axes[0, 0].legend(loc="lower left", fontsize=6)
+    u = measured[1]
+    text = (
+        f"Figure 3 (L-Softmax Fig. 4). Two classes in 2-D, θ12 = {theta12_deg:g}°, m = {m}. "
+        "Dashed: the softmax boundary W1·x = W2·x. Blue/orange: where L-Softmax (λ = 0) "
+        "assigns class 1/2 with its margin (|W1||x|ψ(t1) > |W2||x|cos t2, and symmetrically); "
+        "white: neither class meets its margin. Measured from the heads' logits on a "
+        f"{equal.step_deg:g}° grid: (a) edges at {equal.class1_deg:.2f}° and "
+        f"{equal.class2_deg:.2f}° from W1, margin {equal.margin_deg:.2f}° = "
+        f"(m-1)/(m+1)·θ12 = {equal.expected_margin_deg:.2f}° (checked); (b) softmax boundary "
+        f"at {u.softmax_deg:.2f}° (moved towards the shorter W2), L-Softmax edges at "
+        f"{u.class1_deg:.2f}° and {u.class2_deg:.2f}°, margin {u.margin_deg:.2f}°."
+    )
+    return style.save(fig, out_stem, style.caption(text, command)), measured
+
+
+# ------------------------------------------------------------------ results-based figures
+
+
+def load_experiment(profile: str, experiment: str, root: Path = RESULTS_DIR):
+    """(results, their files) of one experiment folder, in load_results' order."""
+    folder = Path(root) / profile / experiment
+    return load_results(profile, experiment, root), sorted(folder.glob("*.json"))
+
+
+def _label(result: dict) -> str:
+    return result.get("head_label") or HeadSpec(result["head"], result["margin"]).label
+
+
+def _head_order(experiment: str, results: list[dict]) -> list[tuple]:
+    """(head, margin) keys: the experiment's table order first, then any others."""
+    heads = EXPERIMENTS[experiment].heads if experiment in EXPERIMENTS else ()
+    known = [(h.name, h.margin) for h in heads]
+    present = {(r["head"], r["margin"]) for r in results}
+    extra = sorted(
+        present - set(known), key=lambda k: (k[0] != "softmax", k[0], -1 if k[1] is None else k[1])
+    )
+    return known + extra
+
+
+def _groups(experiment: str, results: list[dict]) -> dict[tuple, list[dict]]:
+    by_key = defaultdict(list)
+    for r in results:
+        by_key[(r["head"], r["margin"])].append(r)
+    return {k: by_key[k] for k in _head_order(experiment, results) if k in by_key}
+
+
+def _title(results: list[dict]) -> str:
+    r = results[0]
+    return f"{r['dataset_label']}, profile `{r['profile']}`"
+
+
+def _profile_note(results: list[dict]) -> str:
+    return PROFILE_NOTES.get(results[0]["profile"], "")
+
+
+def _commits(results: list[dict]) -> str:
+    return ", ".join(sorted({r["provenance"].get("commit", "unknown") for r in results}))
+
+
+def _points(curves: dict, x_key: str, y_key: str) -> dict:
+    if x_key not in curves or y_key not in curves:  # e.g. face runs log no test-error curve
+        return {}
+    return {x: y for x, y in zip(curves[x_key], curves[y_key], strict=True) if y is not None}
+
+
+def aligned(runs: list[dict], x_key: str, y_key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Curve points at the x values every seed logged with a value: x (P,), y (seeds, P)."""
+    tables = [_points(r["curves"], x_key, y_key) for r in runs]
+    common = sorted(set.intersection(*(set(t) for t in tables)))
+    return np.array(common, float), np.array([[t[x] for x in common] for t in tables], float)
+
+
+def _band(ax, x, y, colour, label) -> None:
+    ax.plot(x, y.mean(axis=0), color=colour, label=label)
+    if len(y) > 1:  # spread over seeds
+        ax.fill_between(x, y.min(axis=0), y.max(axis=0), color=colour, alpha=0.2, lw=0)
+
+
+def _no_data(ax, text: str = "no results") -> None:
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="0.4")
+    ax.set(xticks=[], yticks=[])  # an empty panel shows no made-up axis range
+
+
+def fig5_curves(results, sources, out_stem: Path, command: str = COMMAND) -> list[Path]:
+    """Figure 5: training loss, test error and lambda against iteration, per head; mean over
+    seeds with the min-max band."""
+    fig, text = curves_figure(results)
+    return style.save(fig, out_stem, style.caption(text, command, sources))
+
+
+@style.styled
+def curves_figure(results: list[dict]):
+    """Figure 5 drawn, not saved: (figure, caption text)."""
+    experiment = results[0]["experiment"]
+    fig, axes = style.figure(1, 3)
+    has = {"loss": False, "error": False, "lam": False}
+    for (head, margin), runs in _groups(experiment, results).items():
+        colour, label = style.head_colour(head, margin), f"{_label(runs[0])} (n={len(runs)})"
+        for key, ax, x_key, y_key in (
+            ("loss", axes[0, 0], "iteration", "train_loss"),
+            ("error", axes[0, 1], "test_iteration", "test_error"),
+            ("lam", axes[0, 2], "iteration", "lam"),
+        ):
+            x, y = aligned(runs, x_key, y_key)
+            if len(x):
+                _band(ax, x, y, colour, label)
+                has[key] = True
+    for key, ax, title in (
+        ("loss", axes[0, 0], "(a) training loss (incl. margin)"),
+        ("error", axes[0, 1], "(b) test error (%)"),
+        ("lam", axes[0, 2], "(c) λ (L-Softmax annealing)"),
+    ):
+        ax.set(title=title, xlabel="iteration")
+        if not has[key]:
+            _no_data(
+                ax,
+                {"lam": "no head logs λ", "error": "no test-error curve logged"}.get(
+                    key, "no curve points"
+                ),
+            )
+        elif all(v > 0 for line in ax.get_lines() for v in line.get_ydata()):
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(PlainLogFormatter())
+            ax.yaxis.set_minor_formatter(PlainLogFormatter())
+    legend_panel = axes[0, 1] if has["error"] else axes[0, 0]  # a panel with every head
+    legend_panel.legend(loc="upper right")
+    fig.suptitle(f"Training curves: {_title(results)}")
+    subset = results[0]["config"].get("schedule", {}).get("eval_subset")
+    subset_text = f", points before the last on the first {subset} test images" if subset else ""
+    error_text = (
+        f"(b) test error{subset_text}, the last point on the whole test set."
+        if has["error"]
+        else "(b) no test-error curve was logged."
+    )
+    text = (
+        f"Figure 5. Training curves on {_title(results)}: mean over seeds (line) and min-max "
+        "over seeds (band). (a) training loss averaged over each logging interval; it includes "
+        f"each head's own margin, so levels are not comparable across heads. {error_text} "
+        f"(c) λ of the annealed heads. {_profile_note(results)}. "
+        f"Results at commit {_commits(results)}."
+    )
+    return fig, text
+
+
+def angle_summary(results: list[dict], experiment: str | None = None) -> dict[str, dict]:
+    """Per head label: density (% of test images per degree), bin centres (degrees), the mean
+    target angle (degrees) and the number of seeds, from `target_angle_hist` summed over seeds."""
+    experiment = experiment or results[0]["experiment"]
+    out = {}
+    for (head, margin), runs in _groups(experiment, results).items():
+        runs = [r for r in runs if "target_angle_hist" in r]
+        if not runs:
+            continue
+        counts = np.sum([r["target_angle_hist"]["counts"] for r in runs], axis=0).astype(float)
+        width = 180.0 / len(counts)
+        centres = (np.arange(len(counts)) + 0.5) * width
+        total = counts.sum()
+        out[_label(runs[0])] = {
+            "head": head,
+            "margin": margin,
+            "centres": centres,
+            "density": 100.0 * counts / (total * width) if total else counts,
+            "mean_deg": float((counts * centres).sum() / total) if total else math.nan,
+            "seeds": len(runs),
+        }
+    return out
+
+
+@style.styled
+def fig6_angles(results, sources, out_stem: Path, command: str = COMMAND) -> list[Path]:
+    """Figure 6: distribution of the angle between each test feature and its class weight,
+    per head; an angular margin should show as mass shifted to smaller angles."""
+    summary = angle_summary(results)
+    fig, axes = style.figure(1, 1, width=style.WIDTH * 0.6, height=3.0)
+    ax = axes[0, 0]
+    upper = 10.0
+    for label, s in summary.items():
+        colour = style.head_colour(s["head"], s["margin"])
+        ax.step(
+            s["centres"],
+            s["density"],
+            where="mid",
+            color=colour,
+            label=f"{label}: mean {s['mean_deg']:.1f}° (n={s['seeds']})",
+        )
+        ax.axvline(s["mean_deg"], color=colour, ls=":", lw=1)
+        cumulative = np.cumsum(s["density"]) / max(s["density"].sum(), 1e-12)
+        upper = max(upper, float(s["centres"][np.searchsorted(cumulative, 0.995)]) + 5)
+    ax.set(
+        xlabel="angle between test feature and its class weight (degrees)",
+        ylabel="% of test images per degree",
+        xlim=(0, min(upper, 180.0)),
+        title=f"Target angles: {_title(results)}",
+    )
+    ax.legend(loc="upper right")
+    means = "; ".join(f"{k} {v['mean_deg']:.1f}°" for k, v in summary.items())
+    text = (
+        f"Figure 6. Angle between each test feature and the weight of its true class on "
+        f"{_title(results)}, from the 2-degree histograms saved with each run, summed over "
+        f"seeds; dotted lines mark the means ({means}). A working angular margin shifts the "
+        f"mass to smaller angles than softmax's. {_profile_note(results)}. "
+        f"Results at commit {_commits(results)}."
+    )
+    return style.save(fig, out_stem, style.caption(text, command, sources))
+
+
+def fig8_errors(results, sources, out_stem: Path, command: str = COMMAND) -> list[Path]:
+    """Figure 8: the error table as bars (mean over seeds, std error bar, seeds as dots) with
+    the paper's value marked; a table head without results gets a "no results" label."""
+    fig, text = errors_figure(results)
+    return style.save(fig, out_stem, style.caption(text, command, sources))
+
+
+@style.styled
+def errors_figure(results: list[dict]):
+    """Figure 8 drawn, not saved: (figure, caption text)."""
+    experiment = results[0]["experiment"]
+    rows = {(row["head"], row["margin"]): row for row in summarise(results)}
+    keys = _head_order(experiment, results)
+    paper = dict(EXPERIMENTS[experiment].paper_error) if experiment in EXPERIMENTS else {}
+    fig, axes = style.figure(1, 1, width=style.WIDTH * 0.6, height=3.0)
+    ax = axes[0, 0]
+    top = max([r["mean"] + r["std"] for r in rows.values()] + list(paper.values()))
+    for x, (head, margin) in enumerate(keys):
+        label = HeadSpec(head, margin).label
+        row = rows.get((head, margin))
+        published = row["paper"] if row and row["paper"] is not None else paper.get(label)
+        if published is not None:
+            ax.hlines(
+                published,
+                x - 0.4,
+                x + 0.4,
+                color=style.PAPER_COLOUR,
+                lw=2,
+                label="paper" if x == 0 else None,
+                zorder=3,
+            )
+        if row is None:
+            ax.text(x, top * 0.05, "no results", rotation=90, ha="center", va="bottom", color="0.4")
+            continue
+        colour = style.head_colour(head, margin)
+        ax.bar(
+            x,
+            row["mean"],
+            yerr=row["std"] if row["n"] > 1 else None,
+            color=colour,
+            capsize=4,
+            alpha=0.85,
+            width=0.7,
+        )
+        seeds = [
+            r["metrics"]["test_error"]
+            for r in results
+            if (r["head"], r["margin"]) == (head, margin)
+        ]
+        ax.plot(
+            x + np.linspace(-0.15, 0.15, len(seeds)),
+            seeds,
+            "o",
+            color="black",
+            ms=2.5,
+            label="seeds" if x == 0 else None,
+            zorder=4,
+        )
+        spread = f"±{row['std']:.2f}" if row["n"] > 1 else " (n=1)"
+        ax.text(
+            x,
+            row["mean"] + row["std"] + top * 0.02,
+            f"{row['mean']:.2f}{spread}",
+            ha="center",
+            va="bottom",
+            fontsize=6,
+        )
+    ax.set_xticks(range(len(keys)), [HeadSpec(h, m).label for h, m in keys], rotation=20)
+    ax.set(ylabel="test error (%)", ylim=(0, top * 1.15), title=f"Test error: {_title(results)}")
+    ax.legend(loc="upper right")
+    text = (
+        f"Figure 8. Test error on {_title(results)}: bars are the mean over seeds, error bars "
+        "one standard deviation (n-1), dots the individual seeds, red ticks the paper's value "
+        f"({results[0]['paper'].get('source', 'paper')}). {_profile_note(results)}. "
+        f"Results at commit {_commits(results)}."
+    )
+    return fig, text
+
+
+FPR_GRID = np.logspace(-4, 0, 200)  # where the runs' ROCs are averaged
+
+
+def verification_of(result: dict) -> dict | None:
+    """ROC and per-fold accuracies (%) of a verification result (paper_repro.face writes
+    metrics.roc = {fpr, tpr} and metrics.fold_accuracy = {fold: %}); None for a
+    classification result."""
+    metrics = result.get("metrics", {})
+    if "roc" not in metrics:
+        return None
+    folds = metrics.get("fold_accuracy", {})
+    return {
+        "fpr": metrics["roc"]["fpr"],
+        "tpr": metrics["roc"]["tpr"],
+        "fold_accuracies": [float(a) for a in folds.values()],
+    }
+
+
+@style.styled
+def fig7_roc(results, sources, out_stem: Path, command: str = COMMAND) -> list[Path]:
+    """Figure 7 (CosFace Fig. 6 style): LFW ROC per head (true accept against false accept
+    rate, mean over runs) with the verification accuracy, mean +- std over every fold of every
+    run (each run reports the folds it was tested on)."""
+    experiment = results[0]["experiment"]
+    fig, axes = style.figure(1, 1, width=style.WIDTH * 0.6, height=3.2)
+    ax = axes[0, 0]
+    accuracies = {}
+    for (head, margin), runs in _groups(experiment, results).items():
+        data = [verification_of(r) for r in runs]
+        tpr = [np.interp(FPR_GRID, d["fpr"], d["tpr"]) for d in data]
+        folds = [a for d in data for a in d["fold_accuracies"]]
+        if folds:
+            mean = statistics.fmean(folds)
+            std = statistics.stdev(folds) if len(folds) > 1 else 0.0
+            accuracies[_label(runs[0])] = (mean, std)
+            summary = f"{mean:.2f} ± {std:.2f}%"
+        else:
+            summary = "no fold accuracies"
+        ax.plot(
+            FPR_GRID,
+            np.mean(tpr, axis=0),
+            color=style.head_colour(head, margin),
+            label=f"{_label(runs[0])}: {summary} (n={len(runs)})",
+        )
+    ax.set(
+        xscale="log",
+        xlabel="false accept rate",
+        ylabel="true accept rate",
+        xlim=(FPR_GRID[0], 1),
+        title=f"Verification ROC: {_title(results)}",
+    )
+    ax.legend(loc="lower right")
+    summary = "; ".join(f"{k} {m:.2f} ± {s:.2f}%" for k, (m, s) in accuracies.items())
+    text = (
+        f"Figure 7. ROC on {_title(results)}, mean over runs (n in the legend); the legend gives "
+        f"the verification accuracy, mean ± std over every tested fold of every run "
+        f"({summary}). "
+        f"{_profile_note(results)}. Results at commit {_commits(results)}."
+    )
+    return style.save(fig, out_stem, style.caption(text, command, sources))
+
+
+# ----------------------------------------------------------------- features-based figures
+
+
+def load_feature_runs(features_dir: Path, profile: str, study: str) -> list[dict]:
+    """Finished feature runs of one study, in the figure's head order; each is the JSON sidecar
+    plus its arrays and `json_path`, `npz_path` (format: paper_repro.visual docstring)."""
+    runs = []
+    for path in sorted((Path(features_dir) / profile / study).glob("*.json")):
+        meta = json.loads(path.read_text())
+        if meta.get("schema") != FEATURES_SCHEMA:
+            note(f"skipping {path}: not a {FEATURES_SCHEMA} file")
+            continue
+        npz = path.parent / meta["npz"]
+        with np.load(npz, allow_pickle=False) as arrays:
+            runs.append(
+                {**meta, **{k: arrays[k] for k in arrays.files}, "json_path": path, "npz_path": npz}
+            )
+    return sorted(runs, key=lambda r: (r["order"], r["seed"]))
+
+
+def _feature_sources(runs) -> list[Path]:
+    return [p for r in runs for p in (r["json_path"], r["npz_path"])]
+
+
+def _scatter_classes(ax, features, labels, classes) -> None:
+    for j in range(len(classes)):
+        pts = features[labels == j]
+        ax.scatter(
+            pts[:, 0],
+            pts[:, 1],
+            s=1.5,
+            color=style.class_colour(j),
+            alpha=0.6,
+            lw=0,
+            rasterized=True,
+            label=classes[j],
+        )
+
+
+def _weight_rays(ax, weights, reach) -> None:
+    for j, w in enumerate(weights):
+        w = w / max(np.linalg.norm(w), 1e-12) * reach
+        ax.plot([0, w[0]], [0, w[1]], color=style.class_colour(j), lw=0.9, ls="--")
+
+
+def _limits(ax, features) -> float:
+    reach = float(np.quantile(np.abs(features), 0.995)) * 1.1 or 1.0  # robust to outliers
+    ax.set(xlim=(-reach, reach), ylim=(-reach, reach), aspect="equal")
+    ax.tick_params(labelsize=5)
+    return reach
+
+
+def _runs_note(runs) -> str:
+    r = runs[0]
+    s = r["schedule"]
+    commands = sorted({x["command"] for x in runs if x["command"]})
+    profile_note = {
+        "quick": "QUICK profile, a short CPU schedule: clusters are looser than the papers'. ",
+        "smoke": "SMOKE profile: the features mean nothing. ",
+    }.get(r["profile"], "")
+    return (
+        f"{profile_note}Profile `{r['profile']}`: {s['iterations']} SGD steps of "
+        f"{s['batch_size']} images "
+        f"per head, seed {r['seed']}; features made by "
+        f"{', '.join(f'`{c}`' for c in commands) or 'paper_repro.visual'} at commit "
+        f"{', '.join(sorted({x['provenance']['commit'] for x in runs}))}"
+    )
+
+
+@style.styled
+def fig1_features(runs: list[dict], out_stem: Path, command: str = COMMAND) -> list[Path]:
+    """Figure 1 (L-Softmax Fig. 2): 2-D features of train (top) and test (bottom) images per
+    head, coloured by class, with the directions of the class weights dashed."""
+    fig, axes = style.figure(2, len(runs), width=max(style.WIDTH, 1.8 * len(runs)), height=4.0)
+    for col, r in enumerate(runs):
+        for row, split in enumerate(("train", "test")):
+            ax = axes[row, col]
+            keep = r["split"] == split
+            reach = _limits(ax, r["features"][keep])
+            _scatter_classes(ax, r["features"][keep], r["labels"][keep], list(r["classes"]))
+            _weight_rays(ax, r["weights"], reach)
+        axes[0, col].set_title(r["head_label"], fontsize=8)
+        axes[1, col].set_title(f"test error {r['test_error']:.1f}%", fontsize=7)
+    axes[0, 0].set_ylabel("train")
+    axes[1, 0].set_ylabel("test")
+    axes[0, -1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=4, fontsize=6)
+    text = (
+        "Figure 1 (L-Softmax Fig. 2). 2-D features of the visualisation network on MNIST "
+        f"({runs[0]['n_train']} train and {runs[0]['n_test']} test images shown per head), "
+        "coloured by digit; dashed rays are the directions of the class weights. Larger "
+        f"angular margins should narrow each digit's wedge. {_runs_note(runs)}."
+    )
+    return style.save(fig, out_stem, style.caption(text, command, _feature_sources(runs)))
+
+
+def target_angles(r: dict, split: str = "test") -> np.ndarray:
+    """Angle (degrees) between each feature of `split` and its class weight."""
+    keep = r["split"] == split
+    f, w = r["features"][keep], r["weights"][r["labels"][keep]]
+    cos = (f * w).sum(1) / (np.linalg.norm(f, axis=1) * np.linalg.norm(w, axis=1) + 1e-12)
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+@style.styled
+def fig4_cosface_toy(runs: list[dict], out_stem: Path, command: str = COMMAND) -> list[Path]:
+    """Figure 4 (CosFace Fig. 3): 8 classes with 2-D features; top the features in Euclidean
+    space, bottom their angles (features projected on the unit circle), per head."""
+    fig, axes = style.figure(2, len(runs), width=max(style.WIDTH, 1.8 * len(runs)), height=4.2)
+    bins = np.linspace(-180, 180, 181)
+    for col, r in enumerate(runs):
+        keep = r["split"] == "test"
+        f, labels, classes = r["features"][keep], r["labels"][keep], list(r["classes"])
+        reach = _limits(axes[0, col], f)
+        _scatter_classes(axes[0, col], f, labels, classes)
+        _weight_rays(axes[0, col], r["weights"], reach)
+        spread = float(np.mean(target_angles(r)))
+        axes[0, col].set_title(f"{r['head_label']}\nmean angle to W_y {spread:.1f}°", fontsize=7)
+        ax = axes[1, col]
+        angle = np.degrees(np.arctan2(f[:, 1], f[:, 0]))
+        for j in range(len(classes)):
+            ax.hist(angle[labels == j], bins=bins, color=style.class_colour(j), alpha=0.7)
+            w = r["weights"][j]
+            ax.axvline(
+                np.degrees(np.arctan2(w[1], w[0])), color=style.class_colour(j), lw=0.8, ls="--"
+            )
+        ax.set(xlim=(-180, 180), xticks=range(-180, 181, 90), xlabel="feature angle (degrees)")
+        ax.tick_params(labelsize=5)
+    axes[0, 0].set_ylabel("Euclidean space")
+    axes[1, 0].set_ylabel("angular space (count)")
+    axes[0, -1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=4, fontsize=6)
+    text = (
+        "Figure 4 (CosFace Fig. 3, toy experiment). MNIST digits 0-7 stand in for the paper's "
+        "8 face identities (no face training data offline). Top: 2-D test features "
+        f"({runs[0]['n_test']} images) per head, dashed rays the class weights; bottom: the "
+        "feature angles (the features projected on the unit circle), dashed lines the weight "
+        "angles. LMCL m=0 is the normalised softmax; m = 0.1 and 0.2 lie below the bound "
+        "1 - cos(π/4) ≈ 0.29 for 8 classes in 2-D, and should open gaps between the classes' "
+        f"angular ranges. {_runs_note(runs)}."
+    )
+    return style.save(fig, out_stem, style.caption(text, command, _feature_sources(runs)))
+
+
+# ------------------------------------------------------------------------------ driver
+
+
+def _select(results, sources, keep) -> tuple[list[dict], list[Path]]:
+    pairs = [(r, p) for r, p in zip(results, sources, strict=True) if keep(r)]
+    return [r for r, _ in pairs], [p for _, p in pairs]
+
+
+def _experiments(results_dir: Path, profile: str) -> list[str]:
+    folder = Path(results_dir) / profile
+    present = sorted(d.name for d in folder.iterdir() if d.is_dir()) if folder.is_dir() else []
+    return [e for e in EXPERIMENTS if e in present] + [e for e in present if e not in EXPERIMENTS]
+
+
+def make_figures(
+    results_dir: Path = RESULTS_DIR,
+    features_dir: Path = FEATURES_DIR,
+    out_dir: Path = FIGURES_DIR,
+    *,
+    profiles: tuple[str, ...] = PROFILES,
+    command: str = COMMAND,
+) -> list[Path]:
+    """Every figure that the saved results and features allow; prints a note for each one left
+    out. Returns the files written (PNG, PDF and caption of each figure)."""
+    out_dir = Path(out_dir)
+    written = fig2_psi(out_dir / "fig2-psi", command)
+    written += fig3_binary_geometry(out_dir / "fig3-binary-geometry", command)[0]
+    drawn = {1: 0, 4: 0, 5: 0, 6: 0, 7: 0, 8: 0}
+    for profile in profiles:
+        for study, number in FEATURE_STUDIES.items():
+            runs = load_feature_runs(features_dir, profile, study)
+            if runs:
+                draw = fig1_features if number == 1 else fig4_cosface_toy
+                written += draw(runs, out_dir / f"fig{number}-{study}-{profile}", command)
+                drawn[number] += 1
+        for experiment in _experiments(results_dir, profile):
+            results, sources = load_experiment(profile, experiment, results_dir)
+            stem = f"{profile}-{experiment}"
+            verification = _select(results, sources, lambda r: verification_of(r) is not None)
+            classification = _select(results, sources, lambda r: verification_of(r) is None)
+            if verification[0]:
+                written += fig7_roc(*verification, out_dir / f"fig7-roc-{stem}", command)
+                drawn[7] += 1
+            if classification[0]:
+                written += fig8_errors(*classification, out_dir / f"fig8-errors-{stem}", command)
+                drawn[8] += 1
+            with_curves = _select(results, sources, lambda r: bool(r["curves"].get("iteration")))
+            if with_curves[0]:
+                written += fig5_curves(*with_curves, out_dir / f"fig5-curves-{stem}", command)
+                drawn[5] += 1
+            with_hist = _select(results, sources, lambda r: "target_angle_hist" in r)
+            if with_hist[0]:
+                written += fig6_angles(*with_hist, out_dir / f"fig6-angles-{stem}", command)
+                drawn[6] += 1
+    where = {
+        1: f"features under {features_dir}/<profile>/lsoftmax-2d (paper_repro.visual)",
+        4: f"features under {features_dir}/<profile>/cosface-toy (paper_repro.visual)",
+        5: f"results with training curves under {results_dir}",
+        6: f"results with target_angle_hist under {results_dir}",
+        7: f"verification results (metrics.roc) under {results_dir}",
+        8: f"classification results under {results_dir}",
+    }
+    for number, count in drawn.items():
+        if not count:
+            note(f"figure {number} missing: no {where[number]}")
+    return written

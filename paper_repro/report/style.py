@@ -1,0 +1,136 @@
+"""One look for every figure: Agg backend, sizes, a fixed colour per head, and `save`, which
+writes PNG + PDF + a one-line caption saying which command and which files made the figure.
+
+Output is deterministic: the PDF carries no creation date and the PNG no software tag, so
+re-rendering unchanged results gives byte-identical files (and clean diffs in git)."""
+
+from __future__ import annotations
+
+import functools
+import io
+from collections.abc import Iterable
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: figures are files, never windows
+
+import matplotlib.pyplot as plt
+from matplotlib import colormaps
+
+from paper_repro.data.files import atomic_write, atomic_write_bytes
+from paper_repro.provenance import REPO_ROOT
+
+WIDTH = 7.0  # inches: one figure across a page; panels split it
+PANEL_HEIGHT = 2.6  # inches per row of panels
+DPI = 200  # PNG resolution
+
+RC = {
+    "font.size": 8,
+    "axes.titlesize": 9,
+    "axes.labelsize": 8,
+    "legend.fontsize": 7,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "lines.linewidth": 1.3,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "figure.constrained_layout.use": True,
+    "savefig.dpi": DPI,
+    "pdf.fonttype": 42,  # TrueType: text stays text in the PDF
+    "svg.hashsalt": "paper_repro",
+}
+
+# Head families: a hue each; the margin sets the shade, so m = 2, 3, 4 read as one family.
+_FAMILY = {
+    "lsoftmax": "Blues",
+    "asoftmax": "Greens",
+    "lmcl": "Oranges",
+    "arcface": "Purples",
+    "bdlmcl": "RdPu",
+}
+SOFTMAX_COLOUR = "#333333"
+PAPER_COLOUR = "#c00000"  # the published number wherever it is marked
+CLASS_COLOURS = "tab10"  # classes in the 2-D feature plots
+
+
+def head_colour(head: str, margin: float | None = None) -> tuple[float, ...] | str:
+    """A fixed colour per (head, margin), the same in every figure."""
+    if head == "softmax" or head not in _FAMILY:
+        return SOFTMAX_COLOUR
+    if margin is None:
+        shade = 0.7
+    elif head in ("lsoftmax", "asoftmax"):  # integer m in 1..4 (m = 1 is plain softmax)
+        shade = 0.35 + 0.15 * min(float(margin), 4.0)
+    else:  # additive margins lie in [0, ~0.5]
+        shade = 0.45 + min(float(margin), 0.5)
+    return colormaps[_FAMILY[head]](min(shade, 0.95))
+
+
+def class_colour(index: int):
+    return colormaps[CLASS_COLOURS](index % 10)
+
+
+def figure(rows: int = 1, cols: int = 1, width: float = WIDTH, height: float | None = None, **kw):
+    """plt.subplots at the project's size, axes always a 2-D array; call it inside a
+    `styled` function so the rcParams apply."""
+    return plt.subplots(
+        rows, cols, figsize=(width, height or PANEL_HEIGHT * rows), squeeze=False, **kw
+    )
+
+
+def styled(fn):
+    """Run a plotting function under the project's rcParams (ticks, fonts, grid)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        # artists read rcParams when created, so the whole drawing runs inside the context
+        with plt.rc_context(RC):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def display_path(path: Path) -> str:
+    """A path relative to the repository when inside it, so captions are portable."""
+    path = Path(path).resolve()
+    try:
+        return path.relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def sources_text(paths: Iterable[Path]) -> str:
+    """`dir/` (a.json, b.json) grouped by folder, in sorted order."""
+    groups: dict[str, list[str]] = {}
+    for p in sorted(Path(p) for p in paths):
+        groups.setdefault(display_path(p.parent) + "/", []).append(p.name)
+    return "; ".join(f"`{d}` ({', '.join(names)})" for d, names in groups.items())
+
+
+def caption(what: str, command: str, sources: Iterable[Path] = ()) -> str:
+    """One line: what the figure shows, the command that drew it, the files it was drawn from."""
+    sources = list(sources)
+    made_from = sources_text(sources) if sources else "the loss functions alone (no results)"
+    return f"{what} Made by `{command}` from {made_from}."
+
+
+def save(fig, path_stem: Path, caption: str) -> list[Path]:
+    """Write <stem>.png, <stem>.pdf and <stem>.txt (the caption line); close the figure."""
+    stem = Path(path_stem)
+    png, pdf, txt = (stem.parent / f"{stem.name}.{ext}" for ext in ("png", "pdf", "txt"))
+    # no timestamps or version tags, so identical inputs give identical bytes
+    for path, fmt, metadata in (
+        (png, "png", {"Software": None}),
+        (pdf, "pdf", {"Creator": None, "Producer": None, "CreationDate": None}),
+    ):
+        buffer = io.BytesIO()
+        with plt.rc_context(RC):
+            fig.savefig(buffer, format=fmt, metadata=metadata)
+        atomic_write_bytes(path, buffer.getvalue())
+    with atomic_write(txt, "w") as f:
+        f.write(caption.strip() + "\n")
+    plt.close(fig)
+    return [png, pdf, txt]

@@ -1,0 +1,89 @@
+"""REPORT.md is assembled from saved files alone; verdicts come from a t-test over seeds and
+say "not enough results" rather than guess."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from paper_repro.report import document
+from paper_repro.report.document import Comparison
+from paper_repro.results import result_path, write_result
+from tests.report.test_figures import fake_result, run_name, verification_results
+
+
+def pooled_t(a, b):
+    a, b = np.array(a), np.array(b)
+    sp = math.sqrt(((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1))
+                   / (len(a) + len(b) - 2))  # fmt: skip
+    return (a.mean() - b.mean()) / (sp * math.sqrt(1 / len(a) + 1 / len(b)))
+
+
+def test_pooled_t_and_verdicts():
+    c = Comparison((1.0, 1.2, 1.7), (0.8, 0.9, 1.0))
+    assert c.t == pytest.approx(pooled_t(c.a, c.b)) and c.df == 4
+    assert c.verdict() == "inconclusive"  # t = 1.91 < 2.776 for 4 df
+    clear = Comparison((1.0, 1.1, 1.2), (0.5, 0.6, 0.7))
+    assert clear.t == pytest.approx(pooled_t(clear.a, clear.b)) and clear.t > 2.776
+    assert clear.verdict() == "supported (95%)"
+    assert Comparison(clear.b, clear.a).verdict() == "contradicted (95%)"
+    assert Comparison((1.0,), (0.5, 0.6)).verdict() == "not enough results"
+    assert document.t_critical(4) == 2.776 and document.t_critical(11) == 2.228  # conservative
+    assert document.t_critical(100) == 1.96
+
+
+def write_results(root):
+    for head, margin, errors in (
+        ("softmax", None, [1.0, 1.1, 1.2]),
+        ("lsoftmax", 2, [0.5, 0.6, 0.7]),
+        ("lsoftmax", 4, [0.6]),
+    ):
+        for seed, err in enumerate(errors):
+            path = result_path("quick", "mnist", run_name(head, margin, seed), root)
+            write_result(path, fake_result(head, margin, seed, err))
+
+
+def test_report_from_saved_files(tmp_path):
+    results = tmp_path / "results"
+    write_results(results)
+    figures_dir = tmp_path / "reports" / "figures"
+    figures_dir.mkdir(parents=True)
+    for stem in ("fig2-psi", "fig8-errors-quick-mnist"):
+        (figures_dir / f"{stem}.png").write_bytes(b"png")
+        (figures_dir / f"{stem}.txt").write_text(f"Caption of {stem}.\n")
+    out = document.write_report(results, tmp_path / "features", figures_dir,
+                                tmp_path / "reports" / "REPORT.md")  # fmt: skip
+    text = out.read_text()
+    t = pooled_t([1.0, 1.1, 1.2], [0.5, 0.6, 0.7])
+    row = next(line for line in text.splitlines() if "softmax - L-Softmax m=2" in line)
+    assert "**supported (95%)**" in row and f"t = {t:.2f}" in row and "n = 3 + 3" in row
+    for m in (3, 4):  # m=3 has no run, m=4 one seed
+        row = next(line for line in text.splitlines() if f"softmax - L-Softmax m={m}" in line)
+        assert "**not enough results**" in row
+    assert "| 3. LMCL beats softmax" in text and "no results |" in text  # no LFW results
+    assert "![fig2-psi](figures/fig2-psi.png)" in text and "Caption of fig2-psi." in text
+    assert text.index("fig2-psi.png") < text.index("fig8-errors-quick-mnist.png")
+    assert "figure 1, 3, 4, 5, 6, 7" in text  # not drawn: said, never invented
+    assert "| softmax | - | 1.10 ± 0.10 (n=3) | 0.40 |" in text  # the table itself
+    assert "QUICK profile" in text and "commit: abc123" in text
+
+
+def test_report_without_results_says_so(tmp_path):
+    text = document.render_report(tmp_path / "r", tmp_path / "f", tmp_path / "g", tmp_path)
+    for number in (1, 2, 3):
+        assert f"| {number}. " in text
+    assert text.count("not enough results") == 3
+    assert "No training run has finished yet" in text and "every table is empty" in text
+    assert "figure 1, 2, 3, 4, 5, 6, 7, 8" in text
+
+
+def test_verification_claim_uses_each_network_as_a_sample(tmp_path):
+    verification_results(tmp_path)  # 2 networks per head; LMCL 98.9 %, softmax 96.9 %
+    rows = document.claim_rows(tmp_path, profiles=("quick",))
+    (row,) = [r for r in rows if r["claim"] == 3]
+    assert row["where"] == "lfw (`quick`)" and "n = 2 + 2 runs" in row["evidence"]
+    assert "difference +2.000 % accuracy" in row["evidence"]
+    assert row["verdict"] == "supported (95%)"
+    assert not [r for r in rows if r["claim"] in (1, 2)]  # no classification result here

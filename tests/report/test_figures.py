@@ -1,0 +1,320 @@
+"""Figures are drawn from saved results and features alone (fixtures written here with the real
+writers' formats) or from the loss functions; their own numerical checks hold; a missing
+input shows as missing."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from paper_repro.experiments import get_experiment
+from paper_repro.report import figures, style
+from paper_repro.results import SCHEMA, result_path, write_result
+
+BINS = 90  # the training loop's target-angle histogram: 2-degree bins over 0..180
+
+
+def fake_result(
+    head,
+    margin,
+    seed,
+    error,
+    *,
+    experiment="mnist",
+    profile="quick",
+    peak=10,
+    iterations=(10, 20, 30, 40),
+    **extra,
+):
+    label = head if margin is None else f"{head} m={margin}"
+    paper = get_experiment(experiment).paper_error.get(label) if experiment != "lfw" else None
+    counts = [0] * BINS
+    counts[peak] = 100  # every test feature at the angle of bin `peak`
+    its = list(iterations)
+    lam = [1000.0 / (1 + i) for i in its] if head == "lsoftmax" else [None] * len(its)
+    return {
+        "schema": SCHEMA, "experiment": experiment, "dataset_label": "MNIST", "profile": profile,
+        "head": head, "head_label": label, "margin": margin, "seed": seed,
+        "config": {"schedule": {"eval_subset": 2000}},
+        "curves": {"iteration": its, "train_loss": [2.0 / i + seed for i in its],
+                   "train_error": [50.0] * len(its), "lam": lam, "lr": [0.1] * len(its),
+                   "test_iteration": its[1::2], "test_error": [error + 1.0, error]},
+        "target_angle_hist": {"bins_deg": BINS, "counts": counts},
+        "metrics": {"test_error": error, "test_images": 100},
+        "paper": {"test_error": paper, "source": "Liu et al. 2016, Table 2"},
+        "wall_time_s": 60.0, "images_per_s": 100.0, "command": "make reproduce-mnist",
+        "provenance": {"commit": "abc123", "software": {"torch": "2.13.0"},
+                       "hardware": {"device": "cpu", "cpu": "Test CPU", "cpu_cores": 2}},
+        **extra,
+    }  # fmt: skip
+
+
+def run_name(head, margin, seed):
+    return f"{head}-seed{seed}" if margin is None else f"{head}-m{margin}-seed{seed}"
+
+
+@pytest.fixture
+def results_dir(tmp_path):
+    """quick/mnist: softmax x3 seeds (angles near 21 deg), lsoftmax m=2 x3 (near 7 deg),
+    m=4 x1; m=3 has no results."""
+    root = tmp_path / "results"
+    for head, margin, errors, peak in (
+        ("softmax", None, [1.0, 1.2, 1.7], 10),
+        ("lsoftmax", 2, [0.8, 0.9, 1.0], 3),
+        ("lsoftmax", 4, [0.7], 3),
+    ):
+        for seed, err in enumerate(errors):
+            path = result_path("quick", "mnist", run_name(head, margin, seed), root)
+            write_result(path, fake_result(head, margin, seed, err, peak=peak))
+    return root
+
+
+def verification_results(root):
+    """LFW runs in paper_repro.face's format: two networks per head (one per half of the
+    folds), each tested on five folds; metrics carry the ROC and per-fold accuracies, the
+    curves have no test error, and there is no target-angle histogram."""
+    for head, margin, acc in (("softmax", None, 97.0), ("lmcl", 0.35, 99.0)):
+        for split in (0, 1):
+            fpr = np.linspace(0, 1, 50)
+            result = fake_result(head, margin, 0, 0.0, experiment="lfw")
+            folds = {str(5 * split + i + 1): acc + (i % 2) - 0.5 for i in range(5)}
+            result["metrics"] = {
+                "accuracy": float(np.mean(list(folds.values()))),
+                "fold_accuracy": folds,
+                "roc": {"fpr": fpr.tolist(), "tpr": np.sqrt(fpr).tolist()},
+            }
+            result["curves"] = {
+                k: result["curves"][k] for k in ("iteration", "train_loss", "lam", "lr")
+            }
+            result["paper"] = {"accuracy": {}, "sources": {}}
+            del result["target_angle_hist"]
+            name = f"{run_name(head, margin, 0)}-split{split}"
+            write_result(result_path("quick", "lfw", name, root), result)  # fmt: skip
+
+
+def fake_features(root, study, heads, classes=8, n=40, profile="smoke"):
+    """Feature runs in paper_repro.visual's saved format: class j at angle 2 pi j / C."""
+    rng = np.random.default_rng(0)
+    for order, (head, margin) in enumerate(heads):
+        angles = 2 * np.pi * np.arange(classes) / classes
+        weights = np.stack([np.cos(angles), np.sin(angles)], 1).astype(np.float32)
+        labels = np.arange(2 * n) % classes
+        features = (weights[labels] * rng.uniform(1, 3, (2 * n, 1))).astype(np.float32)
+        split = np.array(["train"] * n + ["test"] * n, "<U5")
+        name = run_name(head, margin, 0)
+        folder = root / profile / study
+        folder.mkdir(parents=True, exist_ok=True)
+        np.savez(folder / f"{name}.npz", features=features, labels=labels, split=split,
+                 weights=weights, classes=np.array([str(c) for c in range(classes)]))  # fmt: skip
+        meta = {
+            "schema": figures.FEATURES_SCHEMA, "study": study, "profile": profile, "head": head,
+            "head_label": head if margin is None else f"{head} m={margin}", "margin": margin,
+            "seed": 0, "order": order, "npz": f"{name}.npz", "n_train": n, "n_test": n,
+            "test_error": 12.5, "schedule": {"iterations": 4, "batch_size": 16},
+            "command": "pytest features", "wall_time_s": 30.0,
+            "provenance": {"commit": "def456", "hardware": {"device": "cpu", "cpu": "Test CPU"}},
+        }  # fmt: skip
+        (folder / f"{name}.json").write_text(json.dumps(meta))
+
+
+def assert_rendered(paths, *sources):
+    """PNG + PDF + caption exist, are real images of some size, and the caption names the
+    command and every source file."""
+    png, pdf, txt = paths
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 5_000
+    caption = txt.read_text()
+    assert caption.count("\n") == 1 and figures.COMMAND in caption
+    for source in sources:
+        assert source.name in caption
+    return caption
+
+
+# ------------------------------------------------------------------ figure 2: psi, cos(m t)
+
+
+def test_psi_curves_are_eq6_and_eq7():
+    curves = figures.psi_curves(points=181)
+    t = np.deg2rad(curves["t_deg"])
+    for m in (1, 2, 3, 4):
+        np.testing.assert_allclose(curves["cos_mt"][m], np.cos(m * t), atol=1e-12)
+        k = np.minimum(np.floor(m * t / np.pi), m - 1)  # segment [k pi/m, (k+1) pi/m]
+        np.testing.assert_allclose(curves["psi"][m], (-1) ** k * np.cos(m * t) - 2 * k, atol=1e-9)
+    assert curves["psi"][4][-1] == pytest.approx(-7.0)  # psi(pi) = -(2m - 1)
+
+
+def test_figure2_renders_deterministically(tmp_path):
+    first = figures.fig2_psi(tmp_path / "a" / "fig2")
+    second = figures.fig2_psi(tmp_path / "b" / "fig2")
+    caption = assert_rendered(first)
+    assert "loss functions alone" in caption
+    for a, b in zip(first, second, strict=True):
+        assert a.read_bytes() == b.read_bytes()  # no timestamps in PNG or PDF
+
+
+# ---------------------------------------------------------------- figure 3: binary geometry
+
+
+@pytest.mark.parametrize("m", [2, 3, 4])
+@pytest.mark.parametrize("theta", [60.0, 100.0, 150.0])
+def test_equal_norms_margin_is_m_minus_1_over_m_plus_1_theta(m, theta):
+    b = figures.binary_boundaries(m, theta, step_deg=0.01)
+    assert b.softmax_deg == pytest.approx(theta / 2, abs=b.step_deg / 2 + 1e-9)
+    assert b.class1_deg == pytest.approx(theta / (m + 1), abs=b.step_deg / 2 + 1e-9)
+    assert b.class2_deg == pytest.approx(m * theta / (m + 1), abs=b.step_deg / 2 + 1e-9)
+    assert b.margin_deg == pytest.approx((m - 1) / (m + 1) * theta, abs=b.step_deg)
+
+
+def test_unequal_norms_boundaries_solve_their_equations():
+    m, theta, n1, n2 = 3, 80.0, 1.0, 0.6
+    b = figures.binary_boundaries(m, theta, n1, n2, step_deg=0.01)
+    th = math.radians(theta)
+    softmax = math.degrees(math.atan2(n1 - n2 * math.cos(th), n2 * math.sin(th)))
+    assert b.softmax_deg == pytest.approx(softmax, abs=b.step_deg / 2 + 1e-9)
+    assert b.softmax_deg > theta / 2  # the boundary moves towards the shorter weight
+    # class 1's edge: |W1| cos(m t1) = |W2| cos(theta - t1), with m t1 < pi (psi's first piece)
+    f = lambda d: n1 * math.cos(m * math.radians(d)) - n2 * math.cos(th - math.radians(d))  # noqa: E731
+    assert f(b.class1_deg - b.step_deg) > 0 > f(b.class1_deg + b.step_deg)
+    assert b.margin_deg != pytest.approx(b.expected_margin_deg, abs=0.5)  # only for |W1|=|W2|
+
+
+def test_figure3_renders_with_measured_margin(tmp_path):
+    paths, measured = figures.fig3_binary_geometry(tmp_path / "fig3", m=2, theta12_deg=80.0)
+    caption = assert_rendered(paths)
+    assert measured[0].margin_deg == pytest.approx(80.0 / 3, abs=0.01)
+    assert f"{80.0 / 3:.2f}°" in caption and "(checked)" in caption
+
+
+def test_figure3_refuses_a_wrong_psi(monkeypatch, tmp_path):
+    monkeypatch.setattr("paper_repro.losses.functional.psi", lambda cos, m: cos)  # no margin
+    with pytest.raises(figures.FigureCheckError):
+        figures.fig3_binary_geometry(tmp_path / "fig3")
+    assert not list(tmp_path.iterdir())  # nothing saved
+
+
+# ------------------------------------------------------------- results-based figures 5-8
+
+
+def test_make_figures_from_saved_results(results_dir, tmp_path, capsys):
+    verification_results(results_dir)
+    out = tmp_path / "figures"
+    written = figures.make_figures(results_dir, tmp_path / "no-features", out)
+    names = {p.name for p in written}
+    for stem in (
+        "fig2-psi",
+        "fig3-binary-geometry",
+        "fig5-curves-quick-mnist",
+        "fig6-angles-quick-mnist",
+        "fig8-errors-quick-mnist",
+        "fig7-roc-quick-lfw",
+    ):
+        assert {f"{stem}.png", f"{stem}.pdf", f"{stem}.txt"} <= names  # fmt: skip
+    mnist = sorted((results_dir / "quick" / "mnist").glob("*.json"))
+    for stem in ("fig5-curves-quick-mnist", "fig6-angles-quick-mnist", "fig8-errors-quick-mnist"):
+        caption = assert_rendered([out / f"{stem}.{e}" for e in ("png", "pdf", "txt")], *mnist)
+        assert "quick/mnist" in caption and "QUICK profile" in caption and "abc123" in caption
+    lfw = sorted((results_dir / "quick" / "lfw").glob("*.json"))
+    caption = assert_rendered([out / f"fig7-roc-quick-lfw.{e}" for e in ("png", "pdf", "txt")],
+                              *lfw)  # fmt: skip
+    folds = [98.5, 99.5, 98.5, 99.5, 98.5] * 2  # every tested fold of both networks
+    assert f"lmcl m=0.35 {np.mean(folds):.2f} ± {np.std(folds, ddof=1):.2f}%" in caption
+    # face runs log training curves but no test error or angles: figure 5 only
+    assert (
+        "fig5-curves-quick-lfw.png" in names
+        and "no test-error curve" in (out / "fig5-curves-quick-lfw.txt").read_text()
+    )
+    assert not {"fig6-angles-quick-lfw.png", "fig8-errors-quick-lfw.png"} & names
+    # no feature runs: figures 1 and 4 are left out and say so
+    assert not any(n.startswith(("fig1", "fig4")) for n in names)
+    printed = capsys.readouterr().out
+    assert "figure 1 missing" in printed and "figure 4 missing" in printed
+
+
+def test_missing_results_leave_figures_out(tmp_path, capsys):
+    written = figures.make_figures(tmp_path / "none", tmp_path / "none", tmp_path / "out")
+    assert sorted(p.name for p in written) == sorted(
+        f"{s}.{e}" for s in ("fig2-psi", "fig3-binary-geometry") for e in ("png", "pdf", "txt")
+    )
+    printed = capsys.readouterr().out
+    for number in (1, 4, 5, 6, 7, 8):
+        assert f"figure {number} missing" in printed
+
+
+def test_error_bars_are_seed_std_and_missing_head_says_no_results(results_dir):
+    results = figures.load_experiment("quick", "mnist", results_dir)[0]
+    fig, _ = figures.errors_figure(results)
+    ax = fig.axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == pytest.approx([np.mean([1.0, 1.2, 1.7]), 0.9, 0.7])
+    labels = [t.get_text() for t in ax.texts]
+    assert f"{np.mean([1.0, 1.2, 1.7]):.2f}±{np.std([1.0, 1.2, 1.7], ddof=1):.2f}" in labels
+    assert "no results" in labels  # lsoftmax m=3 has no run: no bar, no number
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == ["softmax", "lsoftmax m=2", "lsoftmax m=3", "lsoftmax m=4"]
+    marks = [
+        seg for c in ax.collections for seg in c.get_segments() if seg[0][1] == seg[1][1]
+    ]  # fmt: skip  (horizontal: the paper's ticks)
+    assert [(round(s[0][0] + 0.4), s[0][1]) for s in marks] == [
+        (0, 0.40),
+        (1, 0.32),
+        (2, 0.31),
+        (3, 0.31),
+    ]  # Table 2, also for the head without results
+
+
+def test_curves_average_seeds_at_common_iterations(results_dir):
+    results = figures.load_experiment("quick", "mnist", results_dir)[0]
+    softmax = [r for r in results if r["head"] == "softmax"]
+    for key, value in (("iteration", 50), ("train_loss", 9.0), ("lam", None)):
+        softmax[0]["curves"][key].append(value)  # a point only one seed logged
+    x, y = figures.aligned(softmax, "iteration", "train_loss")
+    assert x.tolist() == [10, 20, 30, 40] and y.shape == (3, 4)
+    np.testing.assert_allclose(y.mean(0), [0.2 + 1, 0.1 + 1, 2 / 30 + 1, 0.05 + 1])
+    assert len(figures.aligned(softmax, "iteration", "lam")[0]) == 0  # softmax logs no lambda
+    fig, _ = figures.curves_figure(results)
+    lam_lines = [line.get_label() for line in fig.axes[2].get_lines()]
+    assert lam_lines == ["lsoftmax m=2 (n=3)", "lsoftmax m=4 (n=1)"]
+
+
+def test_angle_summary_means_and_density(results_dir):
+    results = figures.load_experiment("quick", "mnist", results_dir)[0]
+    summary = figures.angle_summary(results)
+    assert summary["softmax"]["mean_deg"] == pytest.approx(21.0)  # bin 10 = 20..22 degrees
+    assert summary["lsoftmax m=2"]["mean_deg"] == pytest.approx(7.0)
+    assert summary["lsoftmax m=2"]["seeds"] == 3
+    assert summary["softmax"]["density"].sum() * 2.0 == pytest.approx(100.0)
+
+
+# -------------------------------------------------------------- features-based figures 1, 4
+
+
+def test_feature_figures_from_saved_features(tmp_path, capsys):
+    features = tmp_path / "features"
+    fake_features(features, "lsoftmax-2d", [("softmax", None), ("lsoftmax", 2)], classes=10)
+    fake_features(features, "cosface-toy", [("lmcl", 0.1), ("softmax", None)])
+    out = tmp_path / "figures"
+    written = figures.make_figures(tmp_path / "none", features, out)
+    for stem, study in (("fig1-lsoftmax-2d-smoke", "lsoftmax-2d"),
+                        ("fig4-cosface-toy-smoke", "cosface-toy")):  # fmt: skip
+        files = sorted((features / "smoke" / study).iterdir())
+        paths = [out / f"{stem}.{e}" for e in ("png", "pdf", "txt")]
+        assert set(paths) <= set(written)
+        caption = assert_rendered(paths, *files)
+        assert "pytest features" in caption and "def456" in caption
+    assert "MNIST digits 0-7 stand in" in (out / "fig4-cosface-toy-smoke.txt").read_text()
+    runs = figures.load_feature_runs(features, "smoke", "cosface-toy")
+    assert [r["head"] for r in runs] == ["lmcl", "softmax"]  # the study's order, not by name
+    # features exactly along their class weights: every target angle is 0
+    np.testing.assert_allclose(figures.target_angles(runs[0]), 0.0, atol=1e-3)
+    assert "figure 1 missing" not in capsys.readouterr().out
+
+
+def test_head_colours_are_fixed_and_distinct():
+    keys = [("softmax", None), ("lsoftmax", 2), ("lsoftmax", 3), ("lsoftmax", 4),
+            ("lmcl", 0.0), ("lmcl", 0.1), ("lmcl", 0.35), ("arcface", 0.5)]  # fmt: skip
+    colours = [style.head_colour(*k) for k in keys]
+    assert len({str(c) for c in colours}) == len(keys)
+    assert style.head_colour("lsoftmax", 2) == style.head_colour("lsoftmax", 2)
