@@ -14,7 +14,7 @@ export PAPER_REPRO_DATA
 PROFILE ?=
 NPROC ?= 1
 
-.PHONY: help setup test verify-gradients derivations lint format reproduce tables
+.PHONY: help setup test verify-gradients derivations lint format reproduce tables features figures report
 
 help:  ## list the targets
 	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -43,11 +43,21 @@ REPRO_ARGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(DEVICE),--device $(DEV
 reproduce: $(VENV)/.installed  ## retrain every table (PROFILE=paper|quick|smoke, default: paper on GPU, quick on CPU)
 	$(PY) -m paper_repro reproduce $(REPRO_ARGS) --command "make reproduce $(if $(PROFILE),PROFILE=$(PROFILE))"
 
-reproduce-%: $(VENV)/.installed  ## one table: reproduce-mnist, reproduce-cifar10, reproduce-cifar10+, reproduce-cifar100, reproduce-cifar10-jpeg(+)
+reproduce-%: $(VENV)/.installed  ## one table: reproduce-mnist, -cifar10, -cifar10+, -cifar100, -cifar10-jpeg(+), -lfw
 	$(PY) -m paper_repro reproduce $* $(REPRO_ARGS) --command "make reproduce-$* $(if $(PROFILE),PROFILE=$(PROFILE))"
 
 tables: $(VENV)/.installed  ## rewrite reports/tables/*.md from reports/results
 	$(PY) -m paper_repro tables $(if $(PROFILE),--profile $(PROFILE))
+
+features: $(VENV)/.installed  ## train the 2-D feature studies for figures 1 and 4 (PROFILE=quick|smoke)
+	$(PY) -m paper_repro features --profile $(or $(PROFILE),quick) $(if $(DEVICE),--device $(DEVICE)) \
+		--command "make features $(if $(PROFILE),PROFILE=$(PROFILE))"
+
+figures: $(VENV)/.installed  ## render reports/figures/ from saved results and features
+	$(PY) -m paper_repro figures
+
+report: $(VENV)/.installed figures  ## write reports/REPORT.md from saved results, tables, figures
+	$(PY) -m paper_repro report
 
 lint: $(VENV)/.installed  ## ruff check + format check
 	$(VENV)/bin/ruff check .

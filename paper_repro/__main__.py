@@ -2,9 +2,14 @@
 
     python -m paper_repro reproduce [EXPERIMENT ...] [--profile quick] [--data-root DIR]
     python -m paper_repro tables [--profile quick]
+    python -m paper_repro features [STUDY ...] [--profile quick]
+    python -m paper_repro figures
+    python -m paper_repro report
 
 `reproduce` prints its plan and an estimated time, trains every missing cell (finished cells
-are reused, interrupted ones resume from their checkpoint), then writes the tables."""
+are reused, interrupted ones resume from their checkpoint), then writes the tables; the
+experiment `lfw` is the face-verification table. `features` trains the 2-D feature studies
+behind figures 1 and 4. `figures` and `report` only read saved results."""
 
 from __future__ import annotations
 
@@ -16,9 +21,12 @@ from pathlib import Path
 
 import torch
 
+from paper_repro import face, visual
 from paper_repro.data import DataError, load_dataset
 from paper_repro.experiments import EXPERIMENTS, PROFILES, cells, check_profile, get_experiment
 from paper_repro.models import make_network
+from paper_repro.report.document import REPORT_PATH
+from paper_repro.report.figures import FIGURES_DIR
 from paper_repro.report.tables import TABLES_DIR, write_table
 from paper_repro.results import RESULTS_DIR, result_path
 from paper_repro.train import RUNS_DIR, train_cell
@@ -83,7 +91,9 @@ def cmd_reproduce(args) -> int:
     device = args.device or default_device()
     profile = check_profile(args.profile or default_profile(device))
     explicit = bool(args.experiments)
-    names = args.experiments or list(EXPERIMENTS)
+    names = args.experiments or [*EXPERIMENTS, face.EXPERIMENT]
+    with_lfw = face.EXPERIMENT in names
+    names = [n for n in names if n != face.EXPERIMENT]
     for name in names:
         get_experiment(name)  # unknown names fail before any work
     command = args.command or "python -m paper_repro " + shlex.join(sys.argv[1:])
@@ -108,6 +118,15 @@ def cmd_reproduce(args) -> int:
                 progress=not args.no_progress,
             )
         print(f"table: {write_table(exp, profile, **dirs)}")
+    if with_lfw and not args.dry_run:
+        try:
+            table = face.run_lfw(profile, data_root=args.data_root, device=device,
+                                 runs_dir=args.runs_dir, command=command,
+                                 progress=not args.no_progress, **dirs)  # fmt: skip
+            print(f"table: {table}")
+        except DataError as exc:
+            print(f"\nlfw: {exc}", file=sys.stderr)
+            failed.append(face.EXPERIMENT)
     if failed and explicit:
         return 2
     return 0
@@ -125,12 +144,46 @@ def cmd_tables(args) -> int:
                         tables_dir=args.tables_dir,
                     )
                 )
+        if (args.results_dir / profile / face.EXPERIMENT).exists():
+            print(face.write_lfw_table(profile, args.results_dir, args.tables_dir))
+    return 0
+
+
+def cmd_features(args) -> int:
+    device = args.device or default_device()
+    for name in args.studies or list(visual.STUDIES):
+        visual.get_study(name)
+    for name in args.studies or list(visual.STUDIES):
+        for path in visual.train_study(name, args.profile, out_dir=args.features_dir,
+                                       data_root=args.data_root, device=device,
+                                       command=args.command or "make features",
+                                       progress=not args.no_progress):  # fmt: skip
+            print(path)
+    return 0
+
+
+def cmd_figures(args) -> int:
+    from paper_repro.report.figures import make_figures
+
+    for path in make_figures(args.results_dir, args.features_dir, args.figures_dir,
+                             command="make figures"):  # fmt: skip
+        print(path)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from paper_repro.report.document import write_report
+
+    print(write_report(args.results_dir, args.features_dir, args.figures_dir, args.out,
+                       command="make report"))  # fmt: skip
     return 0
 
 
 def _output_options(parser) -> None:
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="results JSON")
     parser.add_argument("--tables-dir", type=Path, default=TABLES_DIR, help="markdown tables")
+    parser.add_argument("--features-dir", type=Path, default=visual.FEATURES_DIR)
+    parser.add_argument("--figures-dir", type=Path, default=FIGURES_DIR)
 
 
 def main(argv=None) -> int:
@@ -157,10 +210,26 @@ def main(argv=None) -> int:
     tab.add_argument("--profile")
     _output_options(tab)
     tab.set_defaults(func=cmd_tables)
+    feat = sub.add_parser("features", help="train the 2-D feature studies (figures 1 and 4)")
+    feat.add_argument("studies", nargs="*", help=f"default: all of {', '.join(visual.STUDIES)}")
+    feat.add_argument("--profile", default="quick", choices=visual.VISUAL_PROFILES)
+    feat.add_argument("--data-root", help="data folder (default $PAPER_REPRO_DATA or ./data)")
+    feat.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    feat.add_argument("--no-progress", action="store_true", help="no progress bars")
+    feat.add_argument("--command", help="the command to record with the features")
+    feat.add_argument("--features-dir", type=Path, default=visual.FEATURES_DIR)
+    feat.set_defaults(func=cmd_features)
+    fig = sub.add_parser("figures", help="render reports/figures from saved results")
+    _output_options(fig)
+    fig.set_defaults(func=cmd_figures)
+    rep_doc = sub.add_parser("report", help="write reports/REPORT.md from saved results")
+    _output_options(rep_doc)
+    rep_doc.add_argument("--out", type=Path, default=REPORT_PATH)
+    rep_doc.set_defaults(func=cmd_report)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, DataError) as exc:
+    except (ValueError, DataError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
