@@ -4,6 +4,7 @@ reader and network, exact resume after an interruption, determinism, clear failu
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -153,3 +154,14 @@ def test_loss_jump_is_flagged_with_advice_but_not_normal_noise():
 
 def test_result_records_warnings_list(tiny_data, tmp_path):
     assert run(smoke_cell(), tmp_path)["warnings"] == []
+
+
+@pytest.mark.parametrize(
+    "head",
+    [HeadSpec("asoftmax", 4), HeadSpec("lmcl", 0.35), HeadSpec("arcface", 0.5),
+     HeadSpec("bdlmcl", 0.35), HeadSpec("lsoftmax", 4)],
+    ids=lambda h: h.label,
+)  # fmt: skip
+def test_every_head_trains_on_smoke_without_nan(head, tiny_data, tmp_path):
+    curves = run(smoke_cell(head=head), tmp_path)["curves"]
+    assert all(math.isfinite(v) for v in curves["train_loss"] + curves["test_error"])
