@@ -39,12 +39,14 @@ derivations: $(VENV)/.installed  ## render reports/derivations.md from the SymPy
 	$(PY) -m derivations.render --out reports/derivations.md
 
 REPRO_ARGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(DEVICE),--device $(DEVICE))
+# NPROC > 1: DistributedDataParallel under torchrun, one process per GPU (or CPU share, gloo)
+REPRO := $(if $(filter 1,$(NPROC)),$(PY) -m paper_repro,$(VENV)/bin/torchrun --standalone --nproc_per_node=$(NPROC) -m paper_repro)
 
-reproduce: $(VENV)/.installed  ## retrain every table (PROFILE=paper|quick|smoke, default: paper on GPU, quick on CPU)
-	$(PY) -m paper_repro reproduce $(REPRO_ARGS) --command "make reproduce $(if $(PROFILE),PROFILE=$(PROFILE))"
+reproduce: $(VENV)/.installed  ## retrain every table (PROFILE=paper|quick|smoke; default paper on GPU, quick on CPU; NPROC=n: DDP)
+	$(REPRO) reproduce $(REPRO_ARGS) --command "make reproduce $(if $(PROFILE),PROFILE=$(PROFILE))"
 
 reproduce-%: $(VENV)/.installed  ## one table: reproduce-mnist, -cifar10, -cifar10+, -cifar100, -cifar10-jpeg(+), -lfw
-	$(PY) -m paper_repro reproduce $* $(REPRO_ARGS) --command "make reproduce-$* $(if $(PROFILE),PROFILE=$(PROFILE))"
+	$(REPRO) reproduce $* $(REPRO_ARGS) --command "make reproduce-$* $(if $(PROFILE),PROFILE=$(PROFILE))"
 
 tables: $(VENV)/.installed  ## rewrite reports/tables/*.md from reports/results
 	$(PY) -m paper_repro tables $(if $(PROFILE),--profile $(PROFILE))

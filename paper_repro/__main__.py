@@ -14,12 +14,14 @@ behind figures 1 and 4. `figures` and `report` only read saved results."""
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import time
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 from paper_repro import face, visual
 from paper_repro.data import DataError, load_dataset
@@ -33,11 +35,26 @@ from paper_repro.train import RUNS_DIR, train_cell
 
 
 def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if not torch.cuda.is_available():
+        return "cpu"
+    return f"cuda:{os.environ['LOCAL_RANK']}" if "LOCAL_RANK" in os.environ else "cuda"
+
+
+def init_distributed(device: str | None) -> None:
+    """Under torchrun (WORLD_SIZE > 1): join the process group (NCCL on GPUs, gloo on CPU)
+    and keep the console to rank 0."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return
+    cuda = torch.cuda.is_available() and device != "cpu"
+    if cuda:
+        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+    dist.init_process_group("nccl" if cuda else "gloo")
+    if dist.get_rank() != 0:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
 
 
 def default_profile(device: str) -> str:
-    return "paper" if device == "cuda" else "quick"
+    return "paper" if device.startswith("cuda") else "quick"
 
 
 def measure_throughput(network: str, device: str, batch_size: int, steps: int = 1) -> float:
@@ -88,6 +105,7 @@ def _plan(names, profile, data_root, device, results_dir):
 
 
 def cmd_reproduce(args) -> int:
+    init_distributed(args.device)
     device = args.device or default_device()
     profile = check_profile(args.profile or default_profile(device))
     explicit = bool(args.experiments)

@@ -15,8 +15,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from paper_repro import provenance
@@ -130,6 +132,25 @@ def forward_features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return net(x)
 
 
+class Classifier(nn.Module):
+    """Network and head as one module, the unit DistributedDataParallel wraps."""
+
+    def __init__(self, net: nn.Module, head: nn.Module):
+        super().__init__()
+        self.net, self.head = net, head
+
+    def forward(self, x, y):
+        features = forward_features(self.net, x).float()
+        return self.head(features, y), features
+
+
+def distributed() -> tuple[int, int]:
+    """(rank, world size) of the process group torchrun set up, (0, 1) without one."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def check_finite(value: torch.Tensor, what: str, cell: Cell, iteration: int, head) -> None:
     if not torch.isfinite(value).all():
         lam = f" with lambda = {head.lam:.4g}" if hasattr(head, "lam") else ""
@@ -213,9 +234,16 @@ def train_cell(
     """Train one cell, resuming from its checkpoint, and write its result JSON.
 
     stop_after: end (as if killed) after that many iterations of this call, leaving only the
-    checkpoint; returns None then. Returns the result dict when the run is finished."""
+    checkpoint; returns None then. Returns the result dict when the run is finished.
+
+    Under torchrun (DistributedDataParallel) every rank draws the same global batch and trains
+    on its 1/world shard; the averaged gradients equal the single-process ones except for batch
+    norm, whose statistics are per rank on CPU (SyncBatchNorm on GPU). Rank 0 writes."""
     device = torch.device(device)
     exp, schedule = cell.experiment, cell.schedule
+    rank, world = distributed()
+    if schedule.batch_size % world:
+        raise ValueError(f"batch size {schedule.batch_size} is not divisible by {world} processes")
     train_split = load_dataset(exp.dataset, "train", data_root)
     test_split = load_dataset(exp.dataset, "test", data_root)
     if schedule.train_subset:
@@ -231,10 +259,14 @@ def train_cell(
     head = make_head(
         cell.head.name, net.feature_dim, len(train_split.classes), **cell.head.hyper(schedule)
     )
+    if world > 1 and device.type == "cuda":
+        net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
     net.to(device)
     head.to(device)
     if device.type == "cuda":
         net.to(memory_format=torch.channels_last)
+    model = Classifier(net, head)
+    step_model = DistributedDataParallel(model) if world > 1 else model
     params = [*net.parameters(), *head.parameters()]
     optimizer = torch.optim.SGD(
         params, lr=schedule.lr, momentum=schedule.momentum, weight_decay=schedule.weight_decay
@@ -267,7 +299,7 @@ def train_cell(
     bar = tqdm(
         total=schedule.iterations,
         initial=start,
-        disable=not progress,
+        disable=not progress or rank != 0,
         desc=f"{exp.name} {cell.run_id}",
         unit="it",
         dynamic_ncols=True,
@@ -283,9 +315,10 @@ def train_cell(
         x, y = train.normalised(index), train.labels[index]
         if exp.augment:
             x = pad_crop_flip(x, step_generator(cell.seed, it, 1))
-        features = forward_features(net, x).float()
+        if world > 1:
+            x, y = x.chunk(world)[rank], y.chunk(world)[rank]  # this rank's shard of the batch
+        loss, features = step_model(x, y)
         check_finite(features, "features", cell, it, head)
-        loss = head(features, y)
         check_finite(loss, "loss", cell, it, head)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -294,6 +327,11 @@ def train_cell(
         with torch.no_grad():
             wrong_sum += (head.scores(features).argmax(dim=1) != y).sum()
         if it % schedule.log_every == 0 or it == schedule.iterations:
+            if world > 1:  # curves describe the global batch
+                totals = torch.stack([loss_sum / world, wrong_sum.to(loss_sum.dtype)])
+                dist.all_reduce(totals)
+                loss_sum.copy_(totals[0])
+                wrong_sum.copy_(totals[1])
             n_steps = it - (curves["iteration"][-1] if curves["iteration"] else 0)
             curves["iteration"].append(it)
             curves["train_loss"].append(loss_sum.item() / n_steps)
@@ -319,7 +357,7 @@ def train_cell(
             curves["test_iteration"].append(it)
             curves["test_error"].append(error)
             tick = time.perf_counter()
-        if it % schedule.checkpoint_every == 0 or it == end:
+        if (it % schedule.checkpoint_every == 0 or it == end) and rank == 0:
             train_time += time.perf_counter() - tick
             save_checkpoint(
                 ckpt_path,
@@ -337,6 +375,8 @@ def train_cell(
             tick = time.perf_counter()
         bar.update(1)
     bar.close()
+    if world > 1:
+        dist.barrier()  # rank 0's checkpoint is complete before anyone returns or resumes
     if end < schedule.iterations:
         return None
 
@@ -386,8 +426,12 @@ def train_cell(
             "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
             "cudnn_deterministic": torch.backends.cudnn.deterministic,
             "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            "world_size": world,
         },
     }
     path = result_path(cell.profile, exp.name, cell.run_id, results_dir)
-    write_result(path, result)
+    if rank == 0:
+        write_result(path, result)
+    if world > 1:
+        dist.barrier()
     return read_result(path)  # exactly what reports will see (JSON turns tuples into lists)
