@@ -294,8 +294,13 @@ def train_cell(
     order = BatchOrder(len(train), schedule.batch_size, cell.seed)
     net.train()
     head.train()
+    # sums over the current curve interval: checkpointed, so a resumed interval averages the
+    # same steps as an uninterrupted one
     loss_sum = torch.zeros((), device=device)
     wrong_sum = torch.zeros((), device=device)
+    if state is not None:
+        loss_sum += state["interval_sums"][0]
+        wrong_sum += state["interval_sums"][1]
     bar = tqdm(
         total=schedule.iterations,
         initial=start,
@@ -370,6 +375,7 @@ def train_cell(
                     "train_time": train_time,
                     "curves": curves,
                     "warnings": warnings,
+                    "interval_sums": [loss_sum.item(), wrong_sum.item()],
                 },
             )
             tick = time.perf_counter()

@@ -18,7 +18,7 @@ from tests import verification_log
 SUPPRESSED = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 settings.register_profile("ci", max_examples=25, deadline=None, suppress_health_check=SUPPRESSED)
 settings.register_profile(
-    "thorough", max_examples=600, deadline=None, suppress_health_check=SUPPRESSED
+    "thorough", max_examples=300, deadline=None, suppress_health_check=SUPPRESSED
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 

@@ -31,8 +31,8 @@ SCRIPT = textwrap.dedent(
     # a longer smoke schedule with a checkpoint after every step, so kills land everywhere:
     # inside a step, during a checkpoint write, during evaluation and the result write
     experiments.SCHEDULES["smoke"] = dataclasses.replace(
-        experiments.SCHEDULES["smoke"], iterations=10, lr_drops=(6,), checkpoint_every=1,
-        log_every=2, eval_every=5)
+        experiments.SCHEDULES["smoke"], iterations=40, lr_drops=(25,), checkpoint_every=1,
+        log_every=4, eval_every=15)
     out = Path(sys.argv[1])
     cell = Cell(get_experiment("mnist"), HeadSpec("lsoftmax", 3), 0, "smoke")
     train_cell(cell, data_root=sys.argv[2], runs_dir=out / "runs", results_dir=out / "results",
@@ -55,21 +55,36 @@ def run_to_end(out):
     assert proc.returncode == 0, err.decode()[-2000:]
 
 
+def wrote_checkpoint_since(path, t0, proc) -> bool:
+    """Wait until `proc` has written a checkpoint (so a kill interrupts training, not start-up);
+    False if it finished first."""
+    while proc.poll() is None:
+        if path.exists() and path.stat().st_mtime > t0:
+            return True
+        time.sleep(0.02)
+    return False
+
+
 @pytest.mark.skipif(not (SHARED_DATA / "mnist").is_dir(), reason="needs ../shared/data/mnist")
 def test_kill_minus_9_at_random_points_then_rerun_gives_the_uninterrupted_result(tmp_path):
     run_to_end(tmp_path / "whole")
     rng = random.Random(1234)
+    ckpt_file = tmp_path / "killed" / "runs" / "smoke" / "mnist" / "lsoftmax-m3-seed0.pt"
     kills = 0
-    for _ in range(6):
+    for _ in range(4):
+        t0 = time.time()
         proc = start(tmp_path / "killed")
-        time.sleep(rng.uniform(1.0, 6.0))
-        if proc.poll() is not None:  # finished before the kill
+        if not wrote_checkpoint_since(ckpt_file, t0, proc):
+            break
+        # a random moment after it: inside a step, a checkpoint write, or an evaluation
+        time.sleep(rng.uniform(0.0, 0.6))
+        if proc.poll() is not None:
             break
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         kills += 1
     run_to_end(tmp_path / "killed")
-    assert kills >= 2, "the run finished too fast to be interrupted"
+    assert kills >= 2, "the run finished before it could be interrupted twice"
     leftovers = [p for p in (tmp_path / "killed").rglob("*.tmp")]
     assert all(p.name.startswith(".") for p in leftovers)  # only hidden temporaries, if any
     run_id = "lsoftmax-m3-seed0"
