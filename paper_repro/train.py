@@ -141,6 +141,8 @@ class Classifier(nn.Module):
 
     def forward(self, x, y):
         features = forward_features(self.net, x).float()
+        if not torch.isfinite(features).all():
+            return None, features  # the training loop raises DivergenceError with context
         return self.head(features, y), features
 
 
