@@ -14,7 +14,7 @@ export PAPER_REPRO_DATA
 PROFILE ?=
 NPROC ?= 1
 
-.PHONY: help setup test verify-gradients derivations lint format reproduce tables features figures report
+.PHONY: help setup test verify-gradients derivations lint format reproduce tables features figures report bench
 
 help:  ## list the targets
 	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -60,6 +60,18 @@ figures: $(VENV)/.installed  ## render reports/figures/ from saved results and f
 
 report: $(VENV)/.installed figures  ## write reports/REPORT.md from saved results, tables, figures
 	$(PY) -m paper_repro report
+
+BENCH_RAW := .benchmarks/loss_heads
+BENCH_TIME ?= 0.5
+BENCH_PYTEST = $(PY) -m pytest tests/bench -m bench -q -p no:cacheprovider --benchmark-enable \
+	--benchmark-max-time=$(BENCH_TIME) --benchmark-min-rounds=5 --benchmark-columns=median,iqr,rounds
+
+bench: $(VENV)/.installed  ## loss heads vs plain softmax and pytorch-metric-learning -> reports/benchmarks/
+	$(VENV)/bin/pip install --quiet --no-deps "pytorch-metric-learning>=2.9" scipy
+	@mkdir -p $(BENCH_RAW)
+	$(BENCH_PYTEST) --benchmark-json=$(BENCH_RAW)/denormals-kept.json
+	PAPER_REPRO_BENCH_FLUSH_DENORMAL=1 $(BENCH_PYTEST) --benchmark-json=$(BENCH_RAW)/denormals-flushed.json
+	$(PY) -m paper_repro.bench $(BENCH_RAW)/denormals-kept.json $(BENCH_RAW)/denormals-flushed.json
 
 lint: $(VENV)/.installed  ## ruff check + format check
 	$(VENV)/bin/ruff check .
