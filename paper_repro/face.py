@@ -74,12 +74,12 @@ from paper_repro.train import (
     RUNS_DIR,
     BatchOrder,
     DeviceData,
+    TrainingLog,
     check_finite,
     checkpoint_path,
     forward_features,
     learning_rate,
     load_checkpoint,
-    loss_jump,
     pad_crop_flip,
     save_checkpoint,
     step_generator,
@@ -494,20 +494,17 @@ def train_face_cell(
     )
     ckpt_path = checkpoint_path(cell, Path(runs_dir))
     state = load_checkpoint(ckpt_path, cell, device)
-    curves = {"iteration": [], "train_loss": [], "train_error": [], "lam": [], "lr": []}
-    start, train_time, warnings = 0, 0.0, []
+    start, train_time = 0, 0.0
     if state is not None:
         net.load_state_dict(state["net"])
         head.load_state_dict(state["head"])
         optimizer.load_state_dict(state["optimizer"])
-        start, train_time, curves = state["iteration"], state["train_time"], state["curves"]
-        warnings = state["warnings"]
+        start, train_time = state["iteration"], state["train_time"]
+    log = TrainingLog(device, state=state)
 
     order = BatchOrder(len(train), schedule.batch_size, cell.seed)
     net.train()
     head.train()
-    loss_sum = torch.zeros((), device=device)
-    wrong_sum = torch.zeros((), device=device)
     end = (
         schedule.iterations if stop_after is None else min(schedule.iterations, start + stop_after)
     )
@@ -527,22 +524,11 @@ def train_face_cell(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        loss_sum += loss.detach()
         with torch.no_grad():
-            wrong_sum += (head.scores(features).argmax(dim=1) != y).sum()
+            log.add(loss, (head.scores(features).argmax(dim=1) != y).sum())
         if it % schedule.log_every == 0 or it == schedule.iterations:
-            n_steps = it - (curves["iteration"][-1] if curves["iteration"] else 0)
-            curves["iteration"].append(it)
-            curves["train_loss"].append(loss_sum.item() / n_steps)
-            curves["train_error"].append(100.0 * wrong_sum.item() / (n_steps * schedule.batch_size))
-            curves["lam"].append(getattr(head, "lam", None))
-            curves["lr"].append(learning_rate(cell, it))
-            jump = loss_jump(curves, head.weight.shape[0])
-            if jump:
-                warnings.append(jump)
-                tqdm.write(f"WARNING lfw {cell.run_id}: {jump}")
-            loss_sum.zero_()
-            wrong_sum.zero_()
+            log.point(it, head, learning_rate(cell, it), schedule.batch_size, f"lfw {cell.run_id}")
+            curves = log.curves
             bar.set_postfix(loss=f"{curves['train_loss'][-1]:.3f}",
                             err=f"{curves['train_error'][-1]:.1f}%")  # fmt: skip
         if it % schedule.checkpoint_every == 0 or it == end:
@@ -550,7 +536,7 @@ def train_face_cell(
             save_checkpoint(ckpt_path, cell, {
                 "net": net.state_dict(), "head": head.state_dict(),
                 "optimizer": optimizer.state_dict(), "iteration": it,
-                "train_time": train_time, "curves": curves, "warnings": warnings,
+                "train_time": train_time, **log.state(),
             })  # fmt: skip
             tick = time.perf_counter()
         bar.update(1)
@@ -600,8 +586,8 @@ def train_face_cell(
             "accuracy": PAPER_ACCURACY.get(cell.head.label, {}),
             "sources": PAPER_SOURCES,
         },
-        "curves": curves,
-        "warnings": warnings,
+        "curves": log.curves,
+        "warnings": log.warnings,
         "wall_time_s": train_time + eval_time,
         "train_time_s": train_time,
         "images_per_s": images / train_time if train_time > 0 else math.nan,

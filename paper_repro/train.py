@@ -186,6 +186,56 @@ def loss_jump(curves: dict, num_classes: int, ratio: float = 5.0) -> str | None:
     )
 
 
+class TrainingLog:
+    """Training-curve points, loss-jump warnings and the running sums of the current curve
+    interval. All of it is checkpointed (`state`), so a resumed run logs exactly the points
+    of an uninterrupted one: the interval's steps before the interruption are not lost."""
+
+    def __init__(self, device, extra_curves: tuple[str, ...] = (), state: dict | None = None):
+        keys = ("iteration", "train_loss", "train_error", "lam", "lr", *extra_curves)
+        self.curves = {k: [] for k in keys} if state is None else state["curves"]
+        self.warnings = [] if state is None else state["warnings"]
+        self.loss_sum = torch.zeros((), device=device)
+        self.wrong_sum = torch.zeros((), device=device)
+        if state is not None:
+            self.loss_sum += state["interval_sums"][0]
+            self.wrong_sum += state["interval_sums"][1]
+
+    def add(self, loss: torch.Tensor, wrong: torch.Tensor) -> None:
+        self.loss_sum += loss.detach()
+        self.wrong_sum += wrong
+
+    def all_reduce(self, world: int) -> None:
+        """Under DDP: make the sums describe the global batch (mean loss, total mistakes)."""
+        totals = torch.stack([self.loss_sum / world, self.wrong_sum.to(self.loss_sum.dtype)])
+        dist.all_reduce(totals)
+        self.loss_sum.copy_(totals[0])
+        self.wrong_sum.copy_(totals[1])
+
+    def point(self, iteration: int, head, lr: float, batch_size: int, name: str) -> None:
+        """Close the interval ending at `iteration` as one curve point."""
+        curves = self.curves
+        n_steps = iteration - (curves["iteration"][-1] if curves["iteration"] else 0)
+        curves["iteration"].append(iteration)
+        curves["train_loss"].append(self.loss_sum.item() / n_steps)
+        curves["train_error"].append(100.0 * self.wrong_sum.item() / (n_steps * batch_size))
+        curves["lam"].append(getattr(head, "lam", None))
+        curves["lr"].append(lr)
+        jump = loss_jump(curves, head.weight.shape[0])
+        if jump:
+            self.warnings.append(jump)
+            tqdm.write(f"WARNING {name}: {jump}")
+        self.loss_sum.zero_()
+        self.wrong_sum.zero_()
+
+    def state(self) -> dict:
+        return {
+            "curves": self.curves,
+            "warnings": self.warnings,
+            "interval_sums": [self.loss_sum.item(), self.wrong_sum.item()],
+        }
+
+
 def checkpoint_path(cell: Cell, runs_dir: Path) -> Path:
     return runs_dir / cell.profile / cell.experiment.name / f"{cell.run_id}.pt"
 
@@ -276,33 +326,17 @@ def train_cell(
 
     ckpt_path = checkpoint_path(cell, Path(runs_dir))
     state = load_checkpoint(ckpt_path, cell, device)
-    curves = {
-        "iteration": [],
-        "train_loss": [],
-        "train_error": [],
-        "lam": [],
-        "lr": [],
-        "test_iteration": [],
-        "test_error": [],
-    }
-    start, train_time, warnings = 0, 0.0, []
+    start, train_time = 0, 0.0
     if state is not None:
         net.load_state_dict(state["net"])
         head.load_state_dict(state["head"])
         optimizer.load_state_dict(state["optimizer"])
-        start, train_time, curves = state["iteration"], state["train_time"], state["curves"]
-        warnings = state["warnings"]
+        start, train_time = state["iteration"], state["train_time"]
+    log = TrainingLog(device, ("test_iteration", "test_error"), state)
 
     order = BatchOrder(len(train), schedule.batch_size, cell.seed)
     net.train()
     head.train()
-    # sums over the current curve interval: checkpointed, so a resumed interval averages the
-    # same steps as an uninterrupted one
-    loss_sum = torch.zeros((), device=device)
-    wrong_sum = torch.zeros((), device=device)
-    if state is not None:
-        loss_sum += state["interval_sums"][0]
-        wrong_sum += state["interval_sums"][1]
     bar = tqdm(
         total=schedule.iterations,
         initial=start,
@@ -330,27 +364,14 @@ def train_cell(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        loss_sum += loss.detach()
         with torch.no_grad():
-            wrong_sum += (head.scores(features).argmax(dim=1) != y).sum()
+            log.add(loss, (head.scores(features).argmax(dim=1) != y).sum())
         if it % schedule.log_every == 0 or it == schedule.iterations:
-            if world > 1:  # curves describe the global batch
-                totals = torch.stack([loss_sum / world, wrong_sum.to(loss_sum.dtype)])
-                dist.all_reduce(totals)
-                loss_sum.copy_(totals[0])
-                wrong_sum.copy_(totals[1])
-            n_steps = it - (curves["iteration"][-1] if curves["iteration"] else 0)
-            curves["iteration"].append(it)
-            curves["train_loss"].append(loss_sum.item() / n_steps)
-            curves["train_error"].append(100.0 * wrong_sum.item() / (n_steps * schedule.batch_size))
-            curves["lam"].append(getattr(head, "lam", None))
-            curves["lr"].append(learning_rate(cell, it))
-            jump = loss_jump(curves, head.weight.shape[0])
-            if jump:
-                warnings.append(jump)
-                tqdm.write(f"WARNING {exp.name} {cell.run_id}: {jump}")
-            loss_sum.zero_()
-            wrong_sum.zero_()
+            if world > 1:
+                log.all_reduce(world)
+            log.point(it, head, learning_rate(cell, it), schedule.batch_size,
+                      f"{exp.name} {cell.run_id}")  # fmt: skip
+            curves = log.curves
             elapsed = train_time + time.perf_counter() - tick
             bar.set_postfix(
                 loss=f"{curves['train_loss'][-1]:.3f}",
@@ -361,8 +382,8 @@ def train_cell(
         if it % schedule.eval_every == 0 and it != schedule.iterations:
             train_time += time.perf_counter() - tick
             error, _ = evaluate(net, head, test, schedule.eval_subset)
-            curves["test_iteration"].append(it)
-            curves["test_error"].append(error)
+            log.curves["test_iteration"].append(it)
+            log.curves["test_error"].append(error)
             tick = time.perf_counter()
         if (it % schedule.checkpoint_every == 0 or it == end) and rank == 0:
             train_time += time.perf_counter() - tick
@@ -375,9 +396,7 @@ def train_cell(
                     "optimizer": optimizer.state_dict(),
                     "iteration": it,
                     "train_time": train_time,
-                    "curves": curves,
-                    "warnings": warnings,
-                    "interval_sums": [loss_sum.item(), wrong_sum.item()],
+                    **log.state(),
                 },
             )
             tick = time.perf_counter()
@@ -391,6 +410,7 @@ def train_cell(
     eval_tick = time.perf_counter()
     error, angles = evaluate(net, head, test, schedule.test_subset)
     eval_time = time.perf_counter() - eval_tick
+    curves = log.curves
     curves["test_iteration"].append(schedule.iterations)
     curves["test_error"].append(error)
     images = schedule.iterations * schedule.batch_size
@@ -418,7 +438,7 @@ def train_cell(
         "metrics": {"test_error": error, "test_images": len(angles)},
         "paper": {"test_error": exp.paper_error.get(cell.head.label), "source": exp.paper_source},
         "curves": curves,
-        "warnings": warnings,
+        "warnings": log.warnings,
         "target_angle_hist": {
             "bins_deg": ANGLE_BINS,
             "counts": torch.histc(angles.float().cpu(), ANGLE_BINS, 0.0, 180.0).int().tolist(),
