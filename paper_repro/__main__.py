@@ -27,8 +27,8 @@ from paper_repro import face, visual
 from paper_repro.data import DataError, load_dataset
 from paper_repro.experiments import EXPERIMENTS, PROFILES, cells, check_profile, get_experiment
 from paper_repro.models import make_network
-from paper_repro.report.document import REPORT_PATH
-from paper_repro.report.figures import FIGURES_DIR
+from paper_repro.report.document import REPORT_PATH, write_report
+from paper_repro.report.figures import FIGURES_DIR, make_figures
 from paper_repro.report.tables import TABLES_DIR, write_table
 from paper_repro.results import RESULTS_DIR, result_path
 from paper_repro.train import RUNS_DIR, train_cell
@@ -181,8 +181,6 @@ def cmd_features(args) -> int:
 
 
 def cmd_figures(args) -> int:
-    from paper_repro.report.figures import make_figures
-
     for path in make_figures(args.results_dir, args.features_dir, args.figures_dir,
                              command="make figures"):  # fmt: skip
         print(path)
@@ -190,8 +188,6 @@ def cmd_figures(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from paper_repro.report.document import write_report
-
     print(write_report(args.results_dir, args.features_dir, args.figures_dir, args.out,
                        command="make report"))  # fmt: skip
     return 0
