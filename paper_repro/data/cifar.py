@@ -32,11 +32,6 @@ from . import files
 from .files import DataError, FileSpec
 from .split import Split, check_split
 
-try:  # numpy >= 2 moved the module; old pickles name numpy.core, mapped below
-    from numpy._core.multiarray import _reconstruct
-except ImportError:  # pragma: no cover - numpy 1.x
-    from numpy.core.multiarray import _reconstruct
-
 CIFAR10_CLASSES = (
     "airplane",
     "automobile",
@@ -55,19 +50,74 @@ _PIXELS = 3 * 32 * 32
 # --------------------------------------------------------------------------- pickles
 
 
+class _ArrayStub:
+    """Stands in for an ndarray while unpickling. numpy's C-level ``__setstate__`` trusts
+    its input and can crash the interpreter on crafted bytes (found by fuzzing), so the
+    state is checked here and the array built from a buffer of verified length."""
+
+    array = None
+
+    def __setstate__(self, state):
+        if not (isinstance(state, tuple) and len(state) == 5):
+            raise pickle.UnpicklingError("malformed ndarray state")
+        _version, shape, dtype, fortran, raw = state
+        if not isinstance(dtype, _DtypeStub) or not isinstance(fortran, bool):
+            raise pickle.UnpicklingError("malformed ndarray state")
+        if not (isinstance(shape, tuple) and all(type(n) is int and n >= 0 for n in shape)):
+            raise pickle.UnpicklingError("malformed ndarray shape")
+        if isinstance(raw, str):  # a Python 2 str, decoded as latin-1 by the unpickler
+            raw = raw.encode("latin-1")
+        count = 1
+        for n in shape:
+            count *= n
+        if not isinstance(raw, bytes) or len(raw) != count * dtype.dtype.itemsize:
+            raise pickle.UnpicklingError("ndarray buffer does not match its shape")
+        order = "F" if fortran else "C"
+        self.array = np.frombuffer(raw, dtype.dtype).reshape(shape, order=order).copy()
+
+
+class _DtypeStub:
+    """A plain numeric dtype; its pickled state is checked instead of given to numpy."""
+
+    def __init__(self, dtype: np.dtype):
+        self.dtype = dtype
+
+    def __setstate__(self, state):
+        if not (isinstance(state, tuple) and len(state) >= 2 and state[1] in ("<", ">", "|", "=")):
+            raise pickle.UnpicklingError("malformed dtype state")
+        if self.dtype.itemsize > 1:
+            self.dtype = self.dtype.newbyteorder(state[1])
+
+
 def _safe_reconstruct(cls, shape, typecode):
     # ndarray pickles always call this with shape (0,) and set the real contents in
     # __setstate__; refusing anything else stops a crafted file allocating memory.
-    if cls is not np.ndarray or tuple(shape) != (0,):
+    if cls is not np.ndarray or shape != (0,):
         raise pickle.UnpicklingError("unexpected ndarray reconstruction arguments")
-    return _reconstruct(cls, shape, typecode)
+    return _ArrayStub()
 
 
 def _safe_dtype(obj, align=False, copy=False):
-    dt = np.dtype(obj, align, copy)
-    if dt.hasobject:  # object arrays could hold anything; CIFAR only has uint8
-        raise pickle.UnpicklingError("object dtype not allowed")
-    return dt
+    if not isinstance(obj, str) or not re.fullmatch(r"[biuf][1248]", obj):
+        raise pickle.UnpicklingError(f"dtype {obj!r} not allowed")  # CIFAR only has uint8
+    return _DtypeStub(np.dtype(obj))
+
+
+def _resolve(obj):
+    """Replace the stubs in an unpickled structure by the arrays they built."""
+    if isinstance(obj, _ArrayStub):
+        if obj.array is None:
+            raise pickle.UnpicklingError("ndarray without contents")
+        return obj.array
+    if isinstance(obj, _DtypeStub):
+        raise pickle.UnpicklingError("a bare dtype is not CIFAR data")
+    if isinstance(obj, dict):
+        return {_resolve(k): _resolve(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_resolve(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_resolve(v) for v in obj)
+    return obj
 
 
 _ALLOWED_GLOBALS = {
@@ -95,7 +145,7 @@ def unpickle(data: bytes, what: str = "pickle") -> object:
     """
     try:
         prescan_pickle(data)
-        return _RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
+        return _resolve(_RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load())
     except Exception as e:  # random bytes can raise almost any exception type
         raise DataError(f"{what}: not a valid CIFAR pickle ({type(e).__name__}: {e})") from e
 
