@@ -9,12 +9,11 @@ class ArcFaceHead(CosineHead):
     """ArcFace (Deng et al., CVPR 2019): s cos(t_y + m), insightface fallback past t_y + m = pi."""
 
     def __init__(self, in_features, num_classes, s: float = 64.0, m: float = 0.5):
-        super().__init__(in_features, num_classes)
-        self.s = real_in("s", s, 0.0, low_open=True)
+        super().__init__(in_features, num_classes, s)
         self.m = real_in("m", m, 0.0, math.pi / 2)
 
-    def logits(self, features, labels):
-        return functional.arcface_logits(features, self.weight, labels, self.s, self.m)
+    def target(self, dot, x_norm, w_norm):
+        return functional.arcface_logit(dot, x_norm, w_norm, self.s, self.m)
 
     def extra_repr(self) -> str:
         return f"s={self.s}, m={self.m}"

@@ -1,14 +1,12 @@
-import torch.nn.functional as F
-
 from paper_repro.losses import functional
 from paper_repro.losses.schedule import AnnealedHead
 
 
 class ASoftmaxHead(AnnealedHead):
-    """A-Softmax (SphereFace, Liu et al., CVPR 2017): L-Softmax with normalised class weights."""
+    """A-Softmax (SphereFace, Liu et al., CVPR 2017): L-Softmax with normalised class weights,
+    so the other classes' logits are |x| cos t_j."""
 
-    def logits(self, features, labels):
-        return functional.asoftmax_logits(features, self.weight, labels, self.m, self.lam)
+    normalise_weight = True
 
-    def scores(self, features):
-        return features @ F.normalize(self.weight, dim=1).T  # |x| cos t_j
+    def target(self, dot, x_norm, w_norm):
+        return functional.asoftmax_target(dot, x_norm, w_norm, self.m, self.lam)

@@ -11,8 +11,9 @@ class BDLMCLHead(LMCLHead):
         super().__init__(in_features, num_classes, s, m)
         self.k = integer_margin("k", k)
 
-    def forward(self, features, labels):
-        return functional.bdlmcl_loss(features, self.weight, labels, self.s, self.m, self.k)
+    def select(self, plain_logits, labels):
+        # plain logits are s cos t_ij: the rule in these units has margin s m
+        return functional.boundary_selection(plain_logits, labels, self.s * self.m, self.k)
 
     def extra_repr(self) -> str:
         return f"s={self.s}, m={self.m}, k={self.k}"

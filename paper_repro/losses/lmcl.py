@@ -7,11 +7,11 @@ class LMCLHead(CosineHead):
     """LMCL / CosFace (Wang et al., CVPR 2018): s (cos t_j - m 1[j = y]); paper s = 64, m = 0.35."""
 
     def __init__(self, in_features, num_classes, s: float = 64.0, m: float = 0.35):
-        super().__init__(in_features, num_classes)
-        self.s, self.m = real_in("s", s, 0.0, low_open=True), real_in("m", m, 0.0)
+        super().__init__(in_features, num_classes, s)
+        self.m = real_in("m", m, 0.0)
 
-    def logits(self, features, labels):
-        return functional.lmcl_logits(features, self.weight, labels, self.s, self.m)
+    def target(self, dot, x_norm, w_norm):
+        return functional.lmcl_target(dot, x_norm, w_norm, self.s, self.m)
 
     def extra_repr(self) -> str:
         return f"s={self.s}, m={self.m}"

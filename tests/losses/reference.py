@@ -20,25 +20,36 @@ LOGITS = {
 
 
 def torch_evaluate(head: str, x, w, y, params: dict, device: str) -> dict[str, np.ndarray]:
-    """Logits from the functional API; loss and gradients from the nn.Module (train mode)."""
-    xt = torch.tensor(x, dtype=torch.float64, device=device, requires_grad=True)
+    """Two paths through the package: the nn.Module in train mode (loss and gradients from
+    the hand-written backward of `functional.margin_cross_entropy`), and the functional API
+    (logits from autograd operations, cross-entropy and gradients by autograd)."""
     yt = torch.tensor(y, dtype=torch.int64, device=device)
     module = make_head(head, w.shape[1], w.shape[0], **params).to(device, torch.float64)
     with torch.no_grad():
         module.weight.copy_(torch.tensor(w))
+    xt = torch.tensor(x, dtype=torch.float64, device=device, requires_grad=True)
     loss = module(xt, yt)
-    loss.backward()
-    logits = LOGITS[head](xt, module.weight, yt, **params)
+    grad_x, grad_w = torch.autograd.grad(loss, (xt, module.weight))
+
+    wt = module.weight.detach().clone().requires_grad_(True)
+    logits = LOGITS[head](xt, wt, yt, **params)
+    functional_loss = (
+        functional.bdlmcl_loss(xt, wt, yt, **params)
+        if head == "bdlmcl"
+        else F.cross_entropy(logits, yt)
+    )
+    functional_grad_x, functional_grad_w = torch.autograd.grad(functional_loss, (xt, wt))
     return {
-        "logits": logits.detach().cpu().numpy(),
-        "loss": np.array(loss.item()),
-        "grad_x": xt.grad.cpu().numpy(),
-        "grad_W": module.weight.grad.cpu().numpy(),
-        "functional_loss": np.array(
-            functional.bdlmcl_loss(xt, module.weight, yt, **params).item()
-            if head == "bdlmcl"
-            else F.cross_entropy(logits, yt).item()
-        ),
+        name: value.detach().cpu().numpy()
+        for name, value in {
+            "logits": logits,
+            "loss": loss,
+            "grad_x": grad_x,
+            "grad_W": grad_w,
+            "functional_loss": functional_loss,
+            "functional_grad_x": functional_grad_x,
+            "functional_grad_W": functional_grad_w,
+        }.items()
     }
 
 
@@ -50,6 +61,8 @@ def sympy_evaluate(head: str, x, w, y, params: dict) -> dict[str, np.ndarray]:
         "grad_x": ev.grad_x,
         "grad_W": ev.grad_W,
         "functional_loss": np.array(ev.loss),
+        "functional_grad_x": ev.grad_x,
+        "functional_grad_W": ev.grad_W,
         "cos": ev.cos,
         "selected": ev.selected,
     }

@@ -36,7 +36,9 @@ from tests.losses.strategies import (
 
 EPS = np.finfo(np.float64).eps
 TOL = 2**12 * EPS
-QUANTITIES = ("logits", "loss", "functional_loss", "grad_x", "grad_W")
+# loss, grad_*: the nn.Module (hand-written backward); functional_*: autograd on the logits
+QUANTITIES = ("logits", "loss", "grad_x", "grad_W",
+              "functional_loss", "functional_grad_x", "functional_grad_W")  # fmt: skip
 
 
 def pole_amplification(head: str, cos_target: np.ndarray) -> float:
@@ -71,11 +73,11 @@ def check_against_sympy(head, x, w, y, params, device, case):
     logit_scale = np.max(np.abs(want["logits"]))
     gradient_tol = tol * max(1.0, logit_scale)
     scale_x, scale_w = gradient_scales(head, x, w, y, params)
-    floors = {"loss": logit_scale, "functional_loss": logit_scale,
-              "grad_x": scale_x, "grad_W": scale_w}  # fmt: skip
+    floors = {"loss": logit_scale, "grad_x": scale_x, "grad_W": scale_w}
+    floors.update({f"functional_{name}": floor for name, floor in floors.items()})
     for quantity in QUANTITIES:
         err = relative_error(got[quantity], want[quantity], floor=floors.get(quantity, 0.0))
-        quantity_tol = gradient_tol if quantity.startswith("grad") else tol
+        quantity_tol = gradient_tol if "grad" in quantity else tol
         # recorded as error / condition number, comparable across examples with the bound TOL
         verification_log.record(head, quantity, device, err * TOL / quantity_tol)
         assert err <= quantity_tol, (

@@ -100,3 +100,46 @@ def test_scores_rank_classes_by_the_test_time_rule(name):
     x = torch.tensor([[0.3, 1.0]])  # cos favours class 1, W.x favours class 0
     expected = 0 if name == "softmax" else 1
     assert head.scores(x).argmax(dim=1).item() == expected
+
+
+PARAMS = {"lsoftmax": {"m": 3}, "asoftmax": {"m": 3}}
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_zero_feature_row_keeps_finite_gradients_equal_on_both_paths(name):
+    """A feature row of zeros (a dead ReLU): the hand-written backward and autograd through
+    the reference logits give the same finite gradients; normalising heads divide by
+    F.normalize's floor there."""
+    torch.manual_seed(3)
+    x = torch.randn(4, 6, dtype=torch.float64)
+    x[1] = 0.0
+    y = torch.tensor([0, 1, 2, 1])
+    head = make_head(name, 6, 3, **PARAMS.get(name, {})).double()
+    grads = []
+    for loss_of in (lambda xx: head(xx, y), lambda xx: _reference_loss(head, xx, y)):
+        xx = x.clone().requires_grad_(True)
+        grads.append(torch.autograd.grad(loss_of(xx), (xx, head.weight)))
+    for fast, reference in zip(*grads, strict=True):
+        assert torch.isfinite(fast).all()
+        torch.testing.assert_close(fast, reference, rtol=1e-9, atol=1e-9)
+
+
+def _reference_loss(head, x, y):
+    if name_of(head) == "bdlmcl":
+        return functional.bdlmcl_loss(x, head.weight, y, head.s, head.m, head.k)
+    return torch.nn.functional.cross_entropy(head.logits(x, y), y)
+
+
+def name_of(head) -> str:
+    return next(name for name, cls in HEADS.items() if type(head) is cls)
+
+
+def test_second_derivative_is_refused_clearly():
+    """The heads' backward is hand-written and once-differentiable: asking for a Hessian
+    raises instead of silently returning zeros (the first gradient carries no graph, or a
+    DelayedError node when the incoming gradient itself requires grad)."""
+    head = make_head("lmcl", 4, 3)
+    x = torch.randn(2, 4, requires_grad=True)
+    (grad,) = torch.autograd.grad(head(x, torch.tensor([0, 2])), x, create_graph=True)
+    with pytest.raises(RuntimeError, match=r"does not require grad|once_differentiable"):
+        torch.autograd.grad(grad.sum(), x)
