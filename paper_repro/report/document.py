@@ -22,6 +22,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from paper_repro import face
 from paper_repro.data.files import atomic_write
 from paper_repro.experiments import EXPERIMENTS, PROFILES, HeadSpec
 from paper_repro.provenance import REPO_ROOT
@@ -221,6 +222,35 @@ def _run_lines(results_dir: Path, features_dir: Path, profiles) -> list[str]:
     return lines or ["No training run has finished yet: no results and no saved features.", ""]
 
 
+def _fit_lines(results_dir: Path, profiles) -> list[str]:
+    """Each head's training error over its runs' last logging interval: a head that has not
+    fit its training set on a short schedule says little about its loss."""
+    lines = []
+    for profile in profiles:
+        for name in _experiment_names(results_dir, profile):
+            finals = {}
+            for r in load_results(profile, name, results_dir):
+                curve = r.get("curves", {}).get("train_error") or []
+                if curve:
+                    label = HeadSpec(r["head"], r["margin"]).label
+                    finals.setdefault(label, []).append(curve[-1])
+            if not finals:
+                continue
+            lines += [
+                f"`{profile}` / {name}:",
+                "",
+                "| head | runs | final training error (%), mean (min - max) |",
+                "|---|---:|---|",
+                *(
+                    f"| {label} | {len(v)} | {statistics.fmean(v):.1f} "
+                    f"({min(v):.1f} - {max(v):.1f}) |"
+                    for label, v in finals.items()
+                ),
+                "",
+            ]
+    return lines or ["No training curves saved yet.", ""]
+
+
 def _hardware(prov: dict) -> str:
     hw = prov.get("hardware", {})
     return f"{hw.get('device', '?')}: {hw.get('gpu') or hw.get('cpu', '?')}"
@@ -230,11 +260,13 @@ def _table_lines(results_dir: Path, profiles) -> list[str]:
     lines = []
     for profile in profiles:
         for name in _experiment_names(results_dir, profile):
-            if name not in EXPERIMENTS:
+            results = load_results(profile, name, results_dir)
+            if name == face.EXPERIMENT:
+                text = face.render_lfw_table(profile, results)
+            elif name in EXPERIMENTS:
+                text = render_table(EXPERIMENTS[name], profile, results)
+            else:
                 continue
-            text = render_table(
-                EXPERIMENTS[name], profile, load_results(profile, name, results_dir)
-            )
             # the table's own headings sit one level below this section
             lines += [("##" + line if line.startswith("#") else line) for line in text.splitlines()]
             lines.append("")
@@ -311,6 +343,14 @@ def render_report(
         "## What was run",
         "",
         *_run_lines(results_dir, features_dir, profiles),
+        "## Training fit",
+        "",
+        "The training error over the last logging interval of each run: the test-time rule "
+        "(no margin) on the training batches as drawn, augmented where the experiment "
+        "augments. Where a head is far from fitting its training set, its test numbers "
+        "measure the short schedule more than the loss.",
+        "",
+        *_fit_lines(results_dir, profiles),
         "## Tables",
         "",
         *_table_lines(results_dir, profiles),

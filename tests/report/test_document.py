@@ -87,3 +87,15 @@ def test_verification_claim_uses_each_network_as_a_sample(tmp_path):
     assert "difference +2.000 % accuracy" in row["evidence"]
     assert row["verdict"] == "supported (95%)"
     assert not [r for r in rows if r["claim"] in (1, 2)]  # no classification result here
+
+
+def test_report_states_training_fit_and_includes_the_lfw_table(tmp_path):
+    write_results(tmp_path)  # every fake run ends at 50 % training error
+    verification_results(tmp_path)
+    text = document.render_report(tmp_path, tmp_path / "f", tmp_path / "g", tmp_path,
+                                  profiles=("quick",))  # fmt: skip
+    fit = text[text.index("## Training fit") : text.index("## Tables")]
+    assert "| softmax | 3 | 50.0 (50.0 - 50.0) |" in fit and "| lsoftmax m=4 | 1 |" in fit
+    assert "lfw" not in fit  # those fakes saved no training error: nothing is invented
+    tables = text[text.index("## Tables") : text.index("## Figures")]
+    assert "### LFW face verification" in tables and "### MNIST" in tables

@@ -85,11 +85,14 @@ def verification_results(root):
                 "accuracy": float(np.mean(list(folds.values()))),
                 "fold_accuracy": folds,
                 "roc": {"fpr": fpr.tolist(), "tpr": np.sqrt(fpr).tolist()},
+                "tar_at_far": 50.0,
+                "far_resolution": 1 / 1500,
             }
             result["curves"] = {
                 k: result["curves"][k] for k in ("iteration", "train_loss", "lam", "lr")
             }
             result["paper"] = {"accuracy": {}, "sources": {}}
+            result["note"] = "trained on fake people"
             del result["target_angle_hist"]
             name = f"{run_name(head, margin, 0)}-split{split}"
             write_result(result_path("quick", "lfw", name, root), result)  # fmt: skip
