@@ -349,7 +349,7 @@ def load_cifar(
 # --------------------------------------------------------------------------- JPEG copy
 
 JPEG_LABEL = "CIFAR-10 (JPEG q75 copy)"
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: classes interleaved (1 was sorted by class)
 
 
 @dataclass(frozen=True)
@@ -387,7 +387,9 @@ def decode_jpeg(data: bytes, what: str = "JPEG") -> np.ndarray:
 
 
 def _decode_archive(archive: Path, src: JpegSource) -> dict[str, Split]:
-    """Decode both splits from the verified archive, sorted by (class, image number)."""
+    """Decode both splits from the verified archive, ordered by (image number, class): the
+    classes take turns, so every prefix is class-balanced (the copy's folders are sorted by
+    class, and the first N images of a class-sorted split would hold one or two classes)."""
     data = files.read_verified(archive, src.archive)
     pattern = re.compile(rf"{re.escape(src.top)}/(train|test)/([^/]+)/(\d+)\.jpg")
     class_index = {c: i for i, c in enumerate(src.classes)}
@@ -415,7 +417,7 @@ def _decode_archive(archive: Path, src: JpegSource) -> dict[str, Split]:
                 f"{archive}: {split} has {counts.tolist()} images per class, "
                 f"expected {n_per_class} each"
             )
-        keys = sorted(entries[split])
+        keys = sorted(entries[split], key=lambda key: (key[1], key[0]))
         hwc = np.empty((len(keys), 32, 32, 3), dtype=np.uint8)
         for i, key in enumerate(keys):
             hwc[i] = decode_jpeg(
@@ -485,8 +487,9 @@ def load_cifar10_jpeg(
     The archive's checksum is verified on every call; the decoded arrays are cached
     in ``files.cache_dir(cache)`` as ``.npz`` files whose name and content are keyed
     by that checksum (and the Pillow version), written atomically and validated on
-    load.  A first load decodes and caches both splits.  Order: by class in the
-    canonical CIFAR-10 order, then by image number.
+    load.  A first load decodes and caches both splits.  Order: by image number, then
+    by class in the canonical CIFAR-10 order, so that the first N images (the subsets of the
+    smoke profile and of the mid-run test curve) cover every class.
     """
     src = source or CIFAR10_JPEG
     check_split(split)

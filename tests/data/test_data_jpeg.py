@@ -24,7 +24,7 @@ def test_label_is_never_the_original_benchmark():
     assert DATASETS["cifar10"].label == "CIFAR-10"
 
 
-def test_round_trip_sorted_by_class_then_number(tmp_path):
+def test_round_trip_ordered_by_number_then_class(tmp_path):
     t = build_jpeg(tmp_path / "root")
     for split in ("train", "test"):
         s = cifar.load_cifar10_jpeg(split, t.root, download=False, source=t.source)
@@ -34,6 +34,7 @@ def test_round_trip_sorted_by_class_then_number(tmp_path):
         assert np.array_equal(s.images.numpy(), images)  # exactly Pillow's decoding
         assert np.array_equal(s.labels.numpy(), labels)
         assert s.classes == cifar.CIFAR10_CLASSES
+        assert s.labels[:10].tolist() == list(range(10))  # any prefix is class-balanced
 
 
 def test_cache_is_used_and_keyed_by_archive(tmp_path, monkeypatch):
@@ -42,7 +43,8 @@ def test_cache_is_used_and_keyed_by_archive(tmp_path, monkeypatch):
     first = cifar.load_cifar10_jpeg("test", t.root, source=t.source, cache=cache)
     names = sorted(p.name for p in cache.iterdir())
     assert names == [
-        f"cifar10-jpeg-{s}-{t.source.archive.digest[:16]}-v1.npz" for s in ("test", "train")
+        f"cifar10-jpeg-{s}-{t.source.archive.digest[:16]}-v{cifar._CACHE_VERSION}.npz"
+        for s in ("test", "train")
     ]  # both splits from one decoding pass
     monkeypatch.setattr(cifar, "_decode_archive", _no_decoding)
     for split in ("train", "test"):
@@ -180,5 +182,6 @@ def test_real_offline_cifar10_jpeg(tmp_path, monkeypatch):
     assert train.images.shape == (50000, 3, 32, 32) and test.images.shape == (10000, 3, 32, 32)
     assert train.label_counts() == [5000] * 10 and test.label_counts() == [1000] * 10
     assert train.classes == cifar.CIFAR10_CLASSES
+    assert sorted(test.labels[:2000].bincount().tolist()) == [200] * 10  # balanced prefix
     # Close to the original CIFAR-10 mean pixel (125.3, 123.0, 113.9), not equal: lossy copy.
     assert torch.allclose(train.channel_mean(), torch.tensor([125.3, 123.0, 113.9]), atol=0.5)
