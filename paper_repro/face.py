@@ -28,15 +28,14 @@ on the quick profile. The margins stay the papers'.
 
 Every run writes ``reports/results/<profile>/lfw/<run_id>.json`` (schema of
 :mod:`paper_repro.results`) and :func:`write_lfw_table` turns them into
-``reports/tables/<profile>-lfw.md``. Training reuses the loop pieces of
-:mod:`paper_repro.train` (device-resident data, batch order, flip augmentation,
-checkpoints), so a run resumes exactly like a classification run.
+``reports/tables/<profile>-lfw.md``. Training runs the loop of :mod:`paper_repro.train`
+(:class:`~paper_repro.train.TrainingRun`: device-resident data, batch order, flip
+augmentation, checkpoints), so a run resumes exactly like a classification run.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import tempfile
 import time
 from collections import defaultdict
@@ -46,9 +45,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from paper_repro import provenance
 from paper_repro.data import files, lfw
 from paper_repro.data.face_folders import load_face_folders
 from paper_repro.data.lfw import FaceSplit, PairSet
@@ -62,27 +59,14 @@ from paper_repro.experiments import Schedule, check_profile, lambda_for
 from paper_repro.losses import LambdaSchedule, make_head
 from paper_repro.models.face import FACE_NETWORKS, make_face_network
 from paper_repro.report.tables import TABLES_DIR, mean_std, provenance_lines
-from paper_repro.results import (
-    RESULTS_DIR,
-    SCHEMA,
-    load_results,
-    read_result,
-    result_path,
-    write_result,
-)
+from paper_repro.results import RESULTS_DIR, SCHEMA, load_results, result_path
 from paper_repro.train import (
     RUNS_DIR,
-    BatchOrder,
     DeviceData,
-    TrainingLog,
-    check_finite,
-    checkpoint_path,
+    TrainingRun,
     forward_features,
-    learning_rate,
-    load_checkpoint,
-    pad_crop_flip,
-    save_checkpoint,
-    step_generator,
+    hyper_json,
+    run_provenance,
 )
 from paper_repro.verification import (
     flip_concat,
@@ -246,8 +230,8 @@ class _Experiment:
 @dataclass(frozen=True)
 class FaceCell:
     """One training run: head x seed x split of a profile. Has what paper_repro.train's
-    checkpoint helpers read of a classification Cell (experiment.name, profile, run_id,
-    schedule, seed)."""
+    TrainingRun and checkpoint helpers read of a classification Cell (experiment.name,
+    profile, run_id, schedule, seed)."""
 
     settings: FaceProfile
     head: FaceHead
@@ -470,9 +454,9 @@ def train_face_cell(
 ) -> dict | None:
     """Train one face network, resuming from its checkpoint, and write its result JSON.
 
-    The loop is paper_repro.train's, with the face augmentation (random horizontal flip, as
-    SphereFace and CosFace train) and a verification evaluation at the end. ``stop_after``
-    ends the call after that many iterations, as if killed (returns None)."""
+    The loop is paper_repro.train's TrainingRun, with the face augmentation (random horizontal
+    flip, as SphereFace and CosFace train) and a verification evaluation at the end.
+    ``stop_after`` ends the call after that many iterations, as if killed (returns None)."""
     device = torch.device(device)
     settings, schedule = cell.settings, cell.schedule
     mean = split.train.channel_mean()
@@ -482,76 +466,17 @@ def train_face_cell(
     net = make_face_network(settings.network)
     hyper = cell.head.hyper(settings)
     head = make_head(cell.head.name, net.feature_dim, len(split.train.classes), **hyper)
-    net.to(device)
-    head.to(device)
-    if device.type == "cuda":
-        net.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(
-        [*net.parameters(), *head.parameters()],
-        lr=schedule.lr,
-        momentum=schedule.momentum,
-        weight_decay=schedule.weight_decay,
-    )
-    ckpt_path = checkpoint_path(cell, Path(runs_dir))
-    state = load_checkpoint(ckpt_path, cell, device)
-    start, train_time = 0, 0.0
-    if state is not None:
-        net.load_state_dict(state["net"])
-        head.load_state_dict(state["head"])
-        optimizer.load_state_dict(state["optimizer"])
-        start, train_time = state["iteration"], state["train_time"]
-    log = TrainingLog(device, state=state)
-
-    order = BatchOrder(len(train), schedule.batch_size, cell.seed)
-    net.train()
-    head.train()
-    end = (
-        schedule.iterations if stop_after is None else min(schedule.iterations, start + stop_after)
-    )
-    bar = tqdm(total=schedule.iterations, initial=start, disable=not progress,
-               desc=f"lfw {cell.run_id}", unit="it", dynamic_ncols=True)  # fmt: skip
-    tick = time.perf_counter()
-    for it in range(start + 1, end + 1):
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(cell, it)
-        index = order.indices(it).to(device)
-        x, y = train.normalised(index), train.labels[index]
-        x = pad_crop_flip(x, step_generator(cell.seed, it, 1), pad=0)  # pad 0: flips only
-        features = forward_features(net, x).float()
-        check_finite(features, "features", cell, it, head)
-        loss = head(features, y)
-        check_finite(loss, "loss", cell, it, head)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        with torch.no_grad():
-            log.add(loss, (head.scores(features).argmax(dim=1) != y).sum())
-        if it % schedule.log_every == 0 or it == schedule.iterations:
-            log.point(it, head, learning_rate(cell, it), schedule.batch_size, f"lfw {cell.run_id}")
-            curves = log.curves
-            bar.set_postfix(loss=f"{curves['train_loss'][-1]:.3f}",
-                            err=f"{curves['train_error'][-1]:.1f}%")  # fmt: skip
-        if it % schedule.checkpoint_every == 0 or it == end:
-            train_time += time.perf_counter() - tick
-            save_checkpoint(ckpt_path, cell, {
-                "net": net.state_dict(), "head": head.state_dict(),
-                "optimizer": optimizer.state_dict(), "iteration": it,
-                "train_time": train_time, **log.state(),
-            })  # fmt: skip
-            tick = time.perf_counter()
-        bar.update(1)
-    bar.close()
-    if end < schedule.iterations:
+    run = TrainingRun(cell, net, head, train, device, runs_dir, pad=0)  # pad 0: flips only
+    if not run.train(stop_after, progress):
         return None
 
     eval_tick = time.perf_counter()
     pairs = split.pairs
-    features = embed(net, pairs.images, mean, device)
+    features = embed(run.net, pairs.images, mean, device)
     index = pairs.index.numpy()
     scores = verification_scores(features[index[:, 0]], features[index[:, 1]])
     metrics = verification_metrics(scores, pairs.issame, pairs.folds, split.test_folds)
     eval_time = time.perf_counter() - eval_tick
-    images = schedule.iterations * schedule.batch_size
     result = {
         "schema": SCHEMA,
         "experiment": EXPERIMENT,
@@ -573,10 +498,7 @@ def train_face_cell(
             "test_folds": list(split.test_folds),
             "min_images": settings.min_images,
             "schedule": asdict(schedule),
-            "head_hyper": {
-                k: (asdict(v) if hasattr(v, "__dataclass_fields__") else v)
-                for k, v in hyper.items()
-            },
+            "head_hyper": hyper_json(hyper),
             "train_images": len(train),
             "train_identities": len(split.train.classes),
             "augment": "random horizontal flip",
@@ -586,22 +508,13 @@ def train_face_cell(
             "accuracy": PAPER_ACCURACY.get(cell.head.label, {}),
             "sources": PAPER_SOURCES,
         },
-        "curves": log.curves,
-        "warnings": log.warnings,
-        "wall_time_s": train_time + eval_time,
-        "train_time_s": train_time,
-        "images_per_s": images / train_time if train_time > 0 else math.nan,
+        "curves": run.log.curves,
+        "warnings": run.log.warnings,
+        **run.timing(eval_time),
         "command": command,
-        "provenance": {
-            **provenance.describe(device),
-            "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
-            "cudnn_deterministic": torch.backends.cudnn.deterministic,
-            "cudnn_benchmark": torch.backends.cudnn.benchmark,
-        },
+        "provenance": run_provenance(device),
     }
-    path = result_path(cell.profile, EXPERIMENT, cell.run_id, results_dir)
-    write_result(path, result)
-    return read_result(path)
+    return run.save_result(result_path(cell.profile, EXPERIMENT, cell.run_id, results_dir), result)
 
 
 def measure_throughput(settings: FaceProfile, device, steps: int = 1) -> float:

@@ -8,9 +8,11 @@ takes: on CPU the final weights are bit for bit the same."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -272,6 +274,176 @@ def load_checkpoint(path: Path, cell: Cell, device) -> dict | None:
     return state
 
 
+class TrainingRun:
+    """One training run as both loops take it (train_cell here, paper_repro.face's verification
+    loop): network and head with their SGD optimizer, resumed from the cell's checkpoint when
+    there is one, the TrainingLog and the training time. `train` runs the loop; a result then
+    takes `timing` and `save_result`.
+
+    pad: augment each batch by pad_crop_flip with this padding (0: flips only), None: no
+    augmentation. rank_world: `distributed()` to train under DDP, where every rank draws the
+    same global batch and steps on its 1/world shard, and rank 0 writes."""
+
+    def __init__(
+        self,
+        cell: Cell,
+        net: nn.Module,
+        head: nn.Module,
+        data: DeviceData,
+        device: torch.device,
+        runs_dir: Path,
+        *,
+        pad: int | None,
+        extra_curves: tuple[str, ...] = (),
+        rank_world: tuple[int, int] = (0, 1),
+    ):
+        schedule = cell.schedule
+        self.cell, self.data, self.device, self.pad = cell, data, device, pad
+        self.rank, self.world = rank_world
+        self.name = f"{cell.experiment.name} {cell.run_id}"
+        if self.world > 1 and device.type == "cuda":
+            net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+        net.to(device)
+        head.to(device)
+        if device.type == "cuda":
+            net.to(memory_format=torch.channels_last)
+        self.net, self.head = net, head
+        model = Classifier(net, head)
+        self.step_model = DistributedDataParallel(model) if self.world > 1 else model
+        self.optimizer = torch.optim.SGD(
+            [*net.parameters(), *head.parameters()],
+            lr=schedule.lr,
+            momentum=schedule.momentum,
+            weight_decay=schedule.weight_decay,
+        )
+        self.path = checkpoint_path(cell, Path(runs_dir))
+        state = load_checkpoint(self.path, cell, device)
+        self.start, self.train_time = 0, 0.0
+        if state is not None:
+            net.load_state_dict(state["net"])
+            head.load_state_dict(state["head"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.start, self.train_time = state["iteration"], state["train_time"]
+        self.log = TrainingLog(device, extra_curves, state)
+        self.order = BatchOrder(len(data), schedule.batch_size, cell.seed)
+        model.train()
+
+    def train(
+        self,
+        stop_after: int | None = None,
+        progress: bool = True,
+        test_point: Callable[[int], None] | None = None,
+    ) -> bool:
+        """Train from the checkpoint's iteration on; True once the schedule is complete, False
+        when `stop_after` iterations of this call end it first (as if killed: only the
+        checkpoint is left). test_point(iteration) runs every eval_every iterations but the
+        last, before that iteration's checkpoint, so a resumed run does not skip it."""
+        schedule = self.cell.schedule
+        end = schedule.iterations
+        if stop_after is not None:
+            end = min(end, self.start + stop_after)
+        bar = tqdm(
+            total=schedule.iterations,
+            initial=self.start,
+            disable=not progress or self.rank != 0,
+            desc=self.name,
+            unit="it",
+            dynamic_ncols=True,
+        )
+        self.tick = time.perf_counter()  # train_time + (now - tick): this run's training time
+        for it in range(self.start + 1, end + 1):
+            self._step(it)
+            if it % schedule.log_every == 0 or it == schedule.iterations:
+                self._curve_point(it, bar)
+            if test_point and it % schedule.eval_every == 0 and it != schedule.iterations:
+                with self._paused():
+                    test_point(it)
+            if (it % schedule.checkpoint_every == 0 or it == end) and self.rank == 0:
+                with self._paused():
+                    save_checkpoint(self.path, self.cell, {
+                        "net": self.net.state_dict(), "head": self.head.state_dict(),
+                        "optimizer": self.optimizer.state_dict(), "iteration": it,
+                        "train_time": self.train_time, **self.log.state(),
+                    })  # fmt: skip
+            bar.update(1)
+        bar.close()
+        if self.world > 1:
+            dist.barrier()  # rank 0's checkpoint is complete before anyone returns or resumes
+        return end == schedule.iterations
+
+    def _step(self, it: int) -> None:
+        cell, head = self.cell, self.head
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(cell, it)
+        index = self.order.indices(it).to(self.device)
+        x, y = self.data.normalised(index), self.data.labels[index]
+        if self.pad is not None:
+            x = pad_crop_flip(x, step_generator(cell.seed, it, 1), self.pad)
+        if self.world > 1:
+            x, y = x.chunk(self.world)[self.rank], y.chunk(self.world)[self.rank]  # rank's shard
+        loss, features = self.step_model(x, y)
+        check_finite(features, "features", cell, it, head)
+        check_finite(loss, "loss", cell, it, head)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        with torch.no_grad():
+            self.log.add(loss, (head.scores(features).argmax(dim=1) != y).sum())
+
+    def _curve_point(self, it: int, bar: tqdm) -> None:
+        schedule = self.cell.schedule
+        if self.world > 1:
+            self.log.all_reduce(self.world)
+        self.log.point(it, self.head, learning_rate(self.cell, it), schedule.batch_size, self.name)
+        curves = self.log.curves
+        elapsed = self.train_time + time.perf_counter() - self.tick
+        bar.set_postfix(
+            loss=f"{curves['train_loss'][-1]:.3f}",
+            err=f"{curves['train_error'][-1]:.1f}%",
+            lam="-" if curves["lam"][-1] is None else f"{curves['lam'][-1]:.3g}",
+            img_s=f"{it * schedule.batch_size / elapsed:.0f}",
+        )
+
+    @contextlib.contextmanager
+    def _paused(self) -> Iterator[None]:
+        """Evaluations and checkpoint writes do not count as training time."""
+        self.train_time += time.perf_counter() - self.tick
+        yield
+        self.tick = time.perf_counter()
+
+    def timing(self, eval_time: float) -> dict:
+        """The result's time fields, given the final evaluation's time."""
+        images = self.cell.schedule.iterations * self.cell.schedule.batch_size
+        return {
+            "wall_time_s": self.train_time + eval_time,
+            "train_time_s": self.train_time,
+            "images_per_s": images / self.train_time if self.train_time > 0 else math.nan,
+        }
+
+    def save_result(self, path: Path, result: dict) -> dict:
+        if self.rank == 0:
+            write_result(path, result)
+        if self.world > 1:
+            dist.barrier()  # the file is complete before any rank reads it
+        return read_result(path)  # exactly what reports will see (JSON turns tuples into lists)
+
+
+def hyper_json(hyper: dict) -> dict:
+    """A head's hyperparameters for a result file: dataclasses (lambda schedules) as dicts."""
+    return {k: (asdict(v) if hasattr(v, "__dataclass_fields__") else v) for k, v in hyper.items()}
+
+
+def run_provenance(device) -> dict:
+    return {
+        **provenance.describe(device),
+        # CPU kernels are deterministic for a fixed thread count; on GPU these say which
+        # nondeterministic paths were allowed
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "cudnn_deterministic": torch.backends.cudnn.deterministic,
+        "cudnn_benchmark": torch.backends.cudnn.benchmark,
+    }
+
+
 def train_cell(
     cell: Cell,
     *,
@@ -308,112 +480,27 @@ def train_cell(
 
     torch.manual_seed(cell.seed)  # weight initialisation
     net = make_network(exp.network)
-    head = make_head(
-        cell.head.name, net.feature_dim, len(train_split.classes), **cell.head.hyper(schedule)
-    )
-    if world > 1 and device.type == "cuda":
-        net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
-    net.to(device)
-    head.to(device)
-    if device.type == "cuda":
-        net.to(memory_format=torch.channels_last)
-    model = Classifier(net, head)
-    step_model = DistributedDataParallel(model) if world > 1 else model
-    params = [*net.parameters(), *head.parameters()]
-    optimizer = torch.optim.SGD(
-        params, lr=schedule.lr, momentum=schedule.momentum, weight_decay=schedule.weight_decay
-    )
+    hyper = cell.head.hyper(schedule)
+    head = make_head(cell.head.name, net.feature_dim, len(train_split.classes), **hyper)
+    pad = 4 if exp.augment else None  # CIFAR-10+: 4-pixel padding, random crop and flip
+    run = TrainingRun(cell, net, head, train, device, runs_dir, pad=pad,
+                      extra_curves=("test_iteration", "test_error"),
+                      rank_world=(rank, world))  # fmt: skip
 
-    ckpt_path = checkpoint_path(cell, Path(runs_dir))
-    state = load_checkpoint(ckpt_path, cell, device)
-    start, train_time = 0, 0.0
-    if state is not None:
-        net.load_state_dict(state["net"])
-        head.load_state_dict(state["head"])
-        optimizer.load_state_dict(state["optimizer"])
-        start, train_time = state["iteration"], state["train_time"]
-    log = TrainingLog(device, ("test_iteration", "test_error"), state)
+    def test_point(it: int) -> None:
+        error, _ = evaluate(run.net, run.head, test, schedule.eval_subset)
+        run.log.curves["test_iteration"].append(it)
+        run.log.curves["test_error"].append(error)
 
-    order = BatchOrder(len(train), schedule.batch_size, cell.seed)
-    net.train()
-    head.train()
-    bar = tqdm(
-        total=schedule.iterations,
-        initial=start,
-        disable=not progress or rank != 0,
-        desc=f"{exp.name} {cell.run_id}",
-        unit="it",
-        dynamic_ncols=True,
-    )
-    tick = time.perf_counter()
-    end = (
-        schedule.iterations if stop_after is None else min(schedule.iterations, start + stop_after)
-    )
-    for it in range(start + 1, end + 1):
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(cell, it)
-        index = order.indices(it).to(device)
-        x, y = train.normalised(index), train.labels[index]
-        if exp.augment:
-            x = pad_crop_flip(x, step_generator(cell.seed, it, 1))
-        if world > 1:
-            x, y = x.chunk(world)[rank], y.chunk(world)[rank]  # this rank's shard of the batch
-        loss, features = step_model(x, y)
-        check_finite(features, "features", cell, it, head)
-        check_finite(loss, "loss", cell, it, head)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        with torch.no_grad():
-            log.add(loss, (head.scores(features).argmax(dim=1) != y).sum())
-        if it % schedule.log_every == 0 or it == schedule.iterations:
-            if world > 1:
-                log.all_reduce(world)
-            log.point(it, head, learning_rate(cell, it), schedule.batch_size,
-                      f"{exp.name} {cell.run_id}")  # fmt: skip
-            curves = log.curves
-            elapsed = train_time + time.perf_counter() - tick
-            bar.set_postfix(
-                loss=f"{curves['train_loss'][-1]:.3f}",
-                err=f"{curves['train_error'][-1]:.1f}%",
-                lam="-" if curves["lam"][-1] is None else f"{curves['lam'][-1]:.3g}",
-                img_s=f"{it * schedule.batch_size / elapsed:.0f}",
-            )
-        if it % schedule.eval_every == 0 and it != schedule.iterations:
-            train_time += time.perf_counter() - tick
-            error, _ = evaluate(net, head, test, schedule.eval_subset)
-            log.curves["test_iteration"].append(it)
-            log.curves["test_error"].append(error)
-            tick = time.perf_counter()
-        if (it % schedule.checkpoint_every == 0 or it == end) and rank == 0:
-            train_time += time.perf_counter() - tick
-            save_checkpoint(
-                ckpt_path,
-                cell,
-                {
-                    "net": net.state_dict(),
-                    "head": head.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "iteration": it,
-                    "train_time": train_time,
-                    **log.state(),
-                },
-            )
-            tick = time.perf_counter()
-        bar.update(1)
-    bar.close()
-    if world > 1:
-        dist.barrier()  # rank 0's checkpoint is complete before anyone returns or resumes
-    if end < schedule.iterations:
+    if not run.train(stop_after, progress, test_point):
         return None
 
     eval_tick = time.perf_counter()
-    error, angles = evaluate(net, head, test, schedule.test_subset)
+    error, angles = evaluate(run.net, run.head, test, schedule.test_subset)
     eval_time = time.perf_counter() - eval_tick
-    curves = log.curves
+    curves = run.log.curves
     curves["test_iteration"].append(schedule.iterations)
     curves["test_error"].append(error)
-    images = schedule.iterations * schedule.batch_size
     result = {
         "schema": SCHEMA,
         "experiment": exp.name,
@@ -429,37 +516,19 @@ def train_cell(
             "network": exp.network,
             "augment": exp.augment,
             "schedule": asdict(schedule),
-            "head_hyper": {
-                k: (asdict(v) if hasattr(v, "__dataclass_fields__") else v)
-                for k, v in cell.head.hyper(schedule).items()
-            },
+            "head_hyper": hyper_json(hyper),
             "train_images": len(train),
         },
         "metrics": {"test_error": error, "test_images": len(angles)},
         "paper": {"test_error": exp.paper_error.get(cell.head.label), "source": exp.paper_source},
         "curves": curves,
-        "warnings": log.warnings,
+        "warnings": run.log.warnings,
         "target_angle_hist": {
             "bins_deg": ANGLE_BINS,
             "counts": torch.histc(angles.float().cpu(), ANGLE_BINS, 0.0, 180.0).int().tolist(),
         },
-        "wall_time_s": train_time + eval_time,
-        "train_time_s": train_time,
-        "images_per_s": images / train_time if train_time > 0 else math.nan,
+        **run.timing(eval_time),
         "command": command,
-        "provenance": {
-            **provenance.describe(device),
-            # CPU kernels are deterministic for a fixed thread count; on GPU these say which
-            # nondeterministic paths were allowed
-            "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
-            "cudnn_deterministic": torch.backends.cudnn.deterministic,
-            "cudnn_benchmark": torch.backends.cudnn.benchmark,
-            "world_size": world,
-        },
+        "provenance": {**run_provenance(device), "world_size": world},
     }
-    path = result_path(cell.profile, exp.name, cell.run_id, results_dir)
-    if rank == 0:
-        write_result(path, result)
-    if world > 1:
-        dist.barrier()
-    return read_result(path)  # exactly what reports will see (JSON turns tuples into lists)
+    return run.save_result(result_path(cell.profile, exp.name, cell.run_id, results_dir), result)
