@@ -217,6 +217,13 @@ def _tangential(grad: torch.Tensor, v: torch.Tensor, v_norm: torch.Tensor) -> to
     return grad.addcmul_(v, coefficient[:, None], value=-1.0)
 
 
+@_full_precision
+def softmax_cross_entropy(x, weight, labels):
+    """Plain softmax cross-entropy: with no margin, PyTorch's own kernel is the exact and
+    fastest path (the margin machinery would only add per-op overhead)."""
+    return F.cross_entropy(x @ weight.T, labels)
+
+
 # --- the heads' logits by name (reference path) --------------------------------------------
 
 

@@ -7,3 +7,6 @@ class SoftmaxHead(MarginHead):
 
     def target(self, dot, x_norm, w_norm):
         return functional.softmax_target(dot, x_norm, w_norm)
+
+    def forward(self, features, labels):
+        return functional.softmax_cross_entropy(features, self.weight, labels)
