@@ -6,7 +6,9 @@ head and save its train/test features and class weights, with provenance.
 - Figure 4 (CosFace, Wang et al. CVPR 2018, Fig. 3, the toy experiment on 8 identities):
   MNIST digits 0-7 stand in for the 8 face identities; heads softmax, normalised softmax
   (LMCL with m = 0) and LMCL m = 0.1 and 0.2, below the bound m <= 1 - cos(2 pi / C) =
-  1 - cos(pi / 4) ~ 0.29 (CosFace eq. 8) for C = 8 classes in 2-D.
+  1 - cos(pi / 4) ~ 0.29 (CosFace eq. 8) for C = 8 classes in 2-D. The normalised heads use
+  s = 16 and every head of this study trains at a tenth of the learning rate for twice the
+  steps (Study.scale, lr_factor, steps_factor: why, at the study's definition).
 
 Saved format (one finished run = one pair of files; the JSON is written last and marks it done):
     <features_dir>/<profile>/<study>/<run_id>.npz   (np.savez, no pickled objects)
@@ -22,17 +24,18 @@ Saved format (one finished run = one pair of files; the JSON is written last and
         max_grad_norm, iterations, curves {iteration, train_loss, lam, lr}, wall_time_s,
         train_time_s, command, provenance (paper_repro.provenance.describe).
 
-Profiles: `quick` (about a minute per head on 2 CPU cores: 360 SGD steps of 64 images, under
-half an epoch, so the clusters are looser than the papers'; about 9 minutes for both studies)
-and `smoke` (seconds; the features mean nothing). Both use SGD with lr 0.01 (momentum 0.9,
-weight decay 5e-4) and gradient-norm clipping at MAX_GRAD_NORM for every head."""
+Profiles: `quick` (Figure 1: about a minute per head on 2 CPU cores, 360 SGD steps of 64
+images, under half an epoch, so the clusters are looser than the papers'; Figure 4: 720 steps,
+under one epoch of digits 0-7, about 80 s per head) and `smoke` (seconds; the features mean
+nothing). Both use SGD with lr 0.01 (Figure 4: 0.001; momentum 0.9, weight decay 5e-4) and
+gradient-norm clipping at MAX_GRAD_NORM for every head."""
 
 from __future__ import annotations
 
 import io
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +45,8 @@ from tqdm import tqdm
 from paper_repro import provenance
 from paper_repro.data import Split, atomic_write_bytes, load_dataset
 from paper_repro.experiments import HeadSpec, Schedule, check_profile
-from paper_repro.losses import make_head
+from paper_repro.losses import HEADS, make_head
+from paper_repro.losses.base import CosineHead
 from paper_repro.models.visual import VisualNet
 from paper_repro.train import BatchOrder, DeviceData, DivergenceError
 
@@ -60,6 +64,12 @@ class Study:
     classes: tuple[int, ...]  # MNIST digits used, in label order
     heads: tuple[HeadSpec, ...]
     note: str
+    # Defaults: the profile's schedule and each head's own hyperparameters. Otherwise the
+    # profile's schedule with lr x lr_factor and iterations and lr drops x steps_factor, and
+    # s = scale for the normalised (cosine) heads; the same for every head of the study.
+    lr_factor: float = 1.0
+    steps_factor: int = 1
+    scale: float | None = None
 
 
 STUDIES = {
@@ -84,6 +94,27 @@ STUDIES = {
             (HeadSpec("softmax"), *(HeadSpec("lmcl", m) for m in (0.0, 0.1, 0.2))),
             "MNIST digits 0-7 stand in for the paper's 8 face identities (no face data offline);"
             " LMCL m=0 is the normalised softmax.",
+            # With the Figure 1 settings (s = 64, lr 0.01) every normalised head collapsed (74%
+            # test error, mean angle to W_y 155 deg): the first step, clipped to
+            # MAX_GRAD_NORM = 10 from a gradient norm of 3196 (s / |x| with |x| ~ 0.5), moves
+            # the 2-D features by ~4 units, so the whole cloud lands on one side of the origin
+            # (circular std of the feature angles 35 deg -> 3 deg) and |x| grows to ~100 within
+            # 15 steps; the normalised loss, whose gradient in x is orthogonal to x, cannot
+            # pull it back, and the class weights flee the cloud to its antipode. At lr 0.01,
+            # s = 8 (75% error) and 60-100-step linear warm-ups collapse the same way; the fix
+            # is the step size relative to |x|: lr 0.001 keeps a clipped step
+            # (lr x MAX_GRAD_NORM = 0.01 in parameter norm) near softmax's unclipped 0.01 x 2-5,
+            # with twice the steps to make up for it (about 80 s per head on 2 CPU cores).
+            # s = 16: CosFace sec. 3.3 asks s large enough that a feature on its class weight
+            # reaches posterior P_W; in 2-D the 8 weights are at best 45 deg apart, so
+            # P_W = 1 / (1 + 2 e^{-s (1 - cos 45)} + 2 e^{-s} + 2 e^{-s (1 + cos 45)} + e^{-2s})
+            # = 0.98 at s = 16 (0.90 at s = 10). The paper's s = 64 (for ~10^4 identities in
+            # 512-D) at lr 0.001 keeps every step clipped (s m = 12.8 at m = 0.2) and leaves
+            # m = 0.2 classes overlapping: 8.4% error, class weights >= 10.6 deg apart, against
+            # 5.6% and >= 37.5 deg at s = 16 (seed 0, 720 steps).
+            lr_factor=0.1,
+            steps_factor=2,
+            scale=16.0,
         ),
     )
 }
@@ -140,6 +171,28 @@ def select_classes(split: Split, classes: tuple[int, ...], limit: int | None = N
     )
 
 
+def study_schedule(study: Study, profile: str) -> Schedule:
+    """The profile's feature schedule, adjusted by the study (Study.lr_factor, steps_factor)."""
+    base, k = SCHEDULES[profile], study.steps_factor
+    if study.lr_factor == 1.0 and k == 1:
+        return base
+    return replace(
+        base,
+        lr=base.lr * study.lr_factor,
+        iterations=base.iterations * k,
+        lr_drops=tuple(d * k for d in base.lr_drops),
+    )
+
+
+def head_hyper(study: Study, head: HeadSpec, schedule: Schedule) -> dict:
+    """Keyword arguments of `head`'s module in `study`: its own, plus the study's s (Study.scale)
+    for the heads on normalised features."""
+    hyper = head.hyper(schedule)
+    if study.scale is not None and issubclass(HEADS[head.name], CosineHead):
+        hyper["s"] = study.scale
+    return hyper
+
+
 def _learning_rate(schedule: Schedule, iteration: int) -> float:
     return schedule.lr * 0.1 ** sum(iteration > d for d in schedule.lr_drops)
 
@@ -172,7 +225,7 @@ def train_features(
     weights (module docstring format). Returns the JSON sidecar's path."""
     if check_profile(profile) not in SCHEDULES:
         raise ValueError(f"profile {profile!r} has no feature schedule; use {VISUAL_PROFILES}")
-    schedule, device = SCHEDULES[profile], torch.device(device)
+    schedule, device = study_schedule(study, profile), torch.device(device)
     tick = time.perf_counter()
     train_split = select_classes(
         load_dataset("mnist", "train", data_root), study.classes, schedule.train_subset
@@ -183,7 +236,7 @@ def train_features(
 
     torch.manual_seed(seed)  # weight initialisation
     net = VisualNet().to(device)
-    hyper = head.hyper(schedule)
+    hyper = head_hyper(study, head, schedule)
     head_module = make_head(head.name, net.feature_dim, len(study.classes), **hyper).to(device)
     params = [*net.parameters(), *head_module.parameters()]
     optimizer = torch.optim.SGD(
@@ -263,9 +316,7 @@ def train_features(
         "n_train": len(train_features_),
         "n_test": len(test_features),
         "test_error": 100.0 * wrong / len(test_features),
-        "head_hyper": {
-            k: (asdict(v) if hasattr(v, "__dataclass_fields__") else v) for k, v in hyper.items()
-        },
+        "head_hyper": _jsonable(hyper),
         "schedule": asdict(schedule),
         "max_grad_norm": MAX_GRAD_NORM,
         "iterations": schedule.iterations,
@@ -280,15 +331,24 @@ def train_features(
     return json_path
 
 
-def is_done(json_path: Path, profile: str, seed: int) -> bool:
-    """A finished run of the current schedule (a changed schedule retrains)."""
+def _jsonable(hyper: dict) -> dict:
+    return {k: (asdict(v) if hasattr(v, "__dataclass_fields__") else v) for k, v in hyper.items()}
+
+
+def is_done(json_path: Path, study: Study, head: HeadSpec, profile: str, seed: int) -> bool:
+    """A finished run of the current schedule and head settings (a change retrains)."""
     try:
         saved = json.loads(Path(json_path).read_text())
     except (OSError, json.JSONDecodeError):
         return False
+    schedule = study_schedule(study, profile)
+    same = json.loads(
+        json.dumps({"s": asdict(schedule), "h": _jsonable(head_hyper(study, head, schedule))})
+    )
     return (
         saved.get("schema") == FEATURES_SCHEMA
-        and saved.get("schedule") == json.loads(json.dumps(asdict(SCHEDULES[profile])))
+        and saved.get("schedule") == same["s"]
+        and saved.get("head_hyper") == same["h"]
         and saved.get("seed") == seed
         and saved.get("max_grad_norm") == MAX_GRAD_NORM
         and (Path(json_path).parent / saved.get("npz", "")).is_file()
@@ -303,7 +363,7 @@ def train_study(
     paths = []
     for head in study.heads:
         json_path = feature_paths(study, head, profile, seed, out_dir)[1]
-        if force or not is_done(json_path, profile, seed):
+        if force or not is_done(json_path, study, head, profile, seed):
             json_path = train_features(study, head, profile, seed=seed, out_dir=out_dir, **kw)
         paths.append(json_path)
     return paths

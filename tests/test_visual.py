@@ -45,6 +45,7 @@ def test_smoke_study_saves_features_weights_and_provenance(tiny_data, tmp_path):
     out = tmp_path / "features"
     paths = visual.train_study("cosface-toy", "smoke", out_dir=out, command="pytest smoke")
     study = visual.STUDIES["cosface-toy"]
+    steps = visual.study_schedule(study, "smoke").iterations
     assert [p.name for p in paths] == [f"{visual.run_id(h, 0)}.json" for h in study.heads]
     n_train = min(sum(load_dataset("mnist", "train", tiny_data).labels < 8).item(), 16)
     n_test = min(sum(load_dataset("mnist", "test", tiny_data).labels < 8).item(), 16)
@@ -53,7 +54,10 @@ def test_smoke_study_saves_features_weights_and_provenance(tiny_data, tmp_path):
         assert meta["schema"] == visual.FEATURES_SCHEMA and meta["order"] == order
         assert meta["command"] == "pytest smoke" and meta["provenance"]["commit"]
         assert meta["provenance"]["software"]["torch"] == torch.__version__
-        assert meta["iterations"] == 4 and meta["curves"]["iteration"] == [1, 2, 3, 4]
+        assert meta["iterations"] == steps == 8
+        assert meta["curves"]["iteration"] == list(range(1, steps + 1))
+        assert meta["schedule"]["lr"] == pytest.approx(0.001)  # the study's lr, every head
+        assert meta["head_hyper"].get("s") == (None if meta["head"] == "softmax" else 16.0)
         assert meta["classes"] == [str(d) for d in range(8)]
         with np.load(path.parent / meta["npz"], allow_pickle=False) as arrays:
             assert arrays["features"].shape == (n_train + n_test, 2)
@@ -64,7 +68,7 @@ def test_smoke_study_saves_features_weights_and_provenance(tiny_data, tmp_path):
             assert arrays["labels"].min() >= 0 and arrays["labels"].max() < 8
             assert np.isfinite(arrays["features"]).all()
     lam = json.loads(paths[0].read_text())["curves"]["lam"]
-    assert lam == [None] * 4  # softmax has no annealing weight
+    assert lam == [None] * steps  # softmax has no annealing weight
     labels = [json.loads(p.read_text())["head_label"] for p in paths]
     assert labels[1] == "normalised softmax (LMCL m=0)"
 
@@ -95,9 +99,40 @@ def test_finished_runs_are_reused_and_a_new_schedule_retrains(tiny_data, tmp_pat
     visual.train_study("cosface-toy", "smoke", out_dir=out)
     assert head not in calls and len(calls) == len(study.heads) - 1  # only the missing heads
     assert first.stat().st_mtime_ns == stamp
+    assert visual.is_done(first, study, head, "smoke", 0)
+    # a new s for the normalised heads retrains them, not softmax
+    rescaled = dataclasses.replace(study, scale=32.0)
+    assert visual.is_done(first, rescaled, head, "smoke", 0)
+    lmcl_json = visual.feature_paths(study, study.heads[1], "smoke", 0, out)[1]
+    saved = json.loads(first.read_text())
+    lmcl_json.write_text(json.dumps({**saved, "head_hyper": {"m": 0.0, "s": 16.0}}))
+    assert visual.is_done(lmcl_json, study, study.heads[1], "smoke", 0)
+    assert not visual.is_done(lmcl_json, rescaled, study.heads[1], "smoke", 0)
     longer = dataclasses.replace(visual.SCHEDULES["smoke"], iterations=5)
     monkeypatch.setitem(visual.SCHEDULES, "smoke", longer)
-    assert not visual.is_done(first, "smoke", 0)
+    assert not visual.is_done(first, study, head, "smoke", 0)
+
+
+def test_cosface_toy_schedule_and_scale():
+    """Figure 4's study: lr / 10 for twice the steps and s = 16 for its normalised heads (the
+    reasons are at the study's definition); Figure 1 keeps the profile's schedule and s."""
+    fig1, fig4 = visual.STUDIES["lsoftmax-2d"], visual.STUDIES["cosface-toy"]
+    quick = visual.SCHEDULES["quick"]
+    assert visual.study_schedule(fig1, "quick") == quick
+    toy = visual.study_schedule(fig4, "quick")
+    assert toy.lr == pytest.approx(quick.lr / 10)
+    assert toy.iterations == 2 * quick.iterations == 720
+    assert toy.lr_drops == tuple(2 * d for d in quick.lr_drops)
+    assert (toy.batch_size, toy.momentum, toy.weight_decay) == (
+        quick.batch_size, quick.momentum, quick.weight_decay)  # fmt: skip
+    assert visual.head_hyper(fig4, HeadSpec("lmcl", 0.2), toy) == {"m": 0.2, "s": 16.0}
+    assert visual.head_hyper(fig4, HeadSpec("softmax"), toy) == {}
+    assert visual.head_hyper(fig1, HeadSpec("lmcl", 0.1), quick) == {"m": 0.1}  # head default
+    # s = 16 lets a feature on its class weight reach posterior > 0.98 with 8 weights 45 degrees
+    # apart in 2-D (CosFace sec. 3.3's argument), where s = 64 only saturates the softmax
+    s, c = fig4.scale, np.cos(np.pi / 4)
+    others = 2 * np.exp(-s * (1 - c)) + 2 * np.exp(-s) + 2 * np.exp(-s * (1 + c)) + np.exp(-2 * s)
+    assert 0.98 < 1 / (1 + others) < 0.99
 
 
 def test_divergence_is_reported(tiny_data, tmp_path, monkeypatch):
