@@ -14,13 +14,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def git_commit() -> str:
-    """HEAD's hash, with '-dirty' when tracked files differ from it; 'unknown' outside git."""
+    """HEAD's hash, with '-dirty' when tracked files outside reports/ differ from it; 'unknown'
+    outside git. reports/ holds outputs, not code: a command that rewrites its committed
+    results, tables or figures one run at a time must not mark its own later runs dirty."""
     try:
         run = lambda *args: subprocess.run(  # noqa: E731
             ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True
         ).stdout.strip()
         commit = run("rev-parse", "HEAD")
-        dirty = run("status", "--porcelain", "--untracked-files=no")
+        dirty = run("status", "--porcelain", "--untracked-files=no", "--", ".", ":!reports")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("-dirty" if dirty else "")
