@@ -588,43 +588,40 @@ def verification_of(result: dict) -> dict | None:
 
 @style.styled
 def fig7_roc(results, sources, out_stem: Path, command: str = COMMAND) -> list[Path]:
-    """Figure 7 (CosFace Fig. 6 style): LFW ROC per head (true accept against false accept
-    rate, mean over runs) with the verification accuracy, mean +- std over every fold of every
-    run (each run reports the folds it was tested on)."""
+    """Figure 7 (CosFace Fig. 6 style): (a) LFW ROC per head (true accept against false
+    accept rate, mean over runs); (b) the accuracy of every tested fold of every run (each run
+    reports the folds it was tested on), with their mean +- std."""
     experiment = results[0]["experiment"]
-    fig, axes = style.figure(1, 1, width=style.WIDTH * 0.6, height=3.2)
-    ax = axes[0, 0]
+    fig, axes = style.figure(1, 2, width=style.WIDTH, height=3.4)
+    roc, per_fold = axes[0, 0], axes[0, 1]
     accuracies = {}
-    for (head, margin), runs in _groups(experiment, results).items():
+    groups = _groups(experiment, results)
+    for x, ((head, margin), runs) in enumerate(groups.items()):
+        colour, label = style.head_colour(head, margin), _label(runs[0])
         data = [verification_of(r) for r in runs]
         tpr = [np.interp(FPR_GRID, d["fpr"], d["tpr"]) for d in data]
+        roc.plot(FPR_GRID, np.mean(tpr, axis=0), color=colour, label=f"{label} (n={len(runs)})")
         folds = [a for d in data for a in d["fold_accuracies"]]
         if folds:
             mean = statistics.fmean(folds)
             std = statistics.stdev(folds) if len(folds) > 1 else 0.0
-            accuracies[_label(runs[0])] = (mean, std)
-            summary = f"{mean:.2f} ± {std:.2f}%"
-        else:
-            summary = "no fold accuracies"
-        ax.plot(
-            FPR_GRID,
-            np.mean(tpr, axis=0),
-            color=style.head_colour(head, margin),
-            label=f"{_label(runs[0])}: {summary} (n={len(runs)})",
-        )
-    ax.set(
-        xscale="log",
-        xlabel="false accept rate",
-        ylabel="true accept rate",
-        xlim=(FPR_GRID[0], 1),
-        title=f"Verification ROC: {_title(results)}",
-    )
-    ax.legend(loc="lower right")
+            accuracies[label] = (mean, std)
+            # spread the folds sideways so equal accuracies stay visible
+            offsets = np.linspace(-0.2, 0.2, len(folds)) if len(folds) > 1 else [0.0]
+            per_fold.scatter(x + np.asarray(offsets), folds, s=10, color=colour, alpha=0.7)
+            per_fold.errorbar(x, mean, yerr=std, fmt="_", color="black", capsize=4, ms=14)
+    roc.set(xscale="log", xlabel="false accept rate", ylabel="true accept rate",
+            xlim=(FPR_GRID[0], 1), title="(a) ROC, mean over runs")  # fmt: skip
+    roc.legend(loc="upper left", fontsize="x-small")
+    per_fold.set_xticks(range(len(groups)), [_label(runs[0]) for runs in groups.values()],
+                        rotation=45, ha="right")  # fmt: skip
+    per_fold.set(ylabel="verification accuracy (%)", title="(b) accuracy per test fold")
+    fig.suptitle(f"Face verification: {_title(results)}")
     summary = "; ".join(f"{k} {m:.2f} ± {s:.2f}%" for k, (m, s) in accuracies.items())
     text = (
-        f"Figure 7. ROC on {_title(results)}, mean over runs (n in the legend); the legend gives "
-        f"the verification accuracy, mean ± std over every tested fold of every run "
-        f"({summary}). "
+        f"Figure 7. Face verification on {_title(results)}. (a) ROC, mean over runs (n in the "
+        f"legend). (b) Accuracy of every tested fold of every run (dots), mean ± std (black): "
+        f"{summary or 'no fold accuracies saved'}. "
         f"{_profile_note(results)}. Results at commit {_commits(results)}."
     )
     return style.save(fig, out_stem, style.caption(text, command, sources))
