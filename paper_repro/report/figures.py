@@ -717,9 +717,15 @@ def fig1_features(runs: list[dict], out_stem: Path, command: str = COMMAND) -> l
         "Figure 1 (L-Softmax Fig. 2). 2-D features of the visualisation network on MNIST "
         f"({runs[0]['n_train']} train and {runs[0]['n_test']} test images shown per head), "
         "coloured by digit; dashed rays are the directions of the class weights. Larger "
-        f"angular margins should narrow each digit's wedge. {_runs_note(runs)}."
+        f"angular margins should narrow each digit's wedge. Test error by each head's own "
+        f"decision rule: {', '.join(_test_errors(runs))}; a head far above softmax has not "
+        f"separated the digits on this schedule. {_runs_note(runs)}."
     )
     return style.save(fig, out_stem, style.caption(text, command, _feature_sources(runs)))
+
+
+def _test_errors(runs: list[dict]) -> list[str]:
+    return [f"{r['head_label']} {r['test_error']:.1f}%" for r in runs]
 
 
 def target_angles(r: dict, split: str = "test") -> np.ndarray:
@@ -736,11 +742,11 @@ def _fig4_settings(runs: list[dict]) -> str:
     parts = []
     scales = sorted({r["head_hyper"]["s"] for r in runs if "s" in r.get("head_hyper", {})})
     if scales:
+        posteriors = ", ".join(f"{_posterior_on_weight(v, 8):.2f} at s = {v:g}" for v in scales)
         parts.append(
             f"Normalised heads: s = {', '.join(f'{v:g}' for v in scales)} (the paper's s = 64 "
-            "is for face training with thousands of identities; with 8 class weights at best "
-            "45° apart in 2-D, s = 16 already gives a feature on its class weight a posterior "
-            "of 0.98)"
+            "is for face training with thousands of identities; with 8 class weights evenly "
+            f"spread in 2-D, a feature on its class weight has posterior {posteriors})"
         )
     schedule = runs[0]["schedule"]
     if "lr" in schedule:
@@ -751,9 +757,17 @@ def _fig4_settings(runs: list[dict]) -> str:
             + (f" (/10 after steps {drops})" if drops else "")
             + (f", gradient norm clipped at {clip:g}" if clip else "")
         )
-    errors = ", ".join(f"{r['head_label']} {r['test_error']:.1f}%" for r in runs)
+    errors = ", ".join(_test_errors(runs))
     parts.append(f"test error by each head's own decision rule on the images shown: {errors}")
     return "; ".join(parts) + ". "
+
+
+def _posterior_on_weight(s: float, classes: int) -> float:
+    """Softmax posterior of s cos t_j for a 2-D feature on its class weight, the weights
+    evenly spread: CosFace sec. 3.3's bound on s, in the plane."""
+    angles = 2 * np.pi * np.arange(classes) / classes
+    logits = s * np.cos(angles)
+    return float(np.exp(logits[0] - logits.max()) / np.exp(logits - logits.max()).sum())
 
 
 @style.styled

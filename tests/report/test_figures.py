@@ -321,3 +321,12 @@ def test_head_colours_are_fixed_and_distinct():
     colours = [style.head_colour(*k) for k in keys]
     assert len({str(c) for c in colours}) == len(keys)
     assert style.head_colour("lsoftmax", 2) == style.head_colour("lsoftmax", 2)
+
+
+@pytest.mark.parametrize("s", [1.0, 10.0, 16.0, 64.0])
+def test_figure4_posterior_matches_the_closed_form(s):
+    """8 weights 45 degrees apart: neighbours at 45, 90, 135 and one at 180 degrees."""
+    c = math.cos(math.pi / 4)
+    want = 1 / (1 + 2 * math.exp(-s * (1 - c)) + 2 * math.exp(-s) + 2 * math.exp(-s * (1 + c))
+                + math.exp(-2 * s))  # fmt: skip
+    assert figures._posterior_on_weight(s, 8) == pytest.approx(want, rel=1e-12)
