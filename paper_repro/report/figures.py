@@ -505,7 +505,8 @@ def errors_figure(results: list[dict]):
     paper = dict(EXPERIMENTS[experiment].paper_error) if experiment in EXPERIMENTS else {}
     fig, axes = style.figure(1, 1, width=style.WIDTH * 0.6, height=3.0)
     ax = axes[0, 0]
-    top = max([r["mean"] + r["std"] for r in rows.values()] + list(paper.values()))
+    seed_errors = [r["metrics"]["test_error"] for r in results]
+    top = max([r["mean"] + r["std"] for r in rows.values()] + list(paper.values()) + seed_errors)
     for x, (head, margin) in enumerate(keys):
         label = HeadSpec(head, margin).label
         row = rows.get((head, margin))
@@ -550,15 +551,16 @@ def errors_figure(results: list[dict]):
         spread = f"±{row['std']:.2f}" if row["n"] > 1 else " (n=1)"
         ax.text(
             x,
-            row["mean"] + row["std"] + top * 0.02,
+            max(row["mean"] + row["std"], *seeds) + top * 0.03,
             f"{row['mean']:.2f}{spread}",
             ha="center",
             va="bottom",
             fontsize=6,
         )
     ax.set_xticks(range(len(keys)), [HeadSpec(h, m).label for h, m in keys], rotation=20)
-    ax.set(ylabel="test error (%)", ylim=(0, top * 1.15), title=f"Test error: {_title(results)}")
-    ax.legend(loc="upper right")
+    # headroom above the tallest label for a one-row legend, so neither covers the other
+    ax.set(ylabel="test error (%)", ylim=(0, top * 1.35), title=f"Test error: {_title(results)}")
+    ax.legend(loc="upper center", ncol=2)
     text = (
         f"Figure 8. Test error on {_title(results)}: bars are the mean over seeds, error bars "
         "one standard deviation (n-1), dots the individual seeds, red ticks the paper's value "
