@@ -48,7 +48,7 @@ from paper_repro.experiments import HeadSpec, Schedule, check_profile
 from paper_repro.losses import HEADS, make_head
 from paper_repro.losses.base import CosineHead
 from paper_repro.models.visual import VisualNet
-from paper_repro.train import BatchOrder, DeviceData, DivergenceError
+from paper_repro.train import BatchOrder, DeviceData, DivergenceError, hyper_json
 
 FEATURES_DIR = provenance.REPO_ROOT / "reports" / "features"
 FEATURES_SCHEMA = "paper_repro.features/1"
@@ -174,8 +174,6 @@ def select_classes(split: Split, classes: tuple[int, ...], limit: int | None = N
 def study_schedule(study: Study, profile: str) -> Schedule:
     """The profile's feature schedule, adjusted by the study (Study.lr_factor, steps_factor)."""
     base, k = SCHEDULES[profile], study.steps_factor
-    if study.lr_factor == 1.0 and k == 1:
-        return base
     return replace(
         base,
         lr=base.lr * study.lr_factor,
@@ -316,7 +314,7 @@ def train_features(
         "n_train": len(train_features_),
         "n_test": len(test_features),
         "test_error": 100.0 * wrong / len(test_features),
-        "head_hyper": _jsonable(hyper),
+        "head_hyper": hyper_json(hyper),
         "schedule": asdict(schedule),
         "max_grad_norm": MAX_GRAD_NORM,
         "iterations": schedule.iterations,
@@ -331,10 +329,6 @@ def train_features(
     return json_path
 
 
-def _jsonable(hyper: dict) -> dict:
-    return {k: (asdict(v) if hasattr(v, "__dataclass_fields__") else v) for k, v in hyper.items()}
-
-
 def is_done(json_path: Path, study: Study, head: HeadSpec, profile: str, seed: int) -> bool:
     """A finished run of the current schedule and head settings (a change retrains)."""
     try:
@@ -343,7 +337,7 @@ def is_done(json_path: Path, study: Study, head: HeadSpec, profile: str, seed: i
         return False
     schedule = study_schedule(study, profile)
     same = json.loads(
-        json.dumps({"s": asdict(schedule), "h": _jsonable(head_hyper(study, head, schedule))})
+        json.dumps({"s": asdict(schedule), "h": hyper_json(head_hyper(study, head, schedule))})
     )
     return (
         saved.get("schema") == FEATURES_SCHEMA

@@ -744,10 +744,11 @@ def _fig4_settings(runs: list[dict]) -> str:
     parts = []
     scales = sorted({r["head_hyper"]["s"] for r in runs if "s" in r.get("head_hyper", {})})
     if scales:
-        posteriors = ", ".join(f"{_posterior_on_weight(v, 8):.2f} at s = {v:g}" for v in scales)
+        n = len(runs[0]["classes"])
+        posteriors = ", ".join(f"{_posterior_on_weight(v, n):.2f} at s = {v:g}" for v in scales)
         parts.append(
             f"Normalised heads: s = {', '.join(f'{v:g}' for v in scales)} (the paper's s = 64 "
-            "is for face training with thousands of identities; with 8 class weights evenly "
+            f"is for face training with thousands of identities; with {n} class weights evenly "
             f"spread in 2-D, a feature on its class weight has posterior {posteriors})"
         )
     schedule = runs[0]["schedule"]
