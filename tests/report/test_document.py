@@ -10,7 +10,7 @@ import pytest
 
 from paper_repro.report import document
 from paper_repro.report.document import Comparison
-from paper_repro.results import result_path, write_result
+from paper_repro.results import read_result, result_path, write_result
 from tests.report.test_figures import fake_result, run_name, verification_results
 
 
@@ -90,12 +90,17 @@ def test_verification_claim_uses_each_network_as_a_sample(tmp_path):
 
 
 def test_report_states_training_fit_and_includes_the_lfw_table(tmp_path):
-    write_results(tmp_path)  # every fake run ends at 50 % training error
+    write_results(tmp_path)  # every fake run's training error is 50 % throughout
+    path = result_path("quick", "mnist", run_name("softmax", None, 0), tmp_path)
+    result = read_result(path)
+    n = len(result["curves"]["train_error"])
+    result["curves"]["train_error"] = np.linspace(80.0, 20.0, n).tolist()  # ends at 20 %
+    write_result(path, result)
     verification_results(tmp_path)
     text = document.render_report(tmp_path, tmp_path / "f", tmp_path / "g", tmp_path,
                                   profiles=("quick",))  # fmt: skip
     fit = text[text.index("## Training fit") : text.index("## Tables")]
-    assert "| softmax | 3 | 50.0 (50.0 - 50.0) |" in fit and "| lsoftmax m=4 | 1 |" in fit
+    assert "| softmax | 3 | 40.0 (20.0 - 50.0) |" in fit and "| lsoftmax m=4 | 1 |" in fit
     assert "lfw" not in fit  # those fakes saved no training error: nothing is invented
     tables = text[text.index("## Tables") : text.index("## Figures")]
     assert "### LFW face verification" in tables and "### MNIST" in tables
