@@ -130,26 +130,35 @@ def _verification(results: list[dict], head: str) -> tuple[float, ...]:
     return tuple(statistics.fmean(d["fold_accuracies"]) for d in data if d and d["fold_accuracies"])
 
 
-def claim_rows(results_dir: Path, profiles=PROFILES) -> list[dict]:
-    """One row per claim and (profile, experiment): claim, where, comparison, verdict."""
+def saved_runs(results_dir: Path, profiles=PROFILES) -> dict[tuple[str, str], list[dict]]:
+    """Every experiment's results by (profile, experiment), profiles in the given order and
+    experiments in table order: read once for the whole report."""
+    return {
+        (profile, name): load_results(profile, name, results_dir)
+        for profile in profiles
+        for name in _experiment_names(results_dir, profile)
+    }
+
+
+def claim_rows(runs: dict[tuple[str, str], list[dict]]) -> list[dict]:
+    """One row per claim and (profile, experiment) of `saved_runs`: claim, where, comparison,
+    verdict."""
     rows = []
-    for profile in profiles:
-        for name in _experiment_names(results_dir, profile):
-            results = load_results(profile, name, results_dir)
-            where = f"{name} (`{profile}`)"
-            classification = [r for r in results if verification_of(r) is None]
-            if any(r["head"] == "lsoftmax" for r in classification) or name in EXPERIMENTS:
-                softmax = _errors(classification, "softmax", None)
-                for m in (2, 3, 4):
-                    c = Comparison(softmax, _errors(classification, "lsoftmax", m))
-                    rows.append(_row(1, f"softmax - L-Softmax m={m} test error", where, c))
-                c = Comparison(
-                    _errors(classification, "lsoftmax", 2), _errors(classification, "lsoftmax", 4)
-                )
-                rows.append(_row(2, "L-Softmax m=2 - m=4 test error", where, c))
-            if any(verification_of(r) for r in results):
-                c = Comparison(_verification(results, "lmcl"), _verification(results, "softmax"))
-                rows.append(_row(3, "LMCL - softmax LFW accuracy", where, c, "% accuracy", "runs"))
+    for (profile, name), results in runs.items():
+        where = f"{name} (`{profile}`)"
+        classification = [r for r in results if verification_of(r) is None]
+        if any(r["head"] == "lsoftmax" for r in classification) or name in EXPERIMENTS:
+            softmax = _errors(classification, "softmax", None)
+            for m in (2, 3, 4):
+                c = Comparison(softmax, _errors(classification, "lsoftmax", m))
+                rows.append(_row(1, f"softmax - L-Softmax m={m} test error", where, c))
+            c = Comparison(
+                _errors(classification, "lsoftmax", 2), _errors(classification, "lsoftmax", 4)
+            )
+            rows.append(_row(2, "L-Softmax m=2 - m=4 test error", where, c))
+        if any(verification_of(r) for r in results):
+            c = Comparison(_verification(results, "lmcl"), _verification(results, "softmax"))
+            rows.append(_row(3, "LMCL - softmax LFW accuracy", where, c, "% accuracy", "runs"))
     return rows
 
 
@@ -194,11 +203,10 @@ def verdict_lines(rows: list[dict]) -> list[str]:
     return lines
 
 
-def _run_lines(results_dir: Path, features_dir: Path, profiles) -> list[str]:
+def _run_lines(runs: dict, features_dir: Path, profiles) -> list[str]:
     lines = []
     for profile in profiles:
-        for name in _experiment_names(results_dir, profile):
-            results = load_results(profile, name, results_dir)
+        for name, results in _of_profile(runs, profile):
             heads = sorted({HeadSpec(r["head"], r["margin"]).label for r in results})
             lines += [f"### `{profile}` / {name}: {len(results)} runs ({', '.join(heads)})", ""]
             lines += [*provenance_lines(results), ""]
@@ -222,33 +230,34 @@ def _run_lines(results_dir: Path, features_dir: Path, profiles) -> list[str]:
     return lines or ["No training run has finished yet: no results and no saved features.", ""]
 
 
-def _fit_lines(results_dir: Path, profiles) -> list[str]:
+def _fit_lines(runs: dict) -> list[str]:
     """Each head's training error over its runs' last logging interval: a head that has not
     fit its training set on a short schedule says little about its loss."""
     lines = []
-    for profile in profiles:
-        for name in _experiment_names(results_dir, profile):
-            finals = {}
-            for r in load_results(profile, name, results_dir):
-                curve = r.get("curves", {}).get("train_error") or []
-                if curve:
-                    label = HeadSpec(r["head"], r["margin"]).label
-                    finals.setdefault(label, []).append(curve[-1])
-            if not finals:
-                continue
-            lines += [
-                f"`{profile}` / {name}:",
-                "",
-                "| head | runs | final training error (%), mean (min - max) |",
-                "|---|---:|---|",
-                *(
-                    f"| {label} | {len(v)} | {statistics.fmean(v):.1f} "
-                    f"({min(v):.1f} - {max(v):.1f}) |"
-                    for label, v in finals.items()
-                ),
-                "",
-            ]
+    for (profile, name), results in runs.items():
+        finals = {}
+        for r in results:
+            curve = r.get("curves", {}).get("train_error") or []
+            if curve:
+                finals.setdefault(HeadSpec(r["head"], r["margin"]).label, []).append(curve[-1])
+        if not finals:
+            continue
+        lines += [
+            f"`{profile}` / {name}:",
+            "",
+            "| head | runs | final training error (%), mean (min - max) |",
+            "|---|---:|---|",
+            *(
+                f"| {label} | {len(v)} | {statistics.fmean(v):.1f} ({min(v):.1f} - {max(v):.1f}) |"
+                for label, v in finals.items()
+            ),
+            "",
+        ]
     return lines or ["No training curves saved yet.", ""]
+
+
+def _of_profile(runs: dict, profile: str) -> list[tuple[str, list[dict]]]:
+    return [(name, results) for (p, name), results in runs.items() if p == profile]
 
 
 def _hardware(prov: dict) -> str:
@@ -256,20 +265,18 @@ def _hardware(prov: dict) -> str:
     return f"{hw.get('device', '?')}: {hw.get('gpu') or hw.get('cpu', '?')}"
 
 
-def _table_lines(results_dir: Path, profiles) -> list[str]:
+def _table_lines(runs: dict) -> list[str]:
     lines = []
-    for profile in profiles:
-        for name in _experiment_names(results_dir, profile):
-            results = load_results(profile, name, results_dir)
-            if name == face.EXPERIMENT:
-                text = face.render_lfw_table(profile, results)
-            elif name in EXPERIMENTS:
-                text = render_table(EXPERIMENTS[name], profile, results)
-            else:
-                continue
-            # the table's own headings sit one level below this section
-            lines += [("##" + line if line.startswith("#") else line) for line in text.splitlines()]
-            lines.append("")
+    for (profile, name), results in runs.items():
+        if name == face.EXPERIMENT:
+            text = face.render_lfw_table(profile, results)
+        elif name in EXPERIMENTS:
+            text = render_table(EXPERIMENTS[name], profile, results)
+        else:
+            continue
+        # the table's own headings sit one level below this section
+        lines += [("##" + line if line.startswith("#") else line) for line in text.splitlines()]
+        lines.append("")
     return lines or ["No results yet: every table is empty.", ""]
 
 
@@ -307,7 +314,8 @@ def render_report(
     profiles=PROFILES,
     command: str = COMMAND,
 ) -> str:
-    rows = claim_rows(results_dir, profiles)
+    runs = saved_runs(results_dir, profiles)
+    rows = claim_rows(runs)
     derivations = (
         f"[{Path(os.path.relpath(DERIVATIONS, out_dir)).as_posix()}]"
         f"({Path(os.path.relpath(DERIVATIONS, out_dir)).as_posix()})"
@@ -342,7 +350,7 @@ def render_report(
         "",
         "## What was run",
         "",
-        *_run_lines(results_dir, features_dir, profiles),
+        *_run_lines(runs, features_dir, profiles),
         "## Training fit",
         "",
         "The training error over the last logging interval of each run: the test-time rule "
@@ -350,10 +358,10 @@ def render_report(
         "augments. Where a head is far from fitting its training set, its test numbers "
         "measure the short schedule more than the loss.",
         "",
-        *_fit_lines(results_dir, profiles),
+        *_fit_lines(runs),
         "## Tables",
         "",
-        *_table_lines(results_dir, profiles),
+        *_table_lines(runs),
         "## Figures",
         "",
         *_figure_lines(figures_dir, out_dir),

@@ -81,7 +81,7 @@ def test_report_without_results_says_so(tmp_path):
 
 def test_verification_claim_uses_each_network_as_a_sample(tmp_path):
     verification_results(tmp_path)  # 2 networks per head; LMCL 98.9 %, softmax 96.9 %
-    rows = document.claim_rows(tmp_path, profiles=("quick",))
+    rows = document.claim_rows(document.saved_runs(tmp_path, profiles=("quick",)))
     (row,) = [r for r in rows if r["claim"] == 3]
     assert row["where"] == "lfw (`quick`)" and "n = 2 + 2 runs" in row["evidence"]
     assert "difference +2.000 % accuracy" in row["evidence"]
