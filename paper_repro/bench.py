@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from paper_repro.data.files import atomic_write
+from paper_repro.fileio import atomic_write
 from paper_repro.provenance import REPO_ROOT, describe
 
 SCHEMA = "paper_repro.bench/1"

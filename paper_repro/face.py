@@ -56,6 +56,7 @@ from paper_repro.data.recordio import (
 )
 from paper_repro.data.split import Split
 from paper_repro.experiments import Schedule, check_profile, lambda_for
+from paper_repro.fileio import atomic_write
 from paper_repro.losses import LambdaSchedule, make_head
 from paper_repro.models.face import FACE_NETWORKS, make_face_network
 from paper_repro.report.tables import TABLES_DIR, mean_std, provenance_lines
@@ -673,6 +674,6 @@ def write_lfw_table(
     """``reports/tables/<profile>-lfw.md`` from the result files alone."""
     results = load_results(check_profile(profile), EXPERIMENT, results_dir)
     path = table_path(profile, tables_dir)
-    with files.atomic_write(path, "w") as f:
+    with atomic_write(path, "w") as f:
         f.write(render_lfw_table(profile, results))
     return path

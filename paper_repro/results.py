@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from paper_repro.data.files import atomic_write_bytes
+from paper_repro.fileio import atomic_write_bytes
 from paper_repro.provenance import REPO_ROOT
 
 SCHEMA = "paper_repro.result/1"

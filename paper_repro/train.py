@@ -25,8 +25,8 @@ from tqdm import tqdm
 
 from paper_repro import provenance
 from paper_repro.data import Split, load_dataset
-from paper_repro.data.files import atomic_write_bytes
 from paper_repro.experiments import Cell
+from paper_repro.fileio import atomic_write_bytes
 from paper_repro.losses import make_head
 from paper_repro.models import make_network
 from paper_repro.results import RESULTS_DIR, SCHEMA, read_result, result_path, write_result

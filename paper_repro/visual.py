@@ -43,8 +43,9 @@ import torch
 from tqdm import tqdm
 
 from paper_repro import provenance
-from paper_repro.data import Split, atomic_write_bytes, load_dataset
+from paper_repro.data import Split, load_dataset
 from paper_repro.experiments import HeadSpec, Schedule, check_profile
+from paper_repro.fileio import atomic_write_bytes
 from paper_repro.losses import HEADS, make_head
 from paper_repro.losses.base import CosineHead
 from paper_repro.models.visual import VisualNet

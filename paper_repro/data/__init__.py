@@ -28,13 +28,7 @@ from types import MappingProxyType
 import torch
 
 from . import cifar, mnist
-from .files import (
-    DataError,
-    atomic_write,
-    atomic_write_bytes,
-    cache_dir,
-    data_root,
-)
+from .files import DataError, cache_dir, data_root
 from .split import SPLITS, Split
 
 __all__ = [
@@ -43,8 +37,6 @@ __all__ = [
     "DataError",
     "DatasetInfo",
     "Split",
-    "atomic_write",
-    "atomic_write_bytes",
     "cache_dir",
     "data_root",
     "get_dataset",

@@ -28,6 +28,8 @@ import PIL
 import torch
 from PIL import Image
 
+from paper_repro.fileio import atomic_write
+
 from . import files
 from .files import DataError, FileSpec
 from .split import Split, check_split
@@ -505,7 +507,7 @@ def load_cifar10_jpeg(
     decoded = _decode_archive(archive, src)
     for name, part in decoded.items():
         try:
-            with files.atomic_write(_cache_path(cache_folder, src, name)) as f:
+            with atomic_write(_cache_path(cache_folder, src, name)) as f:
                 np.savez(
                     f,
                     meta=np.array(_cache_meta(src, name)),

@@ -9,14 +9,12 @@ There is deliberately no "already verified" stamp cache: hashing the largest fil
 (the 161 MiB CIFAR-100 archive) costs well under a second next to minutes of
 training, and a stamp cache would add a way of trusting a file that changed.
 
-:func:`atomic_write` / :func:`atomic_write_bytes` are shared with the rest of the
-project (checkpoints, results JSON): a reader sees either the old file or the
-complete new one, never a partial write.
+Downloads go to a temporary name and are renamed only once verified, so a reader sees
+either no file or the complete, checked one.
 """
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import io
@@ -26,10 +24,11 @@ import secrets
 import shutil
 import urllib.request
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+
+from paper_repro.fileio import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -174,49 +173,6 @@ def verify_file(path: str | os.PathLike[str], spec: FileSpec) -> None:
         raise _mismatch(path, spec, actual)
 
 
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]:
-    """Write ``path`` atomically: yields a file object on a temporary file in the same
-    folder, which replaces ``path`` (``os.replace``) only if the block succeeds.
-
-    On error the temporary file is removed and ``path`` is untouched.  Parent folders
-    are created.  ``mode`` is ``"wb"`` or ``"w"`` (text, UTF-8).
-    """
-    if mode not in ("wb", "w"):
-        raise ValueError(f"atomic_write mode must be 'wb' or 'w', not {mode!r}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    # os.open with 0o666 keeps the usual umask-derived permissions (mkstemp would give 0600).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with open(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
-    with atomic_write(path, "wb") as f:
-        f.write(data)
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; not possible on every OS/filesystem, so best effort.
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def fetch(url: str, dest: str | os.PathLike[str]) -> None:
     """Download ``url`` into the file ``dest`` (overwritten).  Uses urllib only.
 
@@ -247,7 +203,7 @@ def download(spec: FileSpec, folder: Path) -> Path:
             fetch(url, tmp)
             verify_file(tmp, spec)
             os.replace(tmp, final)
-            _fsync_dir(folder)
+            fsync_dir(folder)
             return final
         except Exception as e:  # any failure of one mirror: try the next one
             errors.append(f"{url}: {type(e).__name__}: {e}")

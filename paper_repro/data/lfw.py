@@ -52,6 +52,8 @@ import PIL
 import torch
 from PIL import Image
 
+from paper_repro.fileio import atomic_write
+
 from . import files
 from .files import DataError, FileSpec
 from .split import Split
@@ -497,7 +499,7 @@ def _read_cache(path: Path, meta: str, shape) -> dict[str, np.ndarray] | None:
 
 def _write_cache(path: Path, meta: str, arrays: dict[str, np.ndarray]) -> None:
     try:
-        with files.atomic_write(path) as f:
+        with atomic_write(path) as f:
             np.savez(f, meta=np.array(meta), **arrays)  # uncompressed: JPEG pixels gain ~6 %
     except OSError as e:  # a read-only cache only costs time
         warnings.warn(f"cannot write cache {path}: {e}", stacklevel=3)

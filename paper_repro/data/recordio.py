@@ -38,6 +38,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from paper_repro.fileio import atomic_write_bytes
+
 from . import files
 from .cifar import prescan_pickle
 from .files import DataError
@@ -167,8 +169,8 @@ def write_recordio(rec_path: str | Path, idx_path: str | Path, records: list[byt
         rec.append(packed)
         idx.append(f"{key}\t{offset}\n")
         offset += len(packed)
-    files.atomic_write_bytes(rec_path, b"".join(rec))
-    files.atomic_write_bytes(idx_path, "".join(idx).encode())
+    atomic_write_bytes(rec_path, b"".join(rec))
+    atomic_write_bytes(idx_path, "".join(idx).encode())
 
 
 # --------------------------------------------------------------------------- insightface

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from paper_repro import face
-from paper_repro.data.files import atomic_write
 from paper_repro.experiments import EXPERIMENTS, PROFILES, HeadSpec
+from paper_repro.fileio import atomic_write
 from paper_repro.provenance import REPO_ROOT
 from paper_repro.report.figures import (
     FEATURES_DIR,

@@ -18,7 +18,7 @@ matplotlib.use("Agg")  # headless: figures are files, never windows
 import matplotlib.pyplot as plt
 from matplotlib import colormaps
 
-from paper_repro.data.files import atomic_write, atomic_write_bytes
+from paper_repro.fileio import atomic_write, atomic_write_bytes
 from paper_repro.provenance import REPO_ROOT
 
 WIDTH = 7.0  # inches: one figure across a page; panels split it

@@ -6,8 +6,8 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from paper_repro.data.files import atomic_write
 from paper_repro.experiments import PROFILES, Experiment
+from paper_repro.fileio import atomic_write
 from paper_repro.provenance import REPO_ROOT
 from paper_repro.results import RESULTS_DIR, load_results
 

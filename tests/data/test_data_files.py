@@ -113,34 +113,6 @@ def test_file_larger_than_allowed_is_rejected_unread(tmp_path):
 # ---------------------------------------------------------------- atomic writes
 
 
-def test_atomic_write_bytes_and_text(tmp_path):
-    target = tmp_path / "sub" / "out.json"
-    files.atomic_write_bytes(target, b"one")
-    assert target.read_bytes() == b"one"
-    with files.atomic_write(target, "w") as f:
-        f.write("twö")
-    assert target.read_text(encoding="utf-8") == "twö"
-    assert leftovers(target.parent) == []
-
-
-def test_atomic_write_failure_keeps_old_file(tmp_path):
-    target = tmp_path / "out.bin"
-    target.write_bytes(b"old")
-    with pytest.raises(RuntimeError), files.atomic_write(target) as f:
-        f.write(b"new but incomplete")
-        raise RuntimeError("crash mid-write")
-    assert target.read_bytes() == b"old"
-    assert leftovers(tmp_path) == []
-
-
-def test_atomic_write_rejects_other_modes(tmp_path):
-    with pytest.raises(ValueError), files.atomic_write(tmp_path / "x", "ab"):
-        pass
-
-
-# ---------------------------------------------------------------- downloads
-
-
 def test_download_verifies_then_renames(tmp_path, monkeypatch):
     seen = []
 
