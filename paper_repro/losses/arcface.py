@@ -1,12 +1,18 @@
 import math
 
 from paper_repro.losses import functional
-from paper_repro.losses.base import CosineHead
+from paper_repro.losses.base import SCALE, CosineHead, Hyper
 from paper_repro.losses.checks import real_in
 
 
 class ArcFaceHead(CosineHead):
     """ArcFace (Deng et al., CVPR 2019): s cos(t_y + m), insightface fallback past t_y + m = pi."""
+
+    key, title, colours = "arcface", "ArcFace", "Purples"
+    hypers = (
+        SCALE,
+        Hyper("m", float, 0.5, low=0.0, high=math.pi / 2, doc="additive angular margin (0.5)"),
+    )
 
     def __init__(self, in_features, num_classes, s: float = 64.0, m: float = 0.5):
         super().__init__(in_features, num_classes, s)

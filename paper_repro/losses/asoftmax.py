@@ -1,11 +1,15 @@
 from paper_repro.losses import functional
-from paper_repro.losses.schedule import AnnealedHead
+from paper_repro.losses.schedule import LAMBDA, MARGIN_M, AnnealedHead, LambdaSchedule
 
 
 class ASoftmaxHead(AnnealedHead):
     """A-Softmax (SphereFace, Liu et al., CVPR 2017): L-Softmax with normalised class weights,
     so the other classes' logits are |x| cos t_j."""
 
+    key, title, colours = "asoftmax", "A-Softmax", "Greens"
+    hypers = (MARGIN_M, LAMBDA)
+    # sphereface_model.prototxt over its 28k iterations
+    annealing = (LambdaSchedule(base=1000.0, gamma=0.12, power=1.0, lam_min=5.0), 28_000)
     normalise_weight = True
 
     def target(self, dot, x_norm, w_norm):

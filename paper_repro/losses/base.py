@@ -3,12 +3,36 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from paper_repro.losses import functional
 from paper_repro.losses.checks import integer_margin, real_in
+
+
+@dataclass(frozen=True)
+class Hyper:
+    """One hyper-parameter a head declares: its default, its valid range (checked by the head's
+    constructor) and what it means. `kind` is int, float or a schedule type."""
+
+    name: str
+    kind: type
+    default: object
+    low: float | None = None
+    high: float | None = None
+    doc: str = ""
+    low_open: bool = False  # the value must exceed `low`
+
+    def parse(self, text: str) -> object:
+        """The value of a command-line string (`M=4`), in this parameter's kind."""
+        if self.kind not in (int, float):
+            raise ValueError(f"{self.name} cannot be given on the command line")
+        try:
+            return self.kind(text)
+        except ValueError:
+            raise ValueError(f"{self.name} must be {self.kind.__name__}, got {text!r}") from None
 
 
 class MarginHead(nn.Module):
@@ -18,7 +42,16 @@ class MarginHead(nn.Module):
     Subclasses override `target`, the target logit from x_i . W_y, |x_i| and |W_y| (the one
     place a margin variant differs), and set the geometry of the other logits: normalised
     class weights, and a scale s for features normalised to |x| = s (`functional`'s recipe).
+    They also declare themselves: `key` (the registry name), `title` (for people), `hypers`
+    (every constructor keyword with default and range), `margin` (which hyper-parameter
+    tables and figures show as the margin) and `colours` (a matplotlib colour-map family).
     """
+
+    key: str = ""
+    title: str = ""
+    hypers: tuple[Hyper, ...] = ()
+    margin: str | None = None
+    colours: str = "Greys"
 
     normalise_weight: bool = False
     scale: float | None = None
@@ -31,6 +64,35 @@ class MarginHead(nn.Module):
         self.weight = nn.Parameter(torch.empty(num_classes, in_features))
         # nn.Linear's default initialisation, so every head starts from the same weights
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+
+    @classmethod
+    def configure(cls, iterations: int, **given) -> dict:
+        """Every hyper-parameter of this head for a run of `iterations` SGD steps: the given
+        values, else the declared defaults. Unknown names raise TypeError."""
+        names = [h.name for h in cls.hypers]
+        unknown = sorted(set(given) - set(names))
+        if unknown:
+            raise TypeError(
+                f"head {cls.key!r} takes {', '.join(names) or 'no hyper-parameters'}; "
+                f"got unknown {', '.join(unknown)}"
+            )
+        return {h.name: given.get(h.name, h.default) for h in cls.hypers}
+
+    @classmethod
+    def margin_of(cls, hyper: dict):
+        return None if cls.margin is None else hyper.get(cls.margin)
+
+    @classmethod
+    def label(cls, hyper: dict) -> str:
+        """How tables and figures name this head with these hyper-parameters."""
+        m = cls.margin_of(hyper)
+        return cls.key if m is None else f"{cls.key} m={m}"
+
+    @classmethod
+    def run_name(cls, hyper: dict) -> str:
+        """The head's part of a run's file name."""
+        m = cls.margin_of(hyper)
+        return cls.key if m is None else f"{cls.key}-m{m}"
 
     def target(self, dot: torch.Tensor, x_norm: torch.Tensor, w_norm: torch.Tensor):
         raise NotImplementedError
@@ -53,10 +115,14 @@ class MarginHead(nn.Module):
         )  # fmt: skip
 
 
+SCALE = Hyper("s", float, 64.0, low=0.0, low_open=True, doc="feature scale |x| = s (CosFace: 64)")
+
+
 class CosineHead(MarginHead):
     """Heads on features and class weights normalised, features scaled to |x| = s."""
 
     normalise_weight = True
+    margin = "m"
 
     def __init__(self, in_features: int, num_classes: int, s: float):
         super().__init__(in_features, num_classes)

@@ -7,11 +7,11 @@ forward pass in training mode."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
-from paper_repro.losses.base import MarginHead
+from paper_repro.losses.base import Hyper, MarginHead
 from paper_repro.losses.checks import integer_margin, real_in
 
 
@@ -33,14 +33,32 @@ class LambdaSchedule:
     def __call__(self, iteration: int) -> float:
         return max(self.lam_min, self.base * (1.0 + self.gamma * iteration) ** (-self.power))
 
+    def compressed(self, reference_iterations: int, iterations: int) -> LambdaSchedule:
+        """This schedule, written for `reference_iterations` SGD steps, on a run of
+        `iterations`: gamma scaled so lambda decays over the same fraction of training."""
+        return replace(self, gamma=self.gamma * reference_iterations / iterations)
+
 
 class AnnealedHead(MarginHead):
     """A head with integer angular margin m and the lambda schedule (L-Softmax, A-Softmax).
 
     `lam` is either a fixed number or a LambdaSchedule. The iteration counter is a buffer so a
-    checkpoint resumes the schedule where it stopped."""
+    checkpoint resumes the schedule where it stopped. `annealing` is the original code's
+    schedule and the run length it was written for; `configure` compresses it to the run's
+    length when no lam is given."""
 
-    def __init__(self, in_features, num_classes, m: int, lam: float | LambdaSchedule = 0.0):
+    margin = "m"
+    annealing: tuple[LambdaSchedule, int]
+
+    @classmethod
+    def configure(cls, iterations: int, **given) -> dict:
+        hyper = super().configure(iterations, **given)
+        if "lam" not in given:
+            schedule, reference = cls.annealing
+            hyper["lam"] = schedule.compressed(reference, iterations)
+        return hyper
+
+    def __init__(self, in_features, num_classes, m: int = 4, lam: float | LambdaSchedule = 0.0):
         super().__init__(in_features, num_classes)
         self.m = integer_margin("m", m)
         self.schedule = lam if isinstance(lam, LambdaSchedule) else LambdaSchedule.constant(lam)
@@ -57,3 +75,14 @@ class AnnealedHead(MarginHead):
 
     def extra_repr(self) -> str:
         return f"m={self.m}, schedule={self.schedule}"
+
+
+MARGIN_M = Hyper("m", int, 4, low=1, doc="angular margin: cos(m t) for the target")
+LAMBDA = Hyper(
+    "lam",
+    LambdaSchedule,
+    0.0,
+    low=0.0,
+    doc="weight of the plain logit, a number or a LambdaSchedule (default: the original "
+    "code's annealing compressed to the run)",
+)

@@ -5,6 +5,8 @@ from paper_repro.losses.base import MarginHead
 class SoftmaxHead(MarginHead):
     """Plain softmax cross-entropy on W x (no bias): the baseline of every table."""
 
+    key, title = "softmax", "softmax"
+
     def target(self, dot, x_norm, w_norm):
         return functional.softmax_target(dot, x_norm, w_norm)
 
