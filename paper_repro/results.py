@@ -11,15 +11,20 @@ from pathlib import Path
 from paper_repro.fileio import atomic_write_bytes
 from paper_repro.provenance import REPO_ROOT
 
-SCHEMA = "paper_repro.result/1"
+SCHEMA = "paper_repro.result/2"  # 2: the run identity, evaluator, hyper and precision
 RESULTS_DIR = REPO_ROOT / "reports" / "results"
 REQUIRED = (
     "schema",
+    "run",
+    "evaluator",
     "experiment",
     "dataset_label",
     "profile",
     "head",
+    "head_label",
     "margin",
+    "hyper",
+    "precision",
     "seed",
     "config",
     "metrics",
@@ -33,10 +38,6 @@ REQUIRED = (
 
 class ResultError(RuntimeError):
     """A results file that is missing fields or is not valid JSON."""
-
-
-def result_path(profile: str, experiment: str, run_id: str, root: Path = RESULTS_DIR) -> Path:
-    return Path(root) / profile / experiment / f"{run_id}.json"
 
 
 def write_result(path: Path, result: dict) -> None:

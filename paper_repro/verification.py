@@ -140,3 +140,24 @@ def tar_at_far(scores, issame, far: float) -> float:
     fpr, tpr, _ = roc(scores, issame)
     # k / n and far are both rounded: the slack keeps k / n == far (e.g. 3 / 3000) allowed
     return float(tpr[fpr <= far + 1e-12].max())  # (0, 0) always qualifies
+
+
+def verification_metrics(scores, issame, folds, test_folds, far: float = 1e-3) -> dict:
+    """Per-fold accuracy (%) of ``test_folds`` with thresholds from the other folds, ROC and
+    TAR at ``far`` over the test folds' pairs."""
+    accs, thresholds = ten_fold_accuracy(scores, issame, folds)
+    labels = np.unique(folds)
+    reported = [i for i, k in enumerate(labels) if int(k) in test_folds]
+    test = np.isin(folds, list(test_folds))
+    fpr, tpr, _ = roc(scores[test], issame[test])
+    per_fold = {str(int(labels[i])): 100.0 * float(accs[i]) for i in reported}
+    return {
+        "accuracy": float(np.mean(list(per_fold.values()))),
+        "fold_accuracy": per_fold,
+        "thresholds": {str(int(labels[i])): float(thresholds[i]) for i in reported},
+        "tar_at_far": 100.0 * tar_at_far(scores[test], issame[test], far),
+        "far": far,
+        "far_resolution": 1.0 / int((~issame[test]).sum()),  # one false accept
+        "test_pairs": int(test.sum()),
+        "roc": {"fpr": np.round(fpr, 6).tolist(), "tpr": np.round(tpr, 6).tolist()},
+    }

@@ -1,145 +1,145 @@
-"""Datasets of the reproduction: MNIST, CIFAR-10, CIFAR-100 and the CIFAR-10 JPEG q75 copy.
+"""The dataset registry: every dataset a run can name, classification and face data alike.
 
 Example::
 
-    from paper_repro.data import DATASETS, load_dataset
-    train = load_dataset("mnist", "train", root="../shared/data")
+    from paper_repro.data import Catalog
+    data = Catalog(root="../shared/data")
+    train = data.get("mnist").load("train")
     train.images.shape, train.images.dtype      # (60000, 1, 28, 28), torch.uint8
-    DATASETS["mnist"].train_mean(root="../shared/data")   # tensor([33.3184])
+    faces = data.get("lfw").load("half1", shape=(1, 56, 48), min_images=2)
 
-Files live under the data root (argument, else ``$PAPER_REPRO_DATA``, else ``./data``)
-in ``mnist/``, ``cifar10/``, ``cifar100/``, ``cifar10-jpeg/``.  Missing files are
-downloaded from the official locations when allowed; every file is checked against
-its checksum before it is parsed.  Problems raise :class:`DataError`.
+Files live under the data root (argument, else ``$PAPER_REPRO_DATA``, else ``./data``) in
+``mnist/``, ``cifar10/``, ``cifar100/``, ``cifar10-jpeg/``, ``lfw/``, ``casia-webface/``.
+Missing files are downloaded from the official locations when allowed; every file is
+checked against its checksum before it is parsed. Problems raise :class:`DataError`.
 
-Mean subtraction (as in the papers) uses the per-channel mean pixel of the
-*training* split, in 0..255 units: ``DatasetInfo.train_mean`` computes it from the
-data (so the JPEG copy gets its own mean) and the training code subtracts it, on
-the device, from both splits.
+A registry entry names its files by a *source* (file names, checksums, counts), which the
+entry's loader is given: tests register tiny files of the real formats by replacing an
+entry's source (``dataclasses.replace``) and passing their own mapping to :class:`Catalog`.
+A user's own classification data is named by path (:mod:`paper_repro.data.user`).
+
+Mean subtraction (as in the papers) uses the per-channel mean pixel of the *training*
+split, in 0..255 units (``Split.channel_mean``); the training code subtracts it, on the
+device, from every split.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-import torch
-
-from . import cifar, mnist
+from . import cifar, faces, lfw, mnist, user
 from .files import DataError, cache_dir, data_root
+from .lfw import FaceSplit, PairSet
 from .split import SPLITS, Split
 
 __all__ = [
     "DATASETS",
     "SPLITS",
+    "Catalog",
+    "ClassificationData",
     "DataError",
-    "DatasetInfo",
+    "FaceData",
+    "FaceSplit",
+    "PairSet",
     "Split",
     "cache_dir",
     "data_root",
-    "get_dataset",
-    "load_dataset",
 ]
-
-Loader = Callable[[str, "str | Path | None", bool, "str | Path | None"], Split]
 
 
 @dataclass(frozen=True)
-class DatasetInfo:
-    """A registered dataset: how to present it and how to load it.
+class ClassificationData:
+    """Labelled images with a train and a test split.
+    loader(split, root, download, cache, source) -> Split."""
 
-    ``label`` is the human-readable name to print in tables and reports.
-    """
+    name: str
+    label: str  # how tables name it
+    loader: Callable[..., Split]
+    source: object = None
+    note: str = ""
+    kind = "classification"
+
+    def load(self, split: str, root=None, download: bool = True, cache=None) -> Split:
+        return self.loader(split, root, download, cache, self.source)
+
+
+@dataclass(frozen=True)
+class FaceData:
+    """Identities to train on plus the verification pairs that test them, per named split
+    (which people train, which pairs test). loader(split, shape, min_images, root, download,
+    cache, source) -> FaceSplit, images cropped to shape = (C, H, W)."""
 
     name: str
     label: str
-    num_classes: int
-    image_shape: tuple[int, int, int]  # (C, H, W)
-    loader: Loader
+    loader: Callable[..., FaceSplit]
+    source: object = None
+    note: str = ""
+    crop: str = ""
+    kind = "faces"
 
-    def load(
-        self,
-        split: str,
-        root: str | Path | None = None,
-        download: bool = True,
-        cache: str | Path | None = None,
-    ) -> Split:
-        """Load ``split`` ("train" or "test"); see :func:`load_dataset`."""
-        return self.loader(split, root, download, cache)
-
-    def train_mean(
-        self, root: str | Path | None = None, download: bool = True, cache: str | Path | None = None
-    ) -> torch.Tensor:
-        """Per-channel mean pixel of the training split, float32 ``(C,)``, 0..255 units.
-
-        Computed from the data each call (under a second); keep the result.
-        """
-        return self.load("train", root, download, cache).channel_mean()
+    def load(self, split: str, shape, min_images: int = 1, root=None, download=True, cache=None):
+        return self.loader(split, tuple(shape), min_images, root, download, cache, self.source)
 
 
-DATASETS: MappingProxyType[str, DatasetInfo] = MappingProxyType(
+Dataset = ClassificationData | FaceData
+
+# the registry: a new dataset is one loader module and one entry here
+DATASETS: Mapping[str, Dataset] = MappingProxyType(
     {
-        "mnist": DatasetInfo(
-            "mnist",
-            mnist.LABEL,
-            10,
-            (1, 28, 28),
-            lambda split, root, download, cache: mnist.load_mnist(split, root, download),
-        ),
-        "cifar10": DatasetInfo(
-            "cifar10",
-            cifar.CIFAR10.label,
-            10,
-            (3, 32, 32),
-            lambda split, root, download, cache: cifar.load_cifar(
-                cifar.CIFAR10, split, root, download
+        d.name: d
+        for d in (
+            ClassificationData("mnist", mnist.LABEL, mnist.load_split, mnist.SOURCES),
+            ClassificationData("cifar10", cifar.CIFAR10.label, cifar.load_split, cifar.CIFAR10),
+            ClassificationData("cifar100", cifar.CIFAR100.label, cifar.load_split, cifar.CIFAR100),
+            ClassificationData(
+                "cifar10-jpeg",
+                cifar.JPEG_LABEL,
+                cifar.load_jpeg_split,
+                cifar.CIFAR10_JPEG,
+                note=cifar.JPEG_NOTE,
             ),
-        ),
-        "cifar10-jpeg": DatasetInfo(
-            "cifar10-jpeg",
-            cifar.JPEG_LABEL,
-            10,
-            (3, 32, 32),
-            lambda split, root, download, cache: cifar.load_cifar10_jpeg(
-                split, root, download, cache=cache
+            FaceData(
+                "lfw",
+                faces.LFW_LABEL,
+                faces.load_lfw_split,
+                lfw.LFW,
+                note=faces.LFW_NOTE,
+                crop=faces.LFW_CROP,
             ),
-        ),
-        "cifar100": DatasetInfo(
-            "cifar100",
-            cifar.CIFAR100.label,
-            100,
-            (3, 32, 32),
-            lambda split, root, download, cache: cifar.load_cifar(
-                cifar.CIFAR100, split, root, download
+            FaceData(
+                "casia-webface",
+                faces.CASIA_LABEL,
+                faces.load_casia_split,
+                None,
+                note=faces.CASIA_NOTE,
+                crop=faces.CASIA_CROP,
             ),
-        ),
+        )
     }
 )
 
 
-def get_dataset(name: str) -> DatasetInfo:
-    """The registry entry for ``name``; ValueError naming the valid names otherwise."""
-    try:
-        return DATASETS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}") from None
+@dataclass(frozen=True)
+class Catalog:
+    """Where runs get their data: a data root, a cache, whether to download, and the
+    registry (tests pass their own)."""
 
+    root: str | Path | None = None
+    cache: str | Path | None = None
+    download: bool = True
+    datasets: Mapping[str, Dataset] = field(default_factory=lambda: DATASETS)
 
-def load_dataset(
-    name: str,
-    split: str,
-    root: str | Path | None = None,
-    download: bool = True,
-    *,
-    cache: str | Path | None = None,
-) -> Split:
-    """Load split ``"train"`` or ``"test"`` of dataset ``name`` (a key of ``DATASETS``).
+    def get(self, name: str) -> Dataset:
+        """The registry entry, or a user dataset for a name of the form of `user.parse`."""
+        if name in self.datasets:
+            return self.datasets[name]
+        if user.is_user_dataset(name):
+            return ClassificationData(name, user.label(name), user.load_split, name)
+        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(self.datasets)}")
 
-    ``root``: data root (default ``$PAPER_REPRO_DATA`` or ``./data``).  ``download``:
-    fetch missing files from the official locations.  ``cache``: where decoded arrays
-    are cached (only the JPEG copy uses it; default ``$PAPER_REPRO_CACHE`` or
-    ``./.cache/paper_repro``).  Returns CPU tensors; see :class:`Split`.
-    """
-    return get_dataset(name).load(split, root, download, cache)
+    def load(self, name: str, split: str, **kw):
+        return self.get(name).load(split, **kw, root=self.root, download=self.download,
+                                   cache=self.cache)  # fmt: skip

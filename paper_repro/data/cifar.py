@@ -348,9 +348,18 @@ def load_cifar(
     return Split(images=images, labels=torch.from_numpy(labels), classes=classes)
 
 
+def load_split(split: str, root=None, download: bool = True, cache=None, source=None) -> Split:
+    """The registry's loader for CIFAR-10 and CIFAR-100 (``source``: which one)."""
+    return load_cifar(source, split, root, download)
+
+
 # --------------------------------------------------------------------------- JPEG copy
 
 JPEG_LABEL = "CIFAR-10 (JPEG q75 copy)"
+JPEG_NOTE = (
+    "Trained and tested on the CIFAR-10 JPEG q75 copy (lossy re-encoding of every image), "
+    "not the original benchmark: compare trends, not absolute numbers, with the paper."
+)
 _CACHE_VERSION = 2  # 2: classes interleaved (1 was sorted by class)
 
 
@@ -517,3 +526,8 @@ def load_cifar10_jpeg(
         except OSError as e:  # a read-only cache only costs speed
             warnings.warn(f"cannot write cache in {cache_folder}: {e}", stacklevel=2)
     return decoded[split]
+
+
+def load_jpeg_split(split: str, root=None, download: bool = True, cache=None, source=None):
+    """The registry's loader for the JPEG copy."""
+    return load_cifar10_jpeg(split, root, download, cache=cache, source=source)

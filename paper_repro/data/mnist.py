@@ -130,3 +130,8 @@ def load_mnist(
         labels=torch.from_numpy(labels.astype(np.int64)),
         classes=CLASSES,
     )
+
+
+def load_split(split: str, root=None, download: bool = True, cache=None, sources=None) -> Split:
+    """The registry's loader: ``sources`` maps split -> MnistSource (default ``SOURCES``)."""
+    return load_mnist(split, root, download, source=(sources or SOURCES)[check_split(split)])

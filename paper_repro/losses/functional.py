@@ -284,13 +284,46 @@ def boundary_selection(cos: torch.Tensor, labels: torch.Tensor, m: float, k: int
     return wrong_under_margin & within_top_k
 
 
-@_full_precision
-def bdlmcl_loss(x, weight, labels, s, m, k=5):
-    """BD-LMCL (Li et al., ICASSP 2019): LMCL cross-entropy counted only for the samples that
-    `boundary_selection` picks; the others contribute 0. Mean over the whole batch, so the
-    loss shrinks as fewer samples sit near the boundary."""
+# BD-LMCL's two readings of what happens to the samples the rule does not select: "drop"
+# (the ICASSP 2019 abstract: only the samples around the boundaries are considered) and
+# "no_margin" (the specification text: they keep their loss, without the margin).
+UNSELECTED = ("drop", "no_margin")
+
+
+def unselected_reading(value: object) -> str:
+    """BD-LMCL's `unselected`: one of UNSELECTED."""
+    if not isinstance(value, str):
+        raise TypeError(f"unselected must be one of {UNSELECTED}, got {value!r}")
+    if value not in UNSELECTED:
+        raise ValueError(f"unselected must be one of {UNSELECTED}, got {value!r}")
+    return value
+
+
+def _bdlmcl_checked(s, m, k, unselected):
     s, m = real_in("s", s, 0.0, low_open=True), real_in("m", m, 0.0)
-    k = integer_margin("k", k)
+    return s, m, integer_margin("k", k), unselected_reading(unselected)
+
+
+def bdlmcl_logits(x, weight, labels, s, m, k=5, unselected="drop"):
+    """The logits BD-LMCL's cross-entropy sees: LMCL's, except that under "no_margin" the
+    samples `boundary_selection` leaves out keep the plain target s cos t_y."""
+    s, m, k, unselected = _bdlmcl_checked(s, m, k, unselected)
     logits = lmcl_logits(x, weight, labels, s, m)
+    if unselected == "drop":
+        return logits
+    selected = boundary_selection(cosines(x, weight), labels, m, k)
+    return torch.where(selected[:, None], logits, lmcl_logits(x, weight, labels, s, 0.0))
+
+
+@_full_precision
+def bdlmcl_loss(x, weight, labels, s, m, k=5, unselected="drop"):
+    """BD-LMCL (Li et al., ICASSP 2019). "drop": LMCL cross-entropy counted only for the
+    samples that `boundary_selection` picks, the others contribute 0, and the mean is over
+    the whole batch, so the loss shrinks as fewer samples sit near the boundary. "no_margin":
+    every sample counts, the unselected ones without the margin."""
+    s, m, k, unselected = _bdlmcl_checked(s, m, k, unselected)
+    logits = bdlmcl_logits(x, weight, labels, s, m, k, unselected)
     per_sample = F.cross_entropy(logits, labels, reduction="none")
+    if unselected == "no_margin":
+        return per_sample.mean()
     return (per_sample * boundary_selection(cosines(x, weight), labels, m, k)).mean()

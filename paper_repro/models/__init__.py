@@ -19,6 +19,7 @@ __all__ = [
     "VisualNet",
     "make_face_network",
     "make_network",
+    "network_for",
 ]
 
 NETWORKS = {
@@ -29,6 +30,20 @@ NETWORKS = {
 
 
 def make_network(name: str) -> nn.Module:
+    """A network by name; every network has `feature_dim` and `input_shape` (C, H, W)."""
     if name not in NETWORKS:
         raise ValueError(f"unknown network {name!r}; valid networks: {', '.join(NETWORKS)}")
     return NETWORKS[name]()
+
+
+def network_for(shape: tuple[int, int, int]) -> str:
+    """The Table-1 network whose input is images of `shape` (C, H, W)."""
+    for name, spec in TABLE1.items():
+        if (spec.in_channels, spec.image_size, spec.image_size) == tuple(shape):
+            return f"table1-{name}"
+    valid = ", ".join(f"table1-{n}: {s.in_channels}x{s.image_size}x{s.image_size}"
+                      for n, s in TABLE1.items())  # fmt: skip
+    raise ValueError(
+        f"no Table-1 network takes {shape[0]}x{shape[1]}x{shape[2]} images ({valid}); "
+        "resize the images or name a network"
+    )

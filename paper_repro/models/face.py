@@ -72,6 +72,7 @@ class FaceNet(nn.Module):
             nn.Linear(width * h * w, spec.feature_dim),
         )
         self.feature_dim = spec.feature_dim
+        self.input_shape = (spec.in_channels, *spec.image_size)  # (C, H, W)
 
     def forward(self, images):
         return self.fc(self.conv(images))

@@ -59,6 +59,7 @@ class VGGFeatures(nn.Module):
             nn.PReLU(spec.feature_dim),
         )
         self.feature_dim = spec.feature_dim
+        self.input_shape = (spec.in_channels, spec.image_size, spec.image_size)  # (C, H, W)
 
     def forward(self, images):
         return self.fc(self.conv(images))

@@ -33,6 +33,7 @@ class VisualNet(nn.Module):
         # feature the head sees, and a ReLU-like bend there would fold the plane
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(width * side * side, FEATURE_DIM))
         self.feature_dim = FEATURE_DIM
+        self.input_shape = (in_channels, image_size, image_size)  # (C, H, W)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -15,25 +15,19 @@ Fewer than 2 seeds on either side is "not enough results"."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from paper_repro import face
-from paper_repro.experiments import EXPERIMENTS, PROFILES, HeadSpec
+from paper_repro.experiments import EXPERIMENTS
 from paper_repro.fileio import atomic_write
 from paper_repro.provenance import REPO_ROOT
-from paper_repro.report.figures import (
-    FEATURES_DIR,
-    FEATURES_SCHEMA,
-    FIGURES_DIR,
-    verification_of,
-)
-from paper_repro.report.tables import provenance_lines, render_table
+from paper_repro.report.figures import FIGURES_DIR, verification_of
+from paper_repro.report.tables import provenance_lines, render
 from paper_repro.results import RESULTS_DIR, load_results
+from paper_repro.spec import PROFILES
 
 REPORT_PATH = REPO_ROOT / "reports" / "REPORT.md"
 COMMAND = "python -m paper_repro report"
@@ -146,8 +140,8 @@ def claim_rows(runs: dict[tuple[str, str], list[dict]]) -> list[dict]:
     rows = []
     for (profile, name), results in runs.items():
         where = f"{name} (`{profile}`)"
-        classification = [r for r in results if verification_of(r) is None]
-        if any(r["head"] == "lsoftmax" for r in classification) or name in EXPERIMENTS:
+        classification = [r for r in results if r["evaluator"] == "classification"]
+        if classification:
             softmax = _errors(classification, "softmax", None)
             for m in (2, 3, 4):
                 c = Comparison(softmax, _errors(classification, "lsoftmax", m))
@@ -203,31 +197,14 @@ def verdict_lines(rows: list[dict]) -> list[str]:
     return lines
 
 
-def _run_lines(runs: dict, features_dir: Path, profiles) -> list[str]:
+def _run_lines(runs: dict, profiles) -> list[str]:
     lines = []
     for profile in profiles:
         for name, results in _of_profile(runs, profile):
-            heads = sorted({HeadSpec(r["head"], r["margin"]).label for r in results})
+            heads = sorted({r["head_label"] for r in results})
             lines += [f"### `{profile}` / {name}: {len(results)} runs ({', '.join(heads)})", ""]
             lines += [*provenance_lines(results), ""]
-        for study in sorted(p for p in (Path(features_dir) / profile).glob("*") if p.is_dir()):
-            metas = [json.loads(p.read_text()) for p in sorted(study.glob("*.json"))]
-            metas = [m for m in metas if m.get("schema") == FEATURES_SCHEMA]
-            if not metas:
-                continue
-            hw = sorted({_hardware(m["provenance"]) for m in metas})
-            commands = sorted({f"`{m['command']}`" for m in metas if m["command"]})
-            lines += [
-                f"### `{profile}` / 2-D features {study.name}: {len(metas)} runs "
-                f"({', '.join(m['head_label'] for m in sorted(metas, key=lambda m: m['order']))})",
-                "",
-                f"- command: {', '.join(commands) or 'n/a'}",
-                f"- commit: {', '.join(sorted({m['provenance']['commit'] for m in metas}))}",
-                f"- hardware: {'; '.join(hw)}",
-                f"- wall time: {sum(m['wall_time_s'] for m in metas) / 60:.1f} min",
-                "",
-            ]
-    return lines or ["No training run has finished yet: no results and no saved features.", ""]
+    return lines or ["No training run has finished yet: no results.", ""]
 
 
 def _fit_lines(runs: dict) -> list[str]:
@@ -239,7 +216,7 @@ def _fit_lines(runs: dict) -> list[str]:
         for r in results:
             curve = r.get("curves", {}).get("train_error") or []
             if curve:
-                finals.setdefault(HeadSpec(r["head"], r["margin"]).label, []).append(curve[-1])
+                finals.setdefault(r["head_label"], []).append(curve[-1])
         if not finals:
             continue
         lines += [
@@ -260,19 +237,13 @@ def _of_profile(runs: dict, profile: str) -> list[tuple[str, list[dict]]]:
     return [(name, results) for (p, name), results in runs.items() if p == profile]
 
 
-def _hardware(prov: dict) -> str:
-    hw = prov.get("hardware", {})
-    return f"{hw.get('device', '?')}: {hw.get('gpu') or hw.get('cpu', '?')}"
-
-
 def _table_lines(runs: dict) -> list[str]:
     lines = []
     for (profile, name), results in runs.items():
-        if name == face.EXPERIMENT:
-            text = face.render_lfw_table(profile, results)
-        elif name in EXPERIMENTS:
-            text = render_table(EXPERIMENTS[name], profile, results)
-        else:
+        if name not in EXPERIMENTS:
+            continue
+        text = render(EXPERIMENTS[name], profile, results[0]["evaluator"], results)
+        if not text:
             continue
         # the table's own headings sit one level below this section
         lines += [("##" + line if line.startswith("#") else line) for line in text.splitlines()]
@@ -307,7 +278,6 @@ def _figure_lines(figures_dir: Path, out_dir: Path) -> list[str]:
 
 def render_report(
     results_dir: Path = RESULTS_DIR,
-    features_dir: Path = FEATURES_DIR,
     figures_dir: Path = FIGURES_DIR,
     out_dir: Path = REPORT_PATH.parent,
     *,
@@ -350,7 +320,7 @@ def render_report(
         "",
         "## What was run",
         "",
-        *_run_lines(runs, features_dir, profiles),
+        *_run_lines(runs, profiles),
         "## Training fit",
         "",
         "The training error over the last logging interval of each run: the test-time rule "
@@ -371,7 +341,6 @@ def render_report(
 
 def write_report(
     results_dir: Path = RESULTS_DIR,
-    features_dir: Path = FEATURES_DIR,
     figures_dir: Path = FIGURES_DIR,
     out: Path = REPORT_PATH,
     *,
@@ -380,9 +349,7 @@ def write_report(
 ) -> Path:
     """Write the report (atomically) and return its path."""
     out = Path(out)
-    text = render_report(
-        results_dir, features_dir, figures_dir, out.parent, profiles=profiles, command=command
-    )
+    text = render_report(results_dir, figures_dir, out.parent, profiles=profiles, command=command)
     with atomic_write(out, "w") as f:
         f.write(text)
     return out

@@ -11,16 +11,15 @@ printed note, or leaves a panel saying "no results"; no number is ever made up f
     7  LFW ROC and fold accuracy                         CosFace Fig. 6     results with ROC
     8  test error per head, seeds, the paper's value    L-Softmax Tabs 2-4  results JSON
 
-Inputs: results JSON (paper_repro.results) under <results_dir>/<profile>/<experiment>/;
-features saved by paper_repro.visual (format in its docstring) under
-<features_dir>/<profile>/<study>/. A verification result (Figure 7; paper_repro.face) is a
+Inputs: results JSON (paper_repro.results) under <results_dir>/<profile>/<experiment>/; the
+2-D feature studies' results (evaluator "features-2d") have their features beside them in
+<run_id>.npz (format: paper_repro.evaluators). A verification result (Figure 7) is a
 results JSON whose metrics carry `roc` = {"fpr": [...], "tpr": [...]} (fpr ascending, over
 the pairs it was tested on) and `fold_accuracy` = {fold: accuracy in %} (LFW View 2 folds).
 Outputs: <out_dir>/fig<N>-<name>[-<profile>[-<experiment>]].{png,pdf,txt} (txt = caption)."""
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from collections import defaultdict
@@ -33,19 +32,18 @@ from matplotlib.colors import ListedColormap
 from matplotlib.patches import Arc
 from matplotlib.ticker import LogFormatter
 
-from paper_repro.experiments import EXPERIMENTS, PROFILES, HeadSpec
+from paper_repro.experiments import EXPERIMENTS
 from paper_repro.losses.angular import cos_multiple_angle, psi
 from paper_repro.losses.functional import lsoftmax_logits, softmax_logits
 from paper_repro.provenance import REPO_ROOT
 from paper_repro.report import style
 from paper_repro.report.tables import PROFILE_NOTES, summarise
 from paper_repro.results import RESULTS_DIR, load_results
+from paper_repro.spec import PROFILES
 
 COMMAND = "python -m paper_repro figures"
 FIGURES_DIR = REPO_ROOT / "reports" / "figures"
-FEATURES_DIR = REPO_ROOT / "reports" / "features"
-FEATURES_SCHEMA = "paper_repro.features/1"  # written by paper_repro.visual
-FEATURE_STUDIES = {"lsoftmax-2d": 1, "cosface-toy": 4}  # study folder -> figure number
+FEATURE_STUDIES = {"lsoftmax-2d": 1, "cosface-toy": 4}  # study -> figure number
 
 
 class PlainLogFormatter(LogFormatter):
@@ -308,18 +306,15 @@ def load_experiment(profile: str, experiment: str, root: Path = RESULTS_DIR):
 
 
 def _label(result: dict) -> str:
-    return result.get("head_label") or HeadSpec(result["head"], result["margin"]).label
+    return result["head_label"]
 
 
 def _head_order(experiment: str, results: list[dict]) -> list[tuple]:
-    """(head, margin) keys: the experiment's table order first, then any others."""
-    heads = EXPERIMENTS[experiment].heads if experiment in EXPERIMENTS else ()
-    known = [(h.name, h.margin) for h in heads]
-    present = {(r["head"], r["margin"]) for r in results}
-    extra = sorted(
-        present - set(known), key=lambda k: (k[0] != "softmax", k[0], -1 if k[1] is None else k[1])
-    )
-    return known + extra
+    """(head, margin) keys in the experiment's order (each result's `order`)."""
+    first = {}
+    for r in sorted(results, key=lambda r: r.get("order", 0)):
+        first.setdefault((r["head"], r["margin"]), r)
+    return list(first)
 
 
 def _groups(experiment: str, results: list[dict]) -> dict[tuple, list[dict]]:
@@ -502,13 +497,14 @@ def errors_figure(results: list[dict]):
     experiment = results[0]["experiment"]
     rows = {(row["head"], row["margin"]): row for row in summarise(results)}
     keys = _head_order(experiment, results)
-    paper = dict(EXPERIMENTS[experiment].paper_error) if experiment in EXPERIMENTS else {}
+    paper = dict(EXPERIMENTS[experiment].paper) if experiment in EXPERIMENTS else {}
+    labels = {(r["head"], r["margin"]): r["head_label"] for r in results}
     fig, axes = style.figure(1, 1, width=style.WIDTH * 0.6, height=3.0)
     ax = axes[0, 0]
     seed_errors = [r["metrics"]["test_error"] for r in results]
     top = max([r["mean"] + r["std"] for r in rows.values()] + list(paper.values()) + seed_errors)
     for x, (head, margin) in enumerate(keys):
-        label = HeadSpec(head, margin).label
+        label = labels[(head, margin)]
         row = rows.get((head, margin))
         published = row["paper"] if row and row["paper"] is not None else paper.get(label)
         if published is not None:
@@ -557,7 +553,7 @@ def errors_figure(results: list[dict]):
             va="bottom",
             fontsize=6,
         )
-    ax.set_xticks(range(len(keys)), [HeadSpec(h, m).label for h, m in keys], rotation=20)
+    ax.set_xticks(range(len(keys)), [labels[k] for k in keys], rotation=20)
     # headroom above the tallest label for a one-row legend, so neither covers the other
     ax.set(ylabel="test error (%)", ylim=(0, top * 1.35), title=f"Test error: {_title(results)}")
     ax.legend(loc="upper center", ncol=2)
@@ -632,20 +628,19 @@ def fig7_roc(results, sources, out_stem: Path, command: str = COMMAND) -> list[P
 # ----------------------------------------------------------------- features-based figures
 
 
-def load_feature_runs(features_dir: Path, profile: str, study: str) -> list[dict]:
-    """Finished feature runs of one study, in the figure's head order; each is the JSON sidecar
-    plus its arrays and `json_path`, `npz_path` (format: paper_repro.visual docstring)."""
+def feature_runs(results: list[dict], sources: list[Path]) -> list[dict]:
+    """The finished runs of one 2-D study, in the figure's head order: each result with its
+    arrays, its test error, schedule, hyper-parameters and file paths at the top level."""
     runs = []
-    for path in sorted((Path(features_dir) / profile / study).glob("*.json")):
-        meta = json.loads(path.read_text())
-        if meta.get("schema") != FEATURES_SCHEMA:
-            note(f"skipping {path}: not a {FEATURES_SCHEMA} file")
-            continue
-        npz = path.parent / meta["npz"]
+    for r, path in zip(results, sources, strict=True):
+        npz = path.parent / r["features"]["npz"]
         with np.load(npz, allow_pickle=False) as arrays:
-            runs.append(
-                {**meta, **{k: arrays[k] for k in arrays.files}, "json_path": path, "npz_path": npz}
-            )
+            runs.append({
+                **r, **r["features"], **{k: arrays[k] for k in arrays.files},
+                "test_error": r["metrics"]["test_error"], "schedule": r["config"]["schedule"],
+                "head_hyper": r["hyper"], "max_grad_norm": r["config"]["max_grad_norm"],
+                "json_path": path, "npz_path": npz,
+            })  # fmt: skip
     return sorted(runs, key=lambda r: (r["order"], r["seed"]))
 
 
@@ -693,7 +688,7 @@ def _runs_note(runs) -> str:
         f"{profile_note}Profile `{r['profile']}`: {s['iterations']} SGD steps of "
         f"{s['batch_size']} images "
         f"per head, seed {r['seed']}; features made by "
-        f"{', '.join(f'`{c}`' for c in commands) or 'paper_repro.visual'} at commit "
+        f"{', '.join(f'`{c}`' for c in commands) or 'n/a'} at commit "
         f"{', '.join(sorted({x['provenance']['commit'] for x in runs}))}"
     )
 
@@ -829,7 +824,6 @@ def _experiments(results_dir: Path, profile: str) -> list[str]:
 
 def make_figures(
     results_dir: Path = RESULTS_DIR,
-    features_dir: Path = FEATURES_DIR,
     out_dir: Path = FIGURES_DIR,
     *,
     profiles: tuple[str, ...] = PROFILES,
@@ -842,14 +836,16 @@ def make_figures(
     written += fig3_binary_geometry(out_dir / "fig3-binary-geometry", command)[0]
     drawn = {1: 0, 4: 0, 5: 0, 6: 0, 7: 0, 8: 0}
     for profile in profiles:
-        for study, number in FEATURE_STUDIES.items():
-            runs = load_feature_runs(features_dir, profile, study)
-            if runs:
-                draw = fig1_features if number == 1 else fig4_cosface_toy
-                written += draw(runs, out_dir / f"fig{number}-{study}-{profile}", command)
-                drawn[number] += 1
         for experiment in _experiments(results_dir, profile):
             results, sources = load_experiment(profile, experiment, results_dir)
+            features = _select(results, sources, lambda r: r["evaluator"] == "features-2d")
+            number = FEATURE_STUDIES.get(experiment)
+            if features[0] and number:
+                draw = fig1_features if number == 1 else fig4_cosface_toy
+                stem = out_dir / f"fig{number}-{experiment}-{profile}"
+                written += draw(feature_runs(*features), stem, command)
+                drawn[number] += 1
+            results, sources = _select(results, sources, lambda r: r["evaluator"] != "features-2d")
             stem = f"{profile}-{experiment}"
             verification = _select(results, sources, lambda r: verification_of(r) is not None)
             classification = _select(results, sources, lambda r: verification_of(r) is None)
@@ -868,8 +864,8 @@ def make_figures(
                 written += fig6_angles(*with_hist, out_dir / f"fig6-angles-{stem}", command)
                 drawn[6] += 1
     where = {
-        1: f"features under {features_dir}/<profile>/lsoftmax-2d (paper_repro.visual)",
-        4: f"features under {features_dir}/<profile>/cosface-toy (paper_repro.visual)",
+        1: f"2-D feature results under {results_dir}/<profile>/lsoftmax-2d",
+        4: f"2-D feature results under {results_dir}/<profile>/cosface-toy",
         5: f"results with training curves under {results_dir}",
         6: f"results with target_angle_hist under {results_dir}",
         7: f"verification results (metrics.roc) under {results_dir}",

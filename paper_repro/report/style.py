@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt
 from matplotlib import colormaps
 
 from paper_repro.fileio import atomic_write, atomic_write_bytes
+from paper_repro.losses import HEADS
 from paper_repro.provenance import REPO_ROOT
 
 WIDTH = 7.0  # inches: one figure across a page; panels split it
@@ -43,30 +44,26 @@ RC = {
     "svg.hashsalt": "paper_repro",
 }
 
-# Head families: a hue each; the margin sets the shade, so m = 2, 3, 4 read as one family.
-_FAMILY = {
-    "lsoftmax": "Blues",
-    "asoftmax": "Greens",
-    "lmcl": "Oranges",
-    "arcface": "Purples",
-    "bdlmcl": "RdPu",
-}
 SOFTMAX_COLOUR = "#333333"
 PAPER_COLOUR = "#c00000"  # the published number wherever it is marked
 CLASS_COLOURS = "tab10"  # classes in the 2-D feature plots
 
 
 def head_colour(head: str, margin: float | None = None) -> tuple[float, ...] | str:
-    """A fixed colour per (head, margin), the same in every figure."""
-    if head == "softmax" or head not in _FAMILY:
+    """A fixed colour per (head, margin), the same in every figure: each head family has the
+    hue it declares (`MarginHead.colours`); the margin sets the shade, so m = 2, 3, 4 read as
+    one family."""
+    cls = HEADS.get(head)
+    if cls is None or cls.margin is None:
         return SOFTMAX_COLOUR
+    kind = next(h.kind for h in cls.hypers if h.name == cls.margin)
     if margin is None:
         shade = 0.7
-    elif head in ("lsoftmax", "asoftmax"):  # integer m in 1..4 (m = 1 is plain softmax)
+    elif kind is int:  # integer m in 1..4 (m = 1 is plain softmax)
         shade = 0.35 + 0.15 * min(float(margin), 4.0)
     else:  # additive margins lie in [0, ~0.5]
         shade = 0.45 + min(float(margin), 0.5)
-    return colormaps[_FAMILY[head]](min(shade, 0.95))
+    return colormaps[cls.colours](min(shade, 0.95))
 
 
 def class_colour(index: int):

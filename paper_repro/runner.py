@@ -1,19 +1,24 @@
-"""One training loop for every classification cell (dataset x head x seed x profile).
+"""One runner for every training run (`paper_repro.spec.RunSpec`): tables, LFW, 2-D studies
+and a user's own data.
 
-The whole dataset sits on the training device as uint8 and is normalised and augmented
-there, so no DataLoader worker limits a GPU run. All randomness of a step (batch order,
-crops, flips) derives from (seed, epoch) or (seed, iteration) rather than from a running
-generator, so a run resumed from a checkpoint takes exactly the steps an uninterrupted run
-takes: on CPU the final weights are bit for bit the same."""
+The whole training set sits on the device as uint8 and is normalised and augmented there,
+so no DataLoader worker limits a GPU run. All randomness of a step (batch order, crops,
+flips) derives from (seed, epoch) or (seed, iteration) rather than from a running generator,
+so a run resumed from a checkpoint takes exactly the steps an uninterrupted run takes: on
+CPU the final weights are bit for bit the same. The trained model goes to the run's
+evaluator (`paper_repro.evaluators`); its fields and the run's common ones make the result.
+
+A run is done when its result file holds this run's identity; a result of another identity
+at the same path (a changed schedule or hyper-parameter) is retrained and replaced."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import math
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -24,15 +29,15 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from paper_repro import provenance
-from paper_repro.data import Split, load_dataset
-from paper_repro.experiments import Cell
+from paper_repro.data import Catalog, Split
+from paper_repro.evaluators import EVALUATORS, DeviceData, forward_features
 from paper_repro.fileio import atomic_write_bytes
 from paper_repro.losses import make_head
 from paper_repro.models import make_network
-from paper_repro.results import RESULTS_DIR, SCHEMA, read_result, result_path, write_result
+from paper_repro.results import RESULTS_DIR, SCHEMA, ResultError, read_result, write_result
+from paper_repro.spec import AUGMENTATIONS, RunSpec, jsonable
 
 RUNS_DIR = provenance.REPO_ROOT / "runs"
-ANGLE_BINS = 90  # histogram of the target angle over 0..180 degrees, 2-degree bins
 
 
 class DivergenceError(RuntimeError):
@@ -49,26 +54,10 @@ def step_generator(*key: int) -> torch.Generator:
     return g
 
 
-class DeviceData:
-    """A dataset split held on the device as uint8 (N, C, H, W) with its labels."""
-
-    def __init__(self, split: Split, mean: torch.Tensor, device: torch.device):
-        self.images = split.images.to(device)
-        self.labels = split.labels.to(device)
-        self.mean = mean.to(device).view(1, -1, 1, 1)  # (1, C, 1, 1)
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
-
-    def normalised(self, index) -> torch.Tensor:
-        # mean subtraction as in the paper; /255 only sets the scale batch norm then absorbs
-        return (self.images[index].float() - self.mean) / 255.0
-
-
 def pad_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
     """CIFAR-10+ augmentation (Liu et al. 2016 sec. 5): zero-pad `pad` pixels per side (zero is
     the mean pixel after mean subtraction), take a random crop of the original size, and flip
-    horizontally with probability 1/2. x: (B, C, H, W) float on any device."""
+    horizontally with probability 1/2 (pad 0: flips only). x: (B, C, H, W) on any device."""
     b, _, h, w = x.shape
     offsets = torch.randint(0, 2 * pad + 1, (b, 2), generator=generator).to(x.device)
     flips = torch.rand(b, generator=generator).to(x.device) < 0.5
@@ -101,48 +90,15 @@ class BatchOrder:
         return self._perm[step * self.batch_size : (step + 1) * self.batch_size]
 
 
-def learning_rate(cell: Cell, iteration: int) -> float:
-    drops = sum(iteration > d for d in cell.schedule.lr_drops)
-    return cell.schedule.lr * 0.1**drops
-
-
-@torch.no_grad()
-def evaluate(net, head, data: DeviceData, limit: int | None = None, batch_size: int = 1000):
-    """Test error (%) by the heads' test-time rule, and the target angles in degrees."""
-    was_training = net.training
-    net.eval()
-    head.eval()
-    n = len(data) if limit is None else min(limit, len(data))
-    wrong, angles = 0, []
-    for start in range(0, n, batch_size):
-        index = torch.arange(start, min(start + batch_size, n), device=data.images.device)
-        features = forward_features(net, data.normalised(index)).float()
-        labels = data.labels[index]
-        wrong += (head.scores(features).argmax(dim=1) != labels).sum().item()
-        cos = F.cosine_similarity(features, head.weight[labels].float(), dim=1)
-        angles.append(torch.rad2deg(torch.arccos(cos.clamp(-1.0, 1.0))))  # analysis only
-    net.train(was_training)
-    head.train(was_training)
-    return 100.0 * wrong / n, torch.cat(angles)
-
-
-def forward_features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    if x.is_cuda:
-        x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            return net(x)
-    return net(x)
-
-
 class Classifier(nn.Module):
     """Network and head as one module, the unit DistributedDataParallel wraps."""
 
-    def __init__(self, net: nn.Module, head: nn.Module):
+    def __init__(self, net: nn.Module, head: nn.Module, precision: str):
         super().__init__()
-        self.net, self.head = net, head
+        self.net, self.head, self.precision = net, head, precision
 
     def forward(self, x, y):
-        features = forward_features(self.net, x).float()
+        features = forward_features(self.net, x, self.precision).float()
         if not torch.isfinite(features).all():
             return None, features  # the training loop raises DivergenceError with context
         return self.head(features, y), features
@@ -155,13 +111,13 @@ def distributed() -> tuple[int, int]:
     return 0, 1
 
 
-def check_finite(value: torch.Tensor, what: str, cell: Cell, iteration: int, head) -> None:
+def check_finite(value: torch.Tensor, what: str, spec: RunSpec, iteration: int, head) -> None:
     if not torch.isfinite(value).all():
         lam = f" with lambda = {head.lam:.4g}" if hasattr(head, "lam") else ""
         raise DivergenceError(
-            f"{cell.experiment.name} {cell.run_id}: the {what} became NaN/inf at iteration "
-            f"{iteration}{lam}. Margin heads can diverge when the margin is enforced too early: "
-            "raise lam_min or slow the lambda decay (smaller gamma), or lower the learning rate."
+            f"{spec.name}: the {what} became NaN/inf at iteration {iteration}{lam}. Margin heads "
+            "can diverge when the margin is enforced too early: raise lam_min or slow the "
+            "lambda decay (smaller gamma), or lower the learning rate."
         )
 
 
@@ -238,26 +194,28 @@ class TrainingLog:
         }
 
 
-def checkpoint_path(cell: Cell, runs_dir: Path) -> Path:
-    return runs_dir / cell.profile / cell.experiment.name / f"{cell.run_id}.pt"
+def checkpoint_path(spec: RunSpec, runs_dir: Path) -> Path:
+    return Path(runs_dir) / spec.profile / spec.experiment / f"{spec.run_id}.pt"
 
 
-def save_checkpoint(path: Path, cell: Cell, state: dict) -> None:
-    buffer = io.BytesIO()
-    torch.save({"run": _identity(cell), **state}, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+def result_path(spec: RunSpec, results_dir: Path = RESULTS_DIR) -> Path:
+    return Path(results_dir) / spec.profile / spec.experiment / f"{spec.run_id}.json"
 
 
-def _identity(cell: Cell) -> dict:
-    return {
-        "experiment": cell.experiment.name,
-        "profile": cell.profile,
-        "run_id": cell.run_id,
-        "schedule": asdict(cell.schedule),
-    }
+def identity(spec: RunSpec) -> dict:
+    """The spec's identity as it reads back from JSON (tuples become lists)."""
+    return json.loads(json.dumps(spec.identity()))
 
 
-def load_checkpoint(path: Path, cell: Cell, device) -> dict | None:
+def is_done(spec: RunSpec, results_dir: Path = RESULTS_DIR) -> bool:
+    """The one rule for every run: its result file exists and holds this run's identity."""
+    try:
+        return read_result(result_path(spec, results_dir)).get("run") == identity(spec)
+    except ResultError:
+        return False
+
+
+def load_checkpoint(path: Path, spec: RunSpec, device) -> dict | None:
     if not path.exists():
         return None
     try:
@@ -266,7 +224,7 @@ def load_checkpoint(path: Path, cell: Cell, device) -> dict | None:
         raise CheckpointError(
             f"checkpoint {path} cannot be read ({exc}); delete it to restart this run"
         ) from exc
-    if state.get("run") != _identity(cell):
+    if state.get("run") != json.dumps(identity(spec), sort_keys=True):
         raise CheckpointError(
             f"checkpoint {path} belongs to another configuration ({state.get('run')}); "
             "delete it to restart this run"
@@ -275,32 +233,18 @@ def load_checkpoint(path: Path, cell: Cell, device) -> dict | None:
 
 
 class TrainingRun:
-    """One training run as both loops take it (train_cell here, paper_repro.face's verification
-    loop): network and head with their SGD optimizer, resumed from the cell's checkpoint when
-    there is one, the TrainingLog and the training time. `train` runs the loop; a result then
-    takes `timing` and `save_result`.
+    """Network and head with their SGD optimizer, resumed from the run's checkpoint when there
+    is one, the TrainingLog and the training time. `train` runs the loop.
 
-    pad: augment each batch by pad_crop_flip with this padding (0: flips only), None: no
-    augmentation. rank_world: `distributed()` to train under DDP, where every rank draws the
-    same global batch and steps on its 1/world shard, and rank 0 writes."""
+    rank_world: under DDP every rank draws the same global batch and steps on its 1/world
+    shard, and rank 0 writes."""
 
-    def __init__(
-        self,
-        cell: Cell,
-        net: nn.Module,
-        head: nn.Module,
-        data: DeviceData,
-        device: torch.device,
-        runs_dir: Path,
-        *,
-        pad: int | None,
-        extra_curves: tuple[str, ...] = (),
-        rank_world: tuple[int, int] = (0, 1),
-    ):
-        schedule = cell.schedule
-        self.cell, self.data, self.device, self.pad = cell, data, device, pad
+    def __init__(self, spec, net, head, data: DeviceData, device, runs_dir, *,
+                 extra_curves=(), rank_world=(0, 1)):  # fmt: skip
+        schedule = spec.schedule
+        self.spec, self.data, self.device = spec, data, device
+        self.pad = AUGMENTATIONS[spec.augment]
         self.rank, self.world = rank_world
-        self.name = f"{cell.experiment.name} {cell.run_id}"
         if self.world > 1 and device.type == "cuda":
             net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
         net.to(device)
@@ -308,16 +252,15 @@ class TrainingRun:
         if device.type == "cuda":
             net.to(memory_format=torch.channels_last)
         self.net, self.head = net, head
-        model = Classifier(net, head)
+        model = Classifier(net, head, spec.precision)
         self.step_model = DistributedDataParallel(model) if self.world > 1 else model
+        self.params = [*net.parameters(), *head.parameters()]
         self.optimizer = torch.optim.SGD(
-            [*net.parameters(), *head.parameters()],
-            lr=schedule.lr,
-            momentum=schedule.momentum,
+            self.params, lr=schedule.lr, momentum=schedule.momentum,
             weight_decay=schedule.weight_decay,
-        )
-        self.path = checkpoint_path(cell, Path(runs_dir))
-        state = load_checkpoint(self.path, cell, device)
+        )  # fmt: skip
+        self.path = checkpoint_path(spec, runs_dir)
+        state = load_checkpoint(self.path, spec, device)
         self.start, self.train_time = 0, 0.0
         if state is not None:
             net.load_state_dict(state["net"])
@@ -325,31 +268,20 @@ class TrainingRun:
             self.optimizer.load_state_dict(state["optimizer"])
             self.start, self.train_time = state["iteration"], state["train_time"]
         self.log = TrainingLog(device, extra_curves, state)
-        self.order = BatchOrder(len(data), schedule.batch_size, cell.seed)
+        self.order = BatchOrder(len(data), schedule.batch_size, spec.seed)
         model.train()
 
-    def train(
-        self,
-        stop_after: int | None = None,
-        progress: bool = True,
-        test_point: Callable[[int], None] | None = None,
-    ) -> bool:
+    def train(self, stop_after=None, progress=True, test_point=None) -> bool:
         """Train from the checkpoint's iteration on; True once the schedule is complete, False
         when `stop_after` iterations of this call end it first (as if killed: only the
         checkpoint is left). test_point(iteration) runs every eval_every iterations but the
         last, before that iteration's checkpoint, so a resumed run does not skip it."""
-        schedule = self.cell.schedule
+        schedule = self.spec.schedule
         end = schedule.iterations
         if stop_after is not None:
             end = min(end, self.start + stop_after)
-        bar = tqdm(
-            total=schedule.iterations,
-            initial=self.start,
-            disable=not progress or self.rank != 0,
-            desc=self.name,
-            unit="it",
-            dynamic_ncols=True,
-        )
+        bar = tqdm(total=schedule.iterations, initial=self.start, unit="it", desc=self.spec.name,
+                   disable=not progress or self.rank != 0, dynamic_ncols=True)  # fmt: skip
         self.tick = time.perf_counter()  # train_time + (now - tick): this run's training time
         for it in range(self.start + 1, end + 1):
             self._step(it)
@@ -360,41 +292,50 @@ class TrainingRun:
                     test_point(it)
             if (it % schedule.checkpoint_every == 0 or it == end) and self.rank == 0:
                 with self._paused():
-                    save_checkpoint(self.path, self.cell, {
-                        "net": self.net.state_dict(), "head": self.head.state_dict(),
-                        "optimizer": self.optimizer.state_dict(), "iteration": it,
-                        "train_time": self.train_time, **self.log.state(),
-                    })  # fmt: skip
+                    self._save(it)
             bar.update(1)
         bar.close()
         if self.world > 1:
             dist.barrier()  # rank 0's checkpoint is complete before anyone returns or resumes
         return end == schedule.iterations
 
+    def _save(self, it: int) -> None:
+        buffer = io.BytesIO()
+        torch.save({
+            "run": json.dumps(identity(self.spec), sort_keys=True),
+            "net": self.net.state_dict(), "head": self.head.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "iteration": it,
+            "train_time": self.train_time, **self.log.state(),
+        }, buffer)  # fmt: skip
+        atomic_write_bytes(self.path, buffer.getvalue())
+
     def _step(self, it: int) -> None:
-        cell, head = self.cell, self.head
+        spec, head = self.spec, self.head
         for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(cell, it)
+            group["lr"] = spec.schedule.learning_rate(it)
         index = self.order.indices(it).to(self.device)
         x, y = self.data.normalised(index), self.data.labels[index]
         if self.pad is not None:
-            x = pad_crop_flip(x, step_generator(cell.seed, it, 1), self.pad)
+            x = pad_crop_flip(x, step_generator(spec.seed, it, 1), self.pad)
         if self.world > 1:
             x, y = x.chunk(self.world)[self.rank], y.chunk(self.world)[self.rank]  # rank's shard
         loss, features = self.step_model(x, y)
-        check_finite(features, "features", cell, it, head)
-        check_finite(loss, "loss", cell, it, head)
+        check_finite(features, "features", spec, it, head)
+        check_finite(loss, "loss", spec, it, head)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if spec.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.params, spec.max_grad_norm)
         self.optimizer.step()
         with torch.no_grad():
             self.log.add(loss, (head.scores(features).argmax(dim=1) != y).sum())
 
     def _curve_point(self, it: int, bar: tqdm) -> None:
-        schedule = self.cell.schedule
+        schedule = self.spec.schedule
         if self.world > 1:
             self.log.all_reduce(self.world)
-        self.log.point(it, self.head, learning_rate(self.cell, it), schedule.batch_size, self.name)
+        self.log.point(it, self.head, schedule.learning_rate(it), schedule.batch_size,
+                       self.spec.name)  # fmt: skip
         curves = self.log.curves
         elapsed = self.train_time + time.perf_counter() - self.tick
         bar.set_postfix(
@@ -411,27 +352,6 @@ class TrainingRun:
         yield
         self.tick = time.perf_counter()
 
-    def timing(self, eval_time: float) -> dict:
-        """The result's time fields, given the final evaluation's time."""
-        images = self.cell.schedule.iterations * self.cell.schedule.batch_size
-        return {
-            "wall_time_s": self.train_time + eval_time,
-            "train_time_s": self.train_time,
-            "images_per_s": images / self.train_time if self.train_time > 0 else math.nan,
-        }
-
-    def save_result(self, path: Path, result: dict) -> dict:
-        if self.rank == 0:
-            write_result(path, result)
-        if self.world > 1:
-            dist.barrier()  # the file is complete before any rank reads it
-        return read_result(path)  # exactly what reports will see (JSON turns tuples into lists)
-
-
-def hyper_json(hyper: dict) -> dict:
-    """A head's hyperparameters for a result file: dataclasses (lambda schedules) as dicts."""
-    return {k: (asdict(v) if hasattr(v, "__dataclass_fields__") else v) for k, v in hyper.items()}
-
 
 def run_provenance(device) -> dict:
     return {
@@ -444,10 +364,37 @@ def run_provenance(device) -> dict:
     }
 
 
-def train_cell(
-    cell: Cell,
+def training_split(spec: RunSpec, catalog: Catalog, shape) -> tuple[Split, object]:
+    """(training Split, what the evaluator tests on) of a run, from the registry."""
+    dataset = catalog.get(spec.dataset)
+    if dataset.kind == "faces":
+        faces = catalog.load(spec.dataset, spec.split, shape=shape, min_images=spec.min_images)
+        return faces.train, faces
+    train, test = (catalog.load(spec.dataset, part) for part in ("train", "test"))
+    if spec.classes is not None:
+        train, test = (select_classes(s, spec.classes) for s in (train, test))
+    if spec.schedule.train_subset:
+        n = spec.schedule.train_subset
+        train = Split(train.images[:n].contiguous(), train.labels[:n], train.classes)
+    return train, test
+
+
+def select_classes(split: Split, classes: tuple[int, ...]) -> Split:
+    """The examples of `classes`, relabelled 0..len(classes)-1 in that order."""
+    lookup = torch.full((len(split.classes),), -1, dtype=torch.int64)
+    lookup[list(classes)] = torch.arange(len(classes))
+    keep = torch.nonzero(lookup[split.labels] >= 0).squeeze(1)
+    return Split(
+        split.images[keep].contiguous(),
+        lookup[split.labels[keep]],
+        tuple(split.classes[c] for c in classes),
+    )
+
+
+def train_run(
+    spec: RunSpec,
     *,
-    data_root=None,
+    catalog: Catalog | None = None,
     device: str | torch.device = "cpu",
     runs_dir: Path = RUNS_DIR,
     results_dir: Path = RESULTS_DIR,
@@ -455,80 +402,93 @@ def train_cell(
     progress: bool = True,
     stop_after: int | None = None,
 ) -> dict | None:
-    """Train one cell, resuming from its checkpoint, and write its result JSON.
+    """Train one run, resuming from its checkpoint, evaluate it and write its result JSON.
 
     stop_after: end (as if killed) after that many iterations of this call, leaving only the
     checkpoint; returns None then. Returns the result dict when the run is finished.
 
-    Under torchrun (DistributedDataParallel) every rank draws the same global batch and trains
-    on its 1/world shard; the averaged gradients equal the single-process ones except for batch
-    norm, whose statistics are per rank on CPU (SyncBatchNorm on GPU). Rank 0 writes."""
-    device = torch.device(device)
-    exp, schedule = cell.experiment, cell.schedule
+    Under torchrun every rank draws the same global batch and trains on its 1/world shard;
+    the averaged gradients equal the single-process ones except for batch norm, whose
+    statistics are per rank on CPU (SyncBatchNorm on GPU). Rank 0 writes."""
+    device, catalog = torch.device(device), catalog or Catalog()
     rank, world = distributed()
-    if schedule.batch_size % world:
-        raise ValueError(f"batch size {schedule.batch_size} is not divisible by {world} processes")
-    train_split = load_dataset(exp.dataset, "train", data_root)
-    test_split = load_dataset(exp.dataset, "test", data_root)
-    if schedule.train_subset:
-        n = schedule.train_subset
-        train_split = Split(
-            train_split.images[:n].contiguous(), train_split.labels[:n], train_split.classes
-        )
+    if spec.schedule.batch_size % world:
+        raise ValueError(f"batch size {spec.schedule.batch_size} is not divisible by {world}")
+    torch.manual_seed(spec.seed)  # weight initialisation
+    net = make_network(spec.network)
+    train_split, evaluation = training_split(spec, catalog, net.input_shape)
     mean = train_split.channel_mean()
-    train, test = DeviceData(train_split, mean, device), DeviceData(test_split, mean, device)
-
-    torch.manual_seed(cell.seed)  # weight initialisation
-    net = make_network(exp.network)
-    hyper = cell.head.hyper(schedule)
-    head = make_head(cell.head.name, net.feature_dim, len(train_split.classes), **hyper)
-    pad = 4 if exp.augment else None  # CIFAR-10+: 4-pixel padding, random crop and flip
-    run = TrainingRun(cell, net, head, train, device, runs_dir, pad=pad,
-                      extra_curves=("test_iteration", "test_error"),
-                      rank_world=(rank, world))  # fmt: skip
-
-    def test_point(it: int) -> None:
-        error, _ = evaluate(run.net, run.head, test, schedule.eval_subset)
-        run.log.curves["test_iteration"].append(it)
-        run.log.curves["test_error"].append(error)
-
+    head = make_head(spec.head.name, net.feature_dim, len(train_split.classes), **spec.head.kwargs)
+    evaluator = EVALUATORS[spec.evaluator](spec, evaluation, mean, device)
+    run = TrainingRun(spec, net, head, DeviceData(train_split, mean, device), device, runs_dir,
+                      extra_curves=evaluator.curves, rank_world=(rank, world))  # fmt: skip
+    test_point = evaluator.curve_point(run) if evaluator.curves else None
     if not run.train(stop_after, progress, test_point):
         return None
 
-    eval_tick = time.perf_counter()
-    error, angles = evaluate(run.net, run.head, test, schedule.test_subset)
-    eval_time = time.perf_counter() - eval_tick
-    curves = run.log.curves
-    curves["test_iteration"].append(schedule.iterations)
-    curves["test_error"].append(error)
+    tick = time.perf_counter()
+    path = result_path(spec, results_dir)
+    fields = evaluator.final(run, path, write=rank == 0)
+    eval_time = time.perf_counter() - tick
+    images = spec.schedule.iterations * spec.schedule.batch_size
     result = {
         "schema": SCHEMA,
-        "experiment": exp.name,
-        "dataset": exp.dataset,
-        "dataset_label": exp.label,
-        "note": exp.note,
-        "profile": cell.profile,
-        "head": cell.head.name,
-        "head_label": cell.head.label,
-        "margin": cell.head.margin,
-        "seed": cell.seed,
+        "run": identity(spec),
+        "experiment": spec.experiment,
+        "dataset": spec.dataset,
+        "dataset_label": spec.label or catalog.get(spec.dataset).label,
+        "note": spec.note or catalog.get(spec.dataset).note,
+        "profile": spec.profile,
+        "head": spec.head.name,
+        "head_label": spec.head.label,
+        "margin": spec.head.margin,
+        "hyper": {k: jsonable(v) for k, v in spec.head.hyper},
+        "seed": spec.seed,
+        "precision": spec.precision,
+        "evaluator": spec.evaluator,
+        "order": spec.order,
+        "split": spec.split,
         "config": {
-            "network": exp.network,
-            "augment": exp.augment,
-            "schedule": asdict(schedule),
-            "head_hyper": hyper_json(hyper),
-            "train_images": len(train),
+            "network": spec.network,
+            "augment": spec.augment,
+            "schedule": identity(spec)["schedule"],
+            "train_images": len(train_split),
+            "train_classes": len(train_split.classes),
+            "max_grad_norm": spec.max_grad_norm,
         },
-        "metrics": {"test_error": error, "test_images": len(angles)},
-        "paper": {"test_error": exp.paper_error.get(cell.head.label), "source": exp.paper_source},
-        "curves": curves,
+        "paper": spec.paper,
+        "curves": run.log.curves,
         "warnings": run.log.warnings,
-        "target_angle_hist": {
-            "bins_deg": ANGLE_BINS,
-            "counts": torch.histc(angles.float().cpu(), ANGLE_BINS, 0.0, 180.0).int().tolist(),
-        },
-        **run.timing(eval_time),
+        "wall_time_s": run.train_time + eval_time,
+        "train_time_s": run.train_time,
+        "images_per_s": images / run.train_time if run.train_time > 0 else math.nan,
         "command": command,
         "provenance": {**run_provenance(device), "world_size": world},
+        **fields,
     }
-    return run.save_result(result_path(cell.profile, exp.name, cell.run_id, results_dir), result)
+    if rank == 0:
+        write_result(path, result)
+    if world > 1:
+        dist.barrier()  # the file is complete before any rank reads it
+    return read_result(path)  # exactly what reports will see
+
+
+def measure_throughput(spec: RunSpec, device, steps: int = 1) -> float:
+    """Training images/s of a run's network and precision on random data (for the plan only):
+    one warm-up step, then `steps` timed forward + backward passes."""
+    device = torch.device(device)
+    net = make_network(spec.network).to(device)
+    x = torch.randn(spec.schedule.batch_size, *net.input_shape, device=device)
+
+    def step():
+        forward_features(net, x, spec.precision).float().sum().backward()
+
+    step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    tick = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return steps * spec.schedule.batch_size / (time.perf_counter() - tick)

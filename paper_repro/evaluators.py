@@ -1,0 +1,183 @@
+"""What a trained model is measured by, one evaluator per kind of run (`RunSpec.evaluator`):
+
+- ``classification``: test error (%) by the head's test-time rule, the histogram of the
+  angle between test features and their class weight, and a test-error curve during
+  training (every eval_every iterations, on eval_subset images).
+- ``verification``: the LFW protocol of `paper_repro.verification` on the split's pairs:
+  flip-concatenated features, cosine scores, per-fold accuracy with thresholds from the other
+  folds, ROC and TAR at FAR = 1e-3.
+- ``features-2d``: the 2-D features of test_subset training and test images and the class
+  weights, saved beside the result as ``<run_id>.npz`` (np.savez, no pickled objects:
+  features float32 (N, 2), train first; labels int64 (N,); split "train"/"test" (N,);
+  weights float32 (C, 2); classes (C,)), with the test error on the saved test features.
+
+An evaluator is built with (spec, what it tests on, the training mean, device); `final(run,
+result_path, write)` gets the finished `paper_repro.runner.TrainingRun` and returns the
+result fields it adds."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from paper_repro.data import FaceSplit, Split
+from paper_repro.fileio import atomic_write_bytes
+from paper_repro.verification import flip_concat, verification_metrics, verification_scores
+
+ANGLE_BINS = 90  # histogram of the target angle over 0..180 degrees, 2-degree bins
+FAR = 1e-3
+
+
+class DeviceData:
+    """A dataset split held on the device as uint8 (N, C, H, W) with its labels."""
+
+    def __init__(self, split: Split, mean: torch.Tensor, device: torch.device):
+        self.images = split.images.to(device)
+        self.labels = split.labels.to(device)
+        self.mean = mean.to(device).view(1, -1, 1, 1)  # (1, C, 1, 1)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def normalised(self, index) -> torch.Tensor:
+        # mean subtraction as in the paper; /255 only sets the scale batch norm then absorbs
+        return (self.images[index].float() - self.mean) / 255.0
+
+    def batches(self, n: int | None = None, batch_size: int = 1000):
+        """(index, normalised images) over the first n examples, in order."""
+        n = len(self) if n is None else min(n, len(self))
+        for start in range(0, n, batch_size):
+            index = torch.arange(start, min(start + batch_size, n), device=self.images.device)
+            yield index, self.normalised(index)
+
+
+def forward_features(net: nn.Module, x: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
+    if x.is_cuda:
+        x = x.contiguous(memory_format=torch.channels_last)
+    if precision == "bf16":
+        with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            return net(x)
+    return net(x)
+
+
+class _Evaluator:
+    curves: tuple[str, ...] = ()  # extra training curves it appends to
+
+    def __init__(self, spec, evaluation, mean: torch.Tensor, device):
+        self.spec, self.device = spec, device
+
+    def _features(self, net, data: DeviceData, n=None) -> torch.Tensor:
+        """Features (n, D) float32 of the first n examples, the network in eval mode."""
+        was_training = net.training
+        net.eval()
+        with torch.no_grad():
+            batches = data.batches(n)
+            out = [forward_features(net, x, self.spec.precision).float() for _, x in batches]
+        net.train(was_training)
+        return torch.cat(out)
+
+
+class Classification(_Evaluator):
+    curves = ("test_iteration", "test_error")
+
+    def __init__(self, spec, test: Split, mean, device):
+        super().__init__(spec, test, mean, device)
+        self.test = DeviceData(test, mean, device)
+
+    def error_and_angles(self, net, head, n=None) -> tuple[float, torch.Tensor]:
+        """Test error (%) by the head's test-time rule, and the target angles in degrees."""
+        features = self._features(net, self.test, n)
+        labels = self.test.labels[: len(features)]
+        with torch.no_grad():
+            wrong = (head.scores(features).argmax(dim=1) != labels).sum().item()
+            cos = F.cosine_similarity(features, head.weight[labels].float(), dim=1)
+        return 100.0 * wrong / len(features), torch.rad2deg(torch.arccos(cos.clamp(-1.0, 1.0)))
+
+    def curve_point(self, run):
+        def point(it: int) -> None:
+            error, _ = self.error_and_angles(run.net, run.head, self.spec.schedule.eval_subset)
+            run.log.curves["test_iteration"].append(it)
+            run.log.curves["test_error"].append(error)
+
+        return point
+
+    def final(self, run, result_path, write: bool) -> dict:
+        error, angles = self.error_and_angles(run.net, run.head, self.spec.schedule.test_subset)
+        curves = run.log.curves
+        curves["test_iteration"].append(self.spec.schedule.iterations)
+        curves["test_error"].append(error)
+        counts = torch.histc(angles.float().cpu(), ANGLE_BINS, 0.0, 180.0).int().tolist()
+        return {
+            "metrics": {"test_error": error, "test_images": len(angles)},
+            "target_angle_hist": {"bins_deg": ANGLE_BINS, "counts": counts},
+        }
+
+
+class Verification(_Evaluator):
+    def __init__(self, spec, faces: FaceSplit, mean, device):
+        super().__init__(spec, faces, mean, device)
+        self.faces, self.mean = faces, mean
+
+    def final(self, run, result_path, write: bool) -> dict:
+        net, pairs = run.net, self.faces.pairs
+        images = Split(pairs.images, torch.zeros(len(pairs.images), dtype=torch.int64), ("",))
+        data = DeviceData(images, self.mean, self.device)
+        was_training = net.training
+        net.eval()
+        with torch.no_grad():
+            embed = lambda v: forward_features(net, v, self.spec.precision).float()  # noqa: E731
+            features = torch.cat([flip_concat(embed, x).double().cpu() for _, x in data.batches()])
+        net.train(was_training)
+        features, index = features.numpy(), pairs.index.numpy()
+        scores = verification_scores(features[index[:, 0]], features[index[:, 1]])
+        folds = self.faces.test_folds
+        return {
+            "metrics": verification_metrics(scores, pairs.issame, pairs.folds, folds, FAR),
+            "faces": {
+                "split": self.faces.description,
+                "test_folds": list(self.faces.test_folds),
+                "train_identities": len(self.faces.train.classes),
+                "test": pairs.what,
+            },
+        }
+
+
+class Features2d(_Evaluator):
+    def __init__(self, spec, test: Split, mean, device):
+        super().__init__(spec, test, mean, device)
+        self.test, self.classes = DeviceData(test, mean, device), test.classes
+
+    def final(self, run, result_path, write: bool) -> dict:
+        n, train, head = self.spec.schedule.test_subset, run.data, run.head
+        train_f, test_f = self._features(run.net, train, n), self._features(run.net, self.test, n)
+        test_labels = self.test.labels[: len(test_f)]
+        with torch.no_grad():
+            wrong = (head.scores(test_f).argmax(dim=1) != test_labels).sum().item()
+        npz = result_path.with_suffix(".npz")
+        if write:
+            buffer = io.BytesIO()
+            np.savez(
+                buffer,
+                features=torch.cat([train_f, test_f]).cpu().numpy().astype(np.float32),
+                labels=torch.cat([train.labels[: len(train_f)], test_labels]).cpu().numpy(),
+                split=np.array(["train"] * len(train_f) + ["test"] * len(test_f), "<U5"),
+                weights=head.weight.detach().cpu().numpy().astype(np.float32),
+                classes=np.array(self.classes),
+            )
+            atomic_write_bytes(npz, buffer.getvalue())  # before the result, which marks done
+        return {
+            "metrics": {"test_error": 100.0 * wrong / len(test_f), "test_images": len(test_f)},
+            "features": {"npz": npz.name, "n_train": len(train_f), "n_test": len(test_f),
+                         "classes": list(self.classes)},
+        }  # fmt: skip
+
+
+EVALUATORS = {
+    "classification": Classification,
+    "verification": Verification,
+    "features-2d": Features2d,
+}
