@@ -9,7 +9,17 @@ the tests compare the PyTorch implementation against; :mod:`derivations.render` 
 
 from __future__ import annotations
 
-from derivations import arcface, asoftmax, bdlmcl, common, lmcl, lsoftmax, softmax_ce
+from derivations import (
+    arcface,
+    asoftmax,
+    bdlmcl,
+    common,
+    equations,
+    jacobian,
+    lmcl,
+    lsoftmax,
+    softmax_ce,
+)
 from derivations.common import Proof
 
 HEADS = ("softmax", "lsoftmax", "asoftmax", "lmcl", "arcface", "bdlmcl")
@@ -25,7 +35,8 @@ MODULES = {
 
 def all_proofs() -> list[Proof]:
     """Every proof: the shared identities first, then each head's, in ``HEADS`` order."""
-    return [*common.proofs(), *(p for head in HEADS for p in MODULES[head].proofs())]
+    shared = [*common.proofs(), *jacobian.proofs()]
+    return [*shared, *(p for head in HEADS for p in MODULES[head].proofs())]
 
 
-__all__ = ["HEADS", "MODULES", "Proof", "all_proofs"]
+__all__ = ["HEADS", "MODULES", "Proof", "all_proofs", "equations"]

@@ -16,7 +16,7 @@ import functools
 
 import sympy as sp
 
-from derivations import common, lmcl
+from derivations import common, equations, lmcl
 from derivations.common import Proof, c, m, s, theta
 
 TITLE = "ArcFace (additive angular margin)"
@@ -25,8 +25,8 @@ DESCRIPTION = (
     "threshold cos θ_y = cos(π − m) the insightface implementation replaces cos(θ_y + m) by "
     "a shifted cosine so that the target logit keeps increasing with cos θ_y."
 )
-REF_LOSS = "ArcFace eq. 3"
-REF_FALLBACK = "ArcFace eq. 3 + insightface easy_margin=False"
+REF_LOSS = equations.AF_LOSS.label
+REF_FALLBACK = equations.AF_FALLBACK.label
 
 _U = sp.Symbol("u", real=True)
 
@@ -116,7 +116,7 @@ def _jump_proof() -> Proof:
     g_slope = sp.simplify(sp.diff(g, mm))
     slope_positive = sp.solveset(g_slope <= 0, mm, sp.Interval.open(0, sp.pi / 2)) == sp.S.EmptySet
     return Proof(
-        "arcface-eq3-fallback-jump-at-threshold",
+        "arcface-fallback-jump-at-threshold",
         REF_FALLBACK,
         common.tex_list(
             sp.Eq(sp.Subs(margin_branch() - fallback_branch(), c, threshold()), expected),
@@ -142,7 +142,7 @@ def _increasing_proof() -> Proof:
     sin_positive = sp.solveset(sp.sin(_U) <= 0, _U, sp.Interval.open(0, sp.pi)) == sp.S.EmptySet
     fallback_slope = sp.diff(fallback_branch(), c)
     return Proof(
-        "arcface-eq3-target-increasing",
+        "arcface-fallback-target-increasing",
         REF_FALLBACK,
         common.tex_list(
             sp.Eq(sp.Derivative(margin_branch(), c), slope_expected),
@@ -186,4 +186,20 @@ def proofs() -> list[Proof]:
         _jump_proof(),
         _unbounded_gradient_proof(),
         *lmcl.orthogonality_proofs("arcface-eq3", REF_LOSS, logit_spec()),
+        # margin branch: slope s sin(θ + m)/sin θ = s (cos m + c sin m / sqrt(1 - c²))
+        *lmcl.gradient_proofs(
+            "arcface-eq3",
+            REF_LOSS,
+            margin_branch(),
+            other_logit(),
+            lambda cc: s * (sp.cos(m) + cc * sp.sin(m) / sp.sqrt(1 - cc**2)),
+        ),
+        *common.closed_form_gradient_proofs(
+            "arcface-fallback-target",
+            REF_FALLBACK,
+            fallback_branch(),
+            common.cosine_closed_form(lambda cc: s),
+            "y",
+            "explicit 3-vectors with |x|, |W_y| free; derived minus written-out form is 0",
+        ),
     ]

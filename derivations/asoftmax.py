@@ -6,8 +6,8 @@ L-Softmax (eq. 6 there).  The weights enter only through ``cos(theta_j)``, which
 from the *raw* ``W_j``: the logits have no ``|W_j|`` dependence, yet the gradient with respect
 to ``W_j`` is non-zero and flows entirely through ``dcos/dW_j``.
 
-SphereFace equation numbers (eq. 5 modified softmax, eq. 7 A-Softmax) are as recalled, not
-re-checked against the PDF.
+SphereFace equation numbers (eq. 5 modified softmax, eq. 7 A-Softmax) are this project's,
+not confirmed by any source text (see :mod:`derivations.equations`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import functools
 
 import sympy as sp
 
-from derivations import common, lsoftmax
+from derivations import common, equations, lsoftmax
 from derivations.common import Proof, c, lam, w_norm, x_norm
 
 TITLE = "A-Softmax (SphereFace)"
@@ -25,8 +25,8 @@ DESCRIPTION = (
     "logit is the feature norm times a cosine. The raw weights still receive a gradient "
     "through the cosine, and that gradient is orthogonal to the weight vector."
 )
-REF_MODIFIED = "SphereFace eq. 5"
-REF_LOSS = "SphereFace eq. 7"
+REF_MODIFIED = equations.AS_MODIFIED.label
+REF_LOSS = equations.AS_LOSS.label
 
 MARGINS = (1, 2, 3, 4)
 
@@ -76,7 +76,7 @@ def _m1_proofs() -> list[Proof]:
     return [
         common.prove_equal(
             "asoftmax-eq7-m1-equals-modified-softmax",
-            REF_MODIFIED,
+            REF_LOSS,
             f1,
             other_logit(),
             "target logit at m = 1 minus |x| c simplifies to 0 for every λ",
@@ -136,9 +136,50 @@ def orthogonal_weight_gradient_proof(m: int) -> Proof:
     )
 
 
+def target_gradient_proofs() -> list[Proof]:
+    """Target gradients for every m (cos(mθ) as an undefined T_m(c)), λ symbolic:
+    ``(λ Ŵ + (-1)^k T_m' (Ŵ - c x̂) + ((-1)^k T_m - 2k) x̂)/(1 + λ)`` and
+    ``|x| (λ + (-1)^k T_m') (x̂ - c Ŵ) / (|W| (1 + λ))``."""
+    t_m, k = sp.Function("T_m"), lsoftmax.K
+
+    def closed(xv, wv, nx, nw, cc):
+        t0, t1 = t_m(cc), sp.diff(t_m(c), c).subs(c, cc)
+        x_hat, w_hat = xv / nx, wv / nw
+        psi_k, slope = (-1) ** k * t0 - 2 * k, (-1) ** k * t1
+        grad_x = lam * w_hat + slope * (w_hat - cc * x_hat) + psi_k * x_hat
+        grad_w = nx * (lam + slope) * (x_hat - cc * w_hat) / nw
+        return grad_x / (1 + lam), grad_w / (1 + lam)
+
+    return common.closed_form_gradient_proofs(
+        "asoftmax-eq7-target",
+        REF_LOSS,
+        lsoftmax.mixed_logit((-1) ** k * t_m(c) - 2 * k, wn=1),
+        closed,
+        "y",
+        "T_m undefined (any m; its slope is L-Softmax eq. 7's, proved per m), symbolic piece k "
+        "and λ; explicit 3-vectors with |x|, |W_y| free; derived minus written-out form is 0",
+    )
+
+
+def other_gradient_proofs() -> list[Proof]:
+    """``f_j = |x| cos θ_j``: ``df_j/dx = Ŵ_j`` and ``df_j/dW_j = |x| (x̂ - c Ŵ_j)/|W_j|``."""
+
+    def closed(xv, wv, nx, nw, cc):
+        return wv / nw, nx * (xv / nx - cc * wv / nw) / nw
+
+    return common.closed_form_gradient_proofs(
+        "asoftmax-eq5-other",
+        REF_MODIFIED,
+        other_logit(),
+        closed,
+        "j",
+        "explicit 3-vectors with |x|, |W_j| free; derived minus written-out form is 0",
+    )
+
+
 @functools.cache
 def proofs() -> list[Proof]:
     out = _m1_proofs()
     out += [unit_weight_proof(m) for m in MARGINS]
     out += [orthogonal_weight_gradient_proof(m) for m in MARGINS]
-    return out
+    return out + target_gradient_proofs() + other_gradient_proofs()

@@ -1,13 +1,19 @@
 """BD-LMCL (Li et al., ICASSP 2019): boundary-discriminative large margin cosine loss.
 
-Logits are exactly LMCL's (CosFace eq. 4).  A sample contributes only when it is *near the
-boundary*, defined here as
+Logits are LMCL's (CosFace eq. 4).  A sample is *near the boundary*, ``sel_i = 1``, when
 
 * the margin classifier gets it wrong: ``s (c_y - m) < max_{j != y} s c_j``, and
 * the plain cosine still ranks it in the top k: ``#{j != y : c_j > c_y} < k``.
 
-Batch loss ``(1/B) sum_i sel_i CE_i``.  ``sel_i`` is piecewise constant in the inputs, so away
-from its switching points the gradient is the LMCL gradient times ``sel_i``.
+The sources read the rule two ways, and both are derived here (``UNSELECTED``):
+
+* ``"drop"`` (the ICASSP abstract, "only the samples around the speaker boundaries are
+  considered"): ``(1/B) sum_i sel_i CE_i(m)``, the unselected samples count zero;
+* ``"no_margin"`` (the specification text: samples close to their class centre need no
+  margin, the boundary samples get it): ``(1/B) sum_i CE_i(m sel_i)``, every sample counts.
+
+``sel_i`` is piecewise constant in the inputs, so away from its switching points it is a
+constant in every derivative.
 """
 
 from __future__ import annotations
@@ -16,18 +22,23 @@ import functools
 
 import sympy as sp
 
-from derivations import common, lmcl
+from derivations import common, equations, lmcl
 from derivations.common import Proof, c, c_max_other, m, n_above, s
 
 TITLE = "BD-LMCL (boundary-discriminative LMCL)"
 DESCRIPTION = (
-    "LMCL logits, but only samples near the decision boundary are kept: those the margin "
-    "classifier misclassifies while their target cosine is still among the k largest. "
-    "Unselected samples contribute zero loss and zero gradient; the batch mean still divides "
-    "by the full batch size."
+    "LMCL logits; the samples near the decision boundary are those the margin classifier "
+    "misclassifies while their target cosine is still among the k largest. Under the reading "
+    "'drop' (the default, after the ICASSP 2019 abstract) unselected samples contribute zero "
+    "loss and zero gradient, and the batch mean still divides by the full batch size; under "
+    "'no_margin' (the specification text) every sample counts and only the selected ones get "
+    "the margin."
 )
-REF_LOGITS = "CosFace eq. 4"
-REF_SELECTION = "BD-LMCL selection (zero-one margin loss, top-k)"
+REF_LOGITS = equations.CF_LOSS.label
+REF_SELECTION = equations.BD_SELECTION.label
+REF_DROP = equations.BD_DROP.label
+REF_NO_MARGIN = equations.BD_NO_MARGIN.label
+UNSELECTED = ("drop", "no_margin")
 
 K_TOP = sp.Symbol("k", integer=True, positive=True)
 _SEL = sp.Symbol(r"\mathrm{sel}", nonnegative=True)
@@ -49,13 +60,26 @@ def selection() -> sp.Basic:
     return sp.And(margin_misclassified(), in_top_k())
 
 
+def no_margin_target() -> sp.Expr:
+    """Reading ``"no_margin"``: ``s (c - m sel)``, the margin only on selected samples."""
+    return s * (c - m * _SEL)
+
+
 @functools.cache
-def logit_spec() -> common.LogitSpec:
+def logit_spec(unselected: str = "drop") -> common.LogitSpec:
+    if unselected == "drop":
+        return common.LogitSpec(
+            target=lmcl.target_logit(),
+            other=lmcl.other_logit(),
+            params=(s, m, K_TOP),
+            selection=selection(),
+        )
     return common.LogitSpec(
-        target=lmcl.target_logit(),
+        target=no_margin_target(),
         other=lmcl.other_logit(),
-        params=(s, m, K_TOP),
+        params=(s, m, K_TOP, _SEL),
         selection=selection(),
+        switch=_SEL,
     )
 
 
@@ -78,14 +102,21 @@ def steps() -> list[common.Step]:
             common.eq_tex(_SEL, selection(), "y"),
         ),
         common.step(
-            "Selected loss of one sample (class y = 1 shown)",
-            REF_SELECTION,
+            "Reading 'drop': loss of one sample (class y = 1 shown)",
+            REF_DROP,
             sp.Symbol("L_i"),
             selected_loss(fs, 0),
         ),
+        common.step(
+            "Reading 'no_margin': target logit of one sample",
+            REF_NO_MARGIN,
+            sp.Symbol("f_y"),
+            no_margin_target(),
+            "y",
+        ),
         common.Step(
-            "Gradient w.r.t. the logits (sel held constant)",
-            REF_SELECTION,
+            "Reading 'drop': gradient w.r.t. the logits (sel held constant)",
+            REF_DROP,
             ", \\quad ".join(
                 common.eq_tex(sp.Derivative(sp.Symbol("L_i"), f), sp.simplify(g))
                 for f, g in zip(fs, selected_loss_gradient(fs, 0), strict=True)
@@ -151,8 +182,8 @@ def _ce_nonnegative_proof() -> Proof:
     rewritten = sp.log(1 + sum(sp.exp(f - fs[0]) for f in fs[1:]))
     equal = sp.simplify(sp.expand_log(ce - rewritten, force=True)) == 0
     return Proof(
-        "bdlmcl-sel-loss-at-most-lmcl",
-        REF_SELECTION,
+        "bdlmcl-drop-loss-at-most-lmcl",
+        REF_DROP,
         common.tex_list(sp.Eq(ce, rewritten), sp.GreaterThan(rewritten, 0, evaluate=False)),
         equal and bool(rewritten.is_nonnegative),
         "CE = log(1 + sum_{j≠y} exp(f_j - f_y)) (expand_log, simplify) and SymPy's assumptions "
@@ -168,8 +199,8 @@ def _gradient_proof() -> Proof:
         for j, g in enumerate(selected_loss_gradient(fs, y)):
             holds = holds and common.is_zero(g - _SEL * (probs[j] - (1 if j == y else 0)))
     return Proof(
-        "bdlmcl-sel-grad-is-selected-lmcl",
-        REF_SELECTION,
+        "bdlmcl-drop-grad-is-selected-lmcl",
+        REF_DROP,
         common.eq_tex(
             sp.Derivative(sp.Symbol("L_i"), sp.Symbol("f_j")),
             _SEL * (sp.Symbol("p_j") - sp.Symbol(r"\mathbb{1}[j = y]")),
@@ -180,6 +211,78 @@ def _gradient_proof() -> Proof:
     )
 
 
+def _no_margin_switch_proof() -> Proof:
+    target = no_margin_target()
+    return Proof(
+        "bdlmcl-nomargin-selected-lmcl-unselected-nsl",
+        REF_NO_MARGIN,
+        common.tex_list(
+            sp.Eq(sp.Subs(target, _SEL, 1), lmcl.target_logit()),
+            sp.Eq(sp.Subs(target, _SEL, 0), lmcl.other_logit()),
+            role="y",
+        ),
+        common.is_zero(target.subs(_SEL, 1) - lmcl.target_logit())
+        and common.is_zero(target.subs(_SEL, 0) - lmcl.other_logit()),
+        "sel = 1 gives the LMCL target s (cos θ_y - m), sel = 0 the NSL target s cos θ_y",
+    )
+
+
+def _no_margin_bounds_proof() -> Proof:
+    """``dCE/dmu = s sum_{j != y} p_j >= 0`` for the target ``s (c - mu)``: the loss grows with
+    the margin, so ``CE(0) <= CE(m sel) <= CE(m)`` and the batch losses are ordered
+    ``drop <= no_margin <= LMCL``."""
+    mu = sp.Symbol("mu", nonnegative=True)
+    fs = [s * (c - mu), *sp.symbols(f"f_2:{N_CLASSES + 1}", real=True)]
+    probs = common.softmax(fs)
+    slope = s * sum(probs[1:])
+    derivative_ok = common.is_zero(sp.diff(common.cross_entropy(fs, 0), mu) - slope)
+    # per sample: sel CE(m) <= CE(m sel) (equality at sel = 1, CE(0) >= 0 at sel = 0)
+    ce = [common.cross_entropy([s * (c - m * v), *fs[1:]], 0) for v in (0, 1)]
+    mix_ok = all(
+        common.is_zero(ce[v] - (v * ce[1] + (1 - v) * ce[0])) for v in (0, 1)
+    )  # CE(m sel) = sel CE(m) + (1 - sel) CE(0) for sel in {0, 1}
+    return Proof(
+        "bdlmcl-nomargin-between-drop-and-lmcl",
+        REF_NO_MARGIN,
+        common.tex_list(
+            sp.Eq(sp.Derivative(sp.Symbol("CE"), mu), s * sp.Symbol(r"\sum_{j \ne y} p_j")),
+            sp.Symbol(r"L_{drop} \le L_{no\_margin} \le L_{LMCL}"),
+        ),
+        derivative_ok and bool(slope.is_nonnegative) and mix_ok,
+        f"C = {N_CLASSES}: dCE/dμ minus s Σ_(j≠y) p_j is 0 and SymPy's assumptions decide it is "
+        ">= 0 (CE grows with the margin); CE(m sel) = sel CE(m) + (1 - sel) CE(0) for sel in "
+        "{0, 1}; with CE >= 0 (bdlmcl-drop-loss-at-most-lmcl) the batch losses are ordered",
+    )
+
+
+def _no_margin_m0_proof() -> Proof:
+    target = no_margin_target()
+    return Proof(
+        "bdlmcl-nomargin-m0-is-nsl",
+        REF_NO_MARGIN,
+        common.eq_tex(sp.Subs(target, m, 0), lmcl.other_logit(), "y"),
+        common.is_zero(target.subs(m, 0) - lmcl.other_logit()),
+        "with m = 0 every sample keeps the NSL loss whatever the selection, while 'drop' with "
+        "k = 1, m = 0 selects nothing (bdlmcl-sel-k1-m0-selects-nothing) and its loss is 0: "
+        "the two readings differ",
+    )
+
+
+def no_margin_proofs() -> list[Proof]:
+    return [
+        _no_margin_switch_proof(),
+        lmcl.softmax_ce.dce_dcos_proof(
+            "bdlmcl-nomargin-dce-dcos",
+            REF_NO_MARGIN,
+            lambda xn, wn, cos: s * (cos - m * _SEL),
+            lambda xn, wn, cos: s * cos,
+            lambda xn, wn: s,
+        ),
+        _no_margin_bounds_proof(),
+        _no_margin_m0_proof(),
+    ]
+
+
 @functools.cache
 def proofs() -> list[Proof]:
-    return [*_band_proofs(), _ce_nonnegative_proof(), _gradient_proof()]
+    return [*_band_proofs(), _ce_nonnegative_proof(), _gradient_proof(), *no_margin_proofs()]

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
+from derivations import equations
+
 # ---------------------------------------------------------------------------------------
 # Symbols.  One set of scalar symbols serves every logit: whether w_norm / c refer to the
 # target class y or to another class j is recorded by the *role* used when printing.
@@ -116,13 +118,17 @@ class LogitSpec:
 
     ``params`` are the numeric hyper-parameters in the order the lambdified functions take
     them.  ``selection`` (BD-LMCL only) is a boolean expression of ``c`` (target cosine),
-    :data:`c_max_other`, :data:`n_above` and ``params`` saying whether a sample counts.
+    :data:`c_max_other`, :data:`n_above` and ``params`` saying whether a sample is near the
+    boundary.  By default it weights the sample's cross-entropy (1 or 0); when ``switch`` is
+    one of ``params``, the selection instead sets that parameter per sample (1 or 0) and
+    every sample's cross-entropy counts.
     """
 
     target: sp.Expr
     other: sp.Expr
     params: tuple[sp.Symbol, ...]
     selection: sp.Basic | None = None
+    switch: sp.Symbol | None = None
 
 
 def eq_tex(lhs, rhs, role: str = "j") -> str:
@@ -329,7 +335,7 @@ def vector_identity_proofs() -> list[Proof]:
     """The three vector identities, component-wise on explicit 3-vectors."""
     nx, nw = vector_norm(X), vector_norm(W)
     cos_xw = W.dot(X) / (nx * nw)
-    ref = "L-Softmax §3.4 (chain rule through cos θ)"
+    ref = equations.VECTOR.label
     return [
         prove_equal(
             "common-norm-gradient",
@@ -382,7 +388,7 @@ def chain_rule_proof() -> Proof:
     )
     return Proof(
         "common-chain-rule-any-F",
-        "L-Softmax §3.4 (chain rule)",
+        equations.CHAIN.label,
         statement,
         holds,
         "F undefined; assembled gradient minus sympy.diff of F(|x|(x), |W|(W), cos(x, W)) "
@@ -393,3 +399,46 @@ def chain_rule_proof() -> Proof:
 @functools.cache
 def proofs() -> list[Proof]:
     return [*vector_identity_proofs(), chain_rule_proof()]
+
+
+# ---------------------------------------------------------------------------------------
+# Closed-form vector gradients written out by hand, proved against the chain rule.
+# ---------------------------------------------------------------------------------------
+def closed_form_gradient_proofs(prefix: str, paper_ref: str, f, closed, role: str, detail: str):
+    """``df/dx`` and ``df/dW_role`` of logit ``f`` equal the hand-written ``closed`` forms.
+
+    ``closed(x, W, |x|, |W|, cos)`` returns the pair of vectors; it is evaluated once on
+    explicit 3-vectors with the norms as free symbols (the comparison) and once on matrix
+    symbols (the printed statement), so what is printed is what was compared.
+    """
+    grad_x, grad_w = vector_gradient_free_norms(f)
+    want_x, want_w = closed(X, W, NX, NW, W.dot(X) / (NX * NW))
+    wv = W_VEC_Y if role == "y" else W_VEC
+    show_x, show_w = closed(X_VEC, wv, x_norm, w_norm, c)
+    f_sym = sp.Symbol(f"f_{role}")
+    return [
+        Proof(
+            f"{prefix}-grad-x",
+            paper_ref,
+            f"{tex(sp.Derivative(f_sym, X_VEC), role)} = {tex(show_x, role)}",
+            is_zero(grad_x - want_x),
+            detail,
+        ),
+        Proof(
+            f"{prefix}-grad-W",
+            paper_ref,
+            f"{tex(sp.Derivative(f_sym, wv), role)} = {tex(show_w, role)}",
+            is_zero(grad_w - want_w),
+            detail,
+        ),
+    ]
+
+
+def cosine_closed_form(g):
+    """``g(cos) dcos/dx`` and ``g(cos) dcos/dW`` written with unit vectors: the closed form of
+    any logit that depends on x and W only through the cosine, with slope ``g``."""
+
+    def closed(xv, wv, nx, nw, cc):
+        return g(cc) * (wv / nw - cc * xv / nx) / nx, g(cc) * (xv / nx - cc * wv / nw) / nw
+
+    return closed

@@ -12,7 +12,7 @@ import functools
 
 import sympy as sp
 
-from derivations import common, softmax_ce
+from derivations import common, equations, softmax_ce
 from derivations.common import Proof, c, m, s
 
 TITLE = "LMCL (CosFace)"
@@ -20,8 +20,8 @@ DESCRIPTION = (
     "Features and class weights are normalised and the logits are scaled cosines; the target "
     "cosine is reduced by an additive margin m before scaling by s."
 )
-REF_NSL = "CosFace eq. 3"
-REF_LOSS = "CosFace eq. 4"
+REF_NSL = equations.CF_NSL.label
+REF_LOSS = equations.CF_LOSS.label
 
 
 def other_logit(cos=c) -> sp.Expr:
@@ -78,11 +78,32 @@ def orthogonality_proofs(name_prefix: str, paper_ref: str, spec: common.LogitSpe
     return out
 
 
+def gradient_proofs(prefix: str, paper_ref: str, target, other, target_slope=None):
+    """``df/dx = g (Ŵ - c x̂)/|x|`` and ``df/dW = g (x̂ - c Ŵ)/|W|`` for the target (slope
+    ``g = target_slope(c)``, default ``s``) and the other logits (``g = s``): the closed forms
+    of every logit that sees x and W only through the cosine (also used for ArcFace)."""
+    detail = "explicit 3-vectors with |x|, |W_j| free; derived minus written-out form is 0"
+    slope = target_slope or (lambda cc: s)
+    return [
+        *common.closed_form_gradient_proofs(
+            f"{prefix}-target", paper_ref, target, common.cosine_closed_form(slope), "y", detail
+        ),
+        *common.closed_form_gradient_proofs(
+            f"{prefix}-other",
+            paper_ref,
+            other,
+            common.cosine_closed_form(lambda cc: s),
+            "j",
+            detail,
+        ),
+    ]
+
+
 @functools.cache
 def proofs() -> list[Proof]:
     return [
         common.prove_equal(
-            "lmcl-eq4-m0-equals-nsl",
+            "lmcl-eq3-nsl-is-m0",
             REF_NSL,
             target_logit().subs(m, 0),
             other_logit(),
@@ -98,4 +119,5 @@ def proofs() -> list[Proof]:
             lambda xn, wn: s,
         ),
         *orthogonality_proofs("lmcl-eq4", REF_LOSS, logit_spec()),
+        *gradient_proofs("lmcl-eq4", REF_LOSS, target_logit(), other_logit()),
     ]

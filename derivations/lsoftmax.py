@@ -1,6 +1,6 @@
 """L-Softmax (Liu et al., ICML 2016): large-margin softmax with an integer angular margin m.
 
-Target logit (eqs. 4-6, with the lambda annealing of the reference implementation)::
+Target logit (eqs. 4 and 6, with the lambda annealing of the experiments section)::
 
     f_y = (lam |W_y||x| cos(theta_y) + |W_y||x| psi(theta_y)) / (1 + lam)
     psi(theta) = (-1)^k cos(m theta) - 2k,   theta in [k pi/m, (k+1) pi/m],  k = 0..m-1
@@ -8,8 +8,9 @@ Target logit (eqs. 4-6, with the lambda annealing of the reference implementatio
 Everything is written in ``c = cos(theta)``: ``cos(m theta)`` by the multiple-angle expansion
 of eq. 7 and the piece index by ``cos((k+1) pi/m) <= c <= cos(k pi/m)``, so no ``acos``.
 
-Equation numbers for §3.4 (eqs. 8-10) follow the project brief and were not re-checked
-against the PDF; they are kept in the ``REF_*`` constants so relabelling is one edit.
+Labels come from :mod:`derivations.equations`: the walkthrough text confirms eqs. 1, 4, 6
+and 7, and that eqs. 8-10 are the forward and backward for general m (not which is which);
+the m = 2 example and the lambda-blended logit carry no confirmed number.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import functools
 
 import sympy as sp
 
-from derivations import common, softmax_ce
+from derivations import common, equations, softmax_ce
 from derivations.common import NW, NX, Proof, W, X, c, lam, theta, w_norm, x_norm
 
 TITLE = "L-Softmax (large-margin softmax)"
@@ -27,14 +28,17 @@ DESCRIPTION = (
     "cos(mθ) to [0, π]; non-target logits are unchanged. The λ term mixes in the plain "
     "softmax logit, as in the reference implementation's annealing."
 )
-REF_LOSS = "L-Softmax eq. 4"
-REF_PSI = "L-Softmax eq. 5-6"
-REF_EXPANSION = "L-Softmax eq. 7"
-REF_GRAD_X = "L-Softmax eq. 8 (§3.4)"
-REF_GRAD_W = "L-Softmax eq. 9 (§3.4)"
-REF_M2 = "L-Softmax eq. 10 (§3.4, m = 2 example)"
+REF_LOSS = equations.LS_LOSS.label
+REF_PSI = equations.LS_PSI.label
+REF_EXPANSION = equations.LS_EXPANSION.label
+REF_FORWARD = equations.LS_FORWARD.label
+REF_GRAD_X = equations.LS_GRAD_X.label
+REF_GRAD_W = equations.LS_GRAD_W.label
+REF_M2 = equations.LS_M2.label
+REF_LAMBDA = equations.LS_LAMBDA.label
 
 MARGINS = tuple(range(1, 9))
+LAMBDA_MARGINS = (1, 2, 3, 4)
 
 M = sp.Symbol("m", integer=True, positive=True)
 K = sp.Symbol("k", integer=True, nonnegative=True)
@@ -95,12 +99,14 @@ def psi_gradient(m: int) -> sp.Expr:
 
 
 def mixed_logit(psi_expr: sp.Expr, wn=w_norm) -> sp.Expr:
-    """``(lam |W||x| c + |W||x| psi) / (1 + lam)``: eq. 4's target logit with lambda mixing."""
+    """``(lam |W||x| c + |W||x| psi) / (1 + lam)``: eq. 4's target logit blended with the
+    plain softmax logit by the annealing weight lambda (experiments section)."""
     return (lam * wn * x_norm * c + wn * x_norm * psi_expr) / (1 + lam)
 
 
 def target_logit(m: int) -> sp.Expr:
-    """Eq. 4 target logit with the Piecewise psi of eq. 6 (``w_norm`` is |W_y|)."""
+    """The lambda-blended eq. 4 target logit with the Piecewise psi of eq. 6 (``w_norm`` is
+    |W_y|); lambda = 0 is eq. 4 itself."""
     return mixed_logit(psi(m))
 
 
@@ -114,7 +120,8 @@ def logit_spec(m: int) -> common.LogitSpec:
 
 
 # ---------------------------------------------------------------------------------------
-# Closed forms as printed in §3.4, built by hand from the printed pattern (lambda = 0).
+# Closed forms of the optimisation section (eqs. 8-10 and the m = 2 example), built by hand
+# from the printed term pattern (lambda = 0).
 # Vectors are explicit 3-component; norms are the free symbols NX = |x|, NW = |W_y|.
 # ---------------------------------------------------------------------------------------
 def paper_dcos_dx():
@@ -133,6 +140,13 @@ def _paper_monomials(m: int):
         for i in range(n + 1):
             coef = (-1) ** n * sp.binomial(m, 2 * n) * (-1) ** i * sp.binomial(n, i)
             yield coef, m - 2 * n + 2 * i
+
+
+def paper_forward(m: int):
+    """Forward form: ``(-1)^k sum coef (W.x)^p/(|W||x|)^(p-1) - 2k |W||x|``."""
+    dot = W.dot(X)
+    total = sum(coef * dot**p / (NW * NX) ** (p - 1) for coef, p in _paper_monomials(m))
+    return (-1) ** K * total - 2 * K * NW * NX
 
 
 def paper_grad_x(m: int):
@@ -205,13 +219,13 @@ def steps() -> list[common.Step]:
             multiple_angle_cos_general().subs(c, sp.cos(theta)),
             "y",
         ),
-        common.step("Target logit on piece k (general m)", REF_LOSS, f_y, general_piece, "y"),
+        common.step("Target logit on piece k (general m)", REF_LAMBDA, f_y, general_piece, "y"),
     ]
     for var in (x_norm, w_norm, c):
         out.append(
             common.step(
                 "Scalar partial on piece k (sympy.diff)",
-                REF_GRAD_X,
+                REF_LAMBDA,
                 sp.Derivative(f_y, var),
                 sp.diff(general_piece, var),
                 "y",
@@ -343,14 +357,22 @@ def _m1_proofs() -> list[Proof]:
         common.prove_equal(
             "lsoftmax-eq4-m1-equals-softmax",
             REF_LOSS,
-            f1,
+            f1.subs(lam, 0),
             softmax_ce.logit(),
-            "target logit at m = 1 minus |W||x|c simplifies to 0 for every λ",
+            "eq. 4 target logit (λ = 0) at m = 1 minus |W||x|c simplifies to 0",
             "y",
         ),
         common.prove_equal(
-            "lsoftmax-eq4-m1-lambda-independent",
-            REF_LOSS,
+            "lsoftmax-lambda-m1-equals-softmax",
+            REF_LAMBDA,
+            f1,
+            softmax_ce.logit(),
+            "λ-blended target logit at m = 1 minus |W||x|c simplifies to 0 for every λ",
+            "y",
+        ),
+        common.prove_equal(
+            "lsoftmax-lambda-m1-lambda-independent",
+            REF_LAMBDA,
             sp.diff(f1, lam),
             sp.Integer(0),
             "d f_y / dλ at m = 1 simplifies to 0",
@@ -365,7 +387,7 @@ def _dcos_proofs() -> list[Proof]:
     detail = "chain-rule gradient of cos θ (explicit 3-vectors, |x|, |W| free) minus printed form"
     return [
         Proof(
-            "lsoftmax-eq8-dcos-dx",
+            "lsoftmax-eq8-10-dcos-dx",
             REF_GRAD_X,
             common.eq_tex(
                 sp.Derivative(c, common.X_VEC),
@@ -377,7 +399,7 @@ def _dcos_proofs() -> list[Proof]:
             detail,
         ),
         Proof(
-            "lsoftmax-eq9-dcos-dW",
+            "lsoftmax-eq8-10-dcos-dW",
             REF_GRAD_W,
             common.eq_tex(
                 sp.Derivative(c, common.W_VEC_Y),
@@ -405,14 +427,14 @@ def general_gradient_proofs(m: int) -> list[Proof]:
     f_y = sp.Symbol("f_y")
     return [
         Proof(
-            f"lsoftmax-eq8-grad-x-m{m}",
+            f"lsoftmax-eq8-10-grad-x-m{m}",
             REF_GRAD_X,
             common.eq_tex(sp.Derivative(f_y, common.X_VEC), _pattern_display(m, "x"), "y"),
             common.is_zero(grad_x - paper_grad_x(m)),
             detail,
         ),
         Proof(
-            f"lsoftmax-eq9-grad-W-m{m}",
+            f"lsoftmax-eq8-10-grad-W-m{m}",
             REF_GRAD_W,
             common.eq_tex(sp.Derivative(f_y, common.W_VEC_Y), _pattern_display(m, "W"), "y"),
             common.is_zero(grad_w - paper_grad_w(m)),
@@ -449,7 +471,7 @@ def m2_example_proofs() -> list[Proof]:
     sign = (-1) ** K
     return [
         Proof(
-            "lsoftmax-eq10-m2-logit",
+            "lsoftmax-m2-example-logit",
             REF_M2,
             common.eq_tex(
                 f_y, sign * 2 * dot**2 / (w_norm * x_norm) - (sign + 2 * K) * w_norm * x_norm, "y"
@@ -458,7 +480,7 @@ def m2_example_proofs() -> list[Proof]:
             detail,
         ),
         Proof(
-            "lsoftmax-eq10-m2-grad-x",
+            "lsoftmax-m2-example-grad-x",
             REF_M2,
             common.eq_tex(
                 sp.Derivative(f_y, xv),
@@ -470,7 +492,7 @@ def m2_example_proofs() -> list[Proof]:
             detail,
         ),
         Proof(
-            "lsoftmax-eq10-m2-grad-W",
+            "lsoftmax-m2-example-grad-W",
             REF_M2,
             common.eq_tex(
                 sp.Derivative(f_y, wv),
@@ -484,6 +506,78 @@ def m2_example_proofs() -> list[Proof]:
     ]
 
 
+def forward_proof(m: int) -> Proof:
+    """The piece-k target logit with cos θ = W.x/(|W||x|) is the printed forward form."""
+    at = {x_norm: NX, w_norm: NW, c: W.dot(X) / (NX * NW)}
+    return Proof(
+        f"lsoftmax-eq8-10-forward-m{m}",
+        REF_FORWARD,
+        common.eq_tex(sp.Symbol("f_y"), _pattern_forward_display(m), "y"),
+        common.is_zero(_piece_logit(m).subs(at) - paper_forward(m)),
+        f"m = {m}, symbolic piece k, λ = 0; explicit 3-vectors with |x|, |W_y| free; "
+        "cancel(derived - printed pattern) == 0",
+    )
+
+
+def _pattern_forward_display(m: int) -> sp.Expr:
+    dot = common.w_dot_x
+    total = sum(coef * dot**p / (w_norm * x_norm) ** (p - 1) for coef, p in _paper_monomials(m))
+    return (-1) ** K * total - 2 * K * w_norm * x_norm
+
+
+def lambda_gradient_general_proofs() -> list[Proof]:
+    """λ-blended gradients for every m at once: cos(mθ) as an undefined function T_m(c)."""
+    t_m = sp.Function("T_m")
+
+    def closed(xv, wv, nx, nw, cc):
+        t0, t1 = t_m(cc), sp.diff(t_m(c), c).subs(c, cc)
+        psi_k, slope = (-1) ** K * t0 - 2 * K, (-1) ** K * t1
+        grad_x = lam * wv + nw * nx * slope * (wv / nw - cc * xv / nx) / nx + psi_k * nw * xv / nx
+        grad_w = lam * xv + nw * nx * slope * (xv / nx - cc * wv / nw) / nw + psi_k * nx * wv / nw
+        return grad_x / (1 + lam), grad_w / (1 + lam)
+
+    return common.closed_form_gradient_proofs(
+        "lsoftmax-lambda-general-m",
+        REF_LAMBDA,
+        mixed_logit((-1) ** K * t_m(c) - 2 * K),
+        closed,
+        "y",
+        "T_m undefined (any m; its slope is eq. 7's, proved per m), symbolic piece k and λ; "
+        "explicit 3-vectors with |x|, |W_y| free; derived minus written-out form is 0",
+    )
+
+
+def lambda_gradient_proofs(m: int) -> list[Proof]:
+    """λ-blended gradients are (λ W_y + eq. 8-10 form)/(1 + λ), and (λ x + ...)/(1 + λ)."""
+    grad_x, grad_w = common.vector_gradient_free_norms(mixed_logit(psi_piece(m, K)))
+    detail = (
+        f"m = {m}, symbolic piece k and λ; explicit 3-vectors with |x|, |W_y| free; "
+        "cancel(derived - (λ · plain + printed pattern)/(1 + λ)) == 0"
+    )
+    f_y = sp.Symbol("f_y")
+    xv, wv = common.X_VEC, common.W_VEC_Y
+    return [
+        Proof(
+            f"lsoftmax-lambda-grad-x-m{m}",
+            REF_LAMBDA,
+            common.eq_tex(
+                sp.Derivative(f_y, xv), (lam * wv + _pattern_display(m, "x")) / (1 + lam), "y"
+            ),
+            common.is_zero(grad_x - (lam * W + paper_grad_x(m)) / (1 + lam)),
+            detail,
+        ),
+        Proof(
+            f"lsoftmax-lambda-grad-W-m{m}",
+            REF_LAMBDA,
+            common.eq_tex(
+                sp.Derivative(f_y, wv), (lam * xv + _pattern_display(m, "W")) / (1 + lam), "y"
+            ),
+            common.is_zero(grad_w - (lam * X + paper_grad_w(m)) / (1 + lam)),
+            detail,
+        ),
+    ]
+
+
 @functools.cache
 def proofs() -> list[Proof]:
     out = [expansion_proof(m) for m in MARGINS]
@@ -492,7 +586,11 @@ def proofs() -> list[Proof]:
     out += [decreasing_proof(m) for m in MARGINS]
     out += _m1_proofs()
     out += _dcos_proofs()
+    out += [forward_proof(m) for m in MARGINS]
     for m in MARGINS:
         out += general_gradient_proofs(m)
     out += m2_example_proofs()
+    out += lambda_gradient_general_proofs()
+    for m in LAMBDA_MARGINS:
+        out += lambda_gradient_proofs(m)
     return out

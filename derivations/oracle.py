@@ -1,7 +1,7 @@
 """Numeric oracle: float64 losses and gradients from the lambdified SymPy derivations.
 
 ``evaluate(head, x, W, y, **params)`` returns the logits, the batch loss (mean over samples of
-the cross-entropy, BD-LMCL: of the selected cross-entropies), and ``dLoss/dx``, ``dLoss/dW``.
+the cross-entropy; BD-LMCL "drop": of the selected ones), and ``dLoss/dx``, ``dLoss/dW``.
 
 Per head, the target and non-target logit expressions and the coefficients of their vector
 gradients (``df/dx = ax x + bx W_j``, ``df/dW_j = aw x + bw W_j``, see
@@ -59,6 +59,12 @@ def _finite(name: str, value, low: float, high: float = math.inf, low_open=False
     return value
 
 
+def _reading(name: str, value) -> str:
+    if value not in bdlmcl.UNSELECTED:
+        raise ValueError(f"{name} must be one of {bdlmcl.UNSELECTED}, got {value!r}")
+    return value
+
+
 _REQUIRED = object()
 
 
@@ -79,7 +85,12 @@ _SCHEMAS: dict[str, tuple[_Param, ...]] = {
     "asoftmax": (_INT_MARGIN, _LAMBDA),
     "lmcl": (_SCALE, _COS_MARGIN),
     "arcface": (_SCALE, _Param("m", lambda n, v: _finite(n, v, 0.0, math.pi / 2))),
-    "bdlmcl": (_SCALE, _COS_MARGIN, _Param("k", _integer_at_least_one, 5)),
+    "bdlmcl": (
+        _SCALE,
+        _COS_MARGIN,
+        _Param("k", _integer_at_least_one, 5),
+        _Param("unselected", _reading, "drop"),
+    ),
 }
 
 _SPECS: dict[str, Callable[[dict], common.LogitSpec]] = {
@@ -88,11 +99,12 @@ _SPECS: dict[str, Callable[[dict], common.LogitSpec]] = {
     "asoftmax": lambda p: asoftmax.logit_spec(p["m"]),
     "lmcl": lambda p: lmcl.logit_spec(),
     "arcface": lambda p: arcface.logit_spec(),
-    "bdlmcl": lambda p: bdlmcl.logit_spec(),
+    "bdlmcl": lambda p: bdlmcl.logit_spec(p["unselected"]),
 }
 # Heads whose SymPy expression itself depends on a parameter (the integer margin fixes the
-# number of psi pieces), so each value is lambdified and cached separately.
-_STRUCTURAL = {"lsoftmax": "m", "asoftmax": "m"}
+# number of psi pieces, BD-LMCL's reading the form of the target), so each value is
+# lambdified and cached separately.
+_STRUCTURAL = {"lsoftmax": "m", "asoftmax": "m", "bdlmcl": "unselected"}
 
 
 def _parse_params(head: str, params: dict) -> dict:
@@ -137,6 +149,7 @@ class _Compiled:
     other: Callable  # (|x|, |W_j|, c_j, *params) -> [f, ax, bx, aw, bw]
     selection: Callable | None  # (c_y, c_max_other, n_above, *params) -> bool
     param_names: tuple[str, ...]
+    switch: str | None  # the parameter the selection sets per sample (LogitSpec.switch)
 
 
 def _lambdify_logit(expr: sp.Expr, params) -> Callable:
@@ -149,6 +162,7 @@ def _compile(head: str, structural: tuple) -> _Compiled:
     spec = _SPECS[head](dict(structural))
     selection = None
     if spec.selection is not None:
+        # the selection never depends on the switch it sets, which is passed as a dummy 0
         selection = sp.lambdify(
             (c, c_max_other, n_above, *spec.params), spec.selection, modules="numpy"
         )
@@ -157,6 +171,7 @@ def _compile(head: str, structural: tuple) -> _Compiled:
         other=_lambdify_logit(spec.other, spec.params),
         selection=selection,
         param_names=tuple(p.name for p in spec.params),
+        switch=None if spec.switch is None else spec.switch.name,
     )
 
 
@@ -174,7 +189,8 @@ def evaluate(head: str, x: np.ndarray, W: np.ndarray, y: np.ndarray, **params) -
     ``x`` (B, D) features, ``W`` (C, D) class weights (rows W_j), ``y`` (B,) integer labels.
     Parameters: ``lsoftmax``/``asoftmax``: ``m`` (int >= 1), ``lam`` (>= 0, default 0);
     ``lmcl``: ``s`` (> 0), ``m`` (>= 0); ``arcface``: ``s``, ``m`` in [0, pi/2);
-    ``bdlmcl``: ``s``, ``m``, ``k`` (int >= 1, default 5).
+    ``bdlmcl``: ``s``, ``m``, ``k`` (int >= 1, default 5), ``unselected`` (``"drop"``, the
+    default, or ``"no_margin"``: see :mod:`derivations.bdlmcl`).
     """
     if head not in _SCHEMAS:
         raise ValueError(f"unknown head {head!r}; valid heads are {', '.join(HEADS)}")
@@ -182,6 +198,7 @@ def evaluate(head: str, x: np.ndarray, W: np.ndarray, y: np.ndarray, **params) -
     x, W, y = _check_inputs(x, W, y)
     name = _STRUCTURAL.get(head)
     compiled = _compile(head, ((name, values[name]),) if name else ())
+    values = {**values, **({compiled.switch: 0.0} if compiled.switch else {})}
     numeric = [values[name] for name in compiled.param_names]
 
     batch, n_classes = len(y), W.shape[0]
@@ -200,11 +217,6 @@ def evaluate(head: str, x: np.ndarray, W: np.ndarray, y: np.ndarray, **params) -
             shape,
         )
         cos_y = cos[rows, y]
-        target = _as_arrays(compiled.target(xn, wn[y], cos_y, *numeric), (batch,))
-        for array, value in zip((logits, ax, bx, aw, bw), target, strict=True):
-            array[rows, y] = value
-
-        ce, probs = common.cross_entropy_np(logits, y)
         selected = np.ones(batch, dtype=bool)
         if compiled.selection is not None:
             others = cos.copy()
@@ -218,7 +230,14 @@ def evaluate(head: str, x: np.ndarray, W: np.ndarray, y: np.ndarray, **params) -
                 ),
                 dtype=bool,
             )
-        weight = selected / batch
+        if compiled.switch is not None:  # the selection sets the switch sample by sample
+            numeric[compiled.param_names.index(compiled.switch)] = selected.astype(np.float64)
+        target = _as_arrays(compiled.target(xn, wn[y], cos_y, *numeric), (batch,))
+        for array, value in zip((logits, ax, bx, aw, bw), target, strict=True):
+            array[rows, y] = value
+
+        ce, probs = common.cross_entropy_np(logits, y)
+        weight = (selected if compiled.switch is None else np.ones(batch)) / batch
         onehot = np.zeros((batch, n_classes))
         onehot[rows, y] = 1.0
         delta = (probs - onehot) * weight[:, None]

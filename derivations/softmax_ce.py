@@ -1,7 +1,8 @@
 """Plain softmax + cross-entropy (the baseline every margin head modifies).
 
-Logits ``f_j = W_j . x = |W_j| |x| cos(theta_j)`` (L-Softmax eq. 2), loss
-``CE = -log softmax(f)_y = logsumexp(f) - f_y`` (L-Softmax eq. 1 / eq. 3).
+Logits ``f_j = W_j . x = |W_j| |x| cos(theta_j)`` (the polar form of L-Softmax section 1),
+loss ``CE = -log softmax(f)_y = logsumexp(f) - f_y`` (L-Softmax eq. 1), and the worked
+numbers of the specification texts, proved exactly.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import functools
 
 import sympy as sp
 
-from derivations import common
+from derivations import common, equations
 from derivations.common import Proof, c, w_norm, x_norm
 
 TITLE = "Softmax cross-entropy"
@@ -18,14 +19,24 @@ DESCRIPTION = (
     "Baseline head: a bias-free linear layer followed by softmax and cross-entropy. Every "
     "logit is the inner product of the feature with a class weight, written in polar form."
 )
-REF_LOGIT = "L-Softmax eq. 2"
-REF_LOSS = "L-Softmax eq. 1, 3"
+REF_LOGIT = equations.POLAR.label
+REF_LOSS = equations.SOFTMAX_LOSS.label
+REF_WORKED_1234 = equations.WORKED_1234.label
+REF_WORKED_SPEC = equations.WORKED_SPEC.label
 
 # Number of classes used in the symbolic cross-entropy identities; four keeps the sums
 # readable while exercising every j == y / j != y combination.
 N_CLASSES = 4
+# Worked numbers as printed: overview text (logits 1..4, target class 4) and the
+# worked-numbers text (logits 1..3; a 5-class prediction p with label 4).
 WORKED_LOGITS = (1, 2, 3, 4)
 WORKED_SOFTMAX = ("0.0321", "0.0871", "0.2369", "0.6439")
+WORKED_LOG_SOFTMAX = ("-3.4402", "-2.4402", "-1.4402", "-0.4402")
+WORKED_CE = "0.4402"
+WORKED_LOGITS_3 = (1, 2, 3)
+WORKED_SOFTMAX_3 = ("0.09", "0.24", "0.67")
+WORKED_P = ("0.1", "0.15", "0.05", "0.6", "0.1")
+WORKED_LABEL = 3  # "label 4" of the text, counted from 1
 
 
 def logit(xn=x_norm, wn=w_norm, cos=c) -> sp.Expr:
@@ -87,7 +98,7 @@ def _polar_form_proof() -> Proof:
     polar = logit(nx, nw, common.W.dot(common.X) / (nx * nw))
     inner = common.W.dot(common.X)
     return Proof(
-        "softmax-eq2-polar-logit",
+        "softmax-polar-logit",
         REF_LOGIT,
         common.eq_tex(sp.MatMul(common.W_VEC.T, common.X_VEC), logit()),
         common.is_zero(polar - inner),
@@ -147,21 +158,81 @@ def _ce_gradient_proof() -> Proof:
     )
 
 
-def _worked_numbers_proof() -> Proof:
-    probs = common.softmax([sp.Integer(v) for v in WORKED_LOGITS])
-    # Exact round-half-up at 4 decimals: floor(10^4 p + 1/2) is decided by SymPy on the
-    # exact exponential expression (it refines the numerical evaluation as needed).
-    rounded = [sp.floor(10**4 * p + sp.Rational(1, 2)) / 10**4 for p in probs]
-    expected = [sp.Rational(v) for v in WORKED_SOFTMAX]
+def _rounded(value, decimals: int):
+    """Exact round-half-up: floor(10^d v + 1/2) is decided by SymPy on the exact expression
+    (it refines the numerical evaluation as needed), then compared as a rational."""
+    return sp.floor(10**decimals * value + sp.Rational(1, 2)) / 10**decimals
+
+
+def _printed_proof(name: str, ref: str, exact: list, printed: tuple, decimals: int, what: str):
+    expected = [sp.Rational(v) for v in printed]
     return Proof(
-        "softmax-eq1-worked-numbers-1234",
-        REF_LOSS,
+        name,
+        ref,
         common.eq_tex(
-            sp.Matrix([sp.Function("round_4")(p) for p in probs]).T, sp.Matrix(expected).T
+            sp.Matrix([sp.Function(f"round_{decimals}")(e) for e in exact]).T,
+            sp.Matrix(expected).T,
         ),
-        rounded == expected,
-        "exact softmax([1,2,3,4]) rounded half-up to 4 decimals, compared as rationals",
+        [_rounded(e, decimals) for e in exact] == expected,
+        f"exact {what} rounded half-up to {decimals} decimals, compared as rationals",
     )
+
+
+def worked_number_proofs() -> list[Proof]:
+    logits = [sp.Integer(v) for v in WORKED_LOGITS]
+    log_p = [f - common.logsumexp(logits) for f in logits]
+    p = [sp.Rational(v) for v in WORKED_P]
+    ce_p = -sum((1 if j == WORKED_LABEL else 0) * sp.log(pj) for j, pj in enumerate(p))
+    # the text's other two predictions for the same label: -log 0.6 < -log 0.3 < -log 0.1
+    losses = [-sp.log(sp.Rational(v)) for v in ("0.6", "0.3", "0.1")]
+    return [
+        _printed_proof(
+            "softmax-worked-softmax-1234",
+            REF_WORKED_1234,
+            common.softmax(logits),
+            WORKED_SOFTMAX,
+            4,
+            "softmax([1, 2, 3, 4])",
+        ),
+        _printed_proof(
+            "softmax-worked-log-softmax-1234",
+            REF_WORKED_1234,
+            log_p,
+            WORKED_LOG_SOFTMAX,
+            4,
+            "log-softmax([1, 2, 3, 4]) = f - logsumexp(f) (the text's ln(0.0321) of the rounded "
+            "probability would give -3.4389: the printed numbers are the exact log-softmax)",
+        ),
+        _printed_proof(
+            "softmax-worked-ce-1234",
+            REF_WORKED_1234,
+            [common.cross_entropy(logits, 3)],
+            (WORKED_CE,),
+            4,
+            "cross-entropy of logits (1, 2, 3, 4) with target class 4",
+        ),
+        _printed_proof(
+            "softmax-worked-softmax-123",
+            REF_WORKED_SPEC,
+            common.softmax([sp.Integer(v) for v in WORKED_LOGITS_3]),
+            WORKED_SOFTMAX_3,
+            2,
+            "softmax([1, 2, 3])",
+        ),
+        Proof(
+            "softmax-worked-ce-p5",
+            REF_WORKED_SPEC,
+            common.tex_list(
+                sp.Eq(sp.Symbol("L"), -sp.log(sp.Rational("0.6")), evaluate=False),
+                sp.StrictLessThan(losses[0], losses[1], evaluate=False),
+                sp.StrictLessThan(losses[1], losses[2], evaluate=False),
+            ),
+            common.is_zero(ce_p + sp.log(sp.Rational("0.6")))
+            and bool(losses[0] < losses[1] < losses[2]),
+            "-Σ_j y_j log p_j with one-hot y at label 4 and p = [0.1, 0.15, 0.05, 0.6, 0.1] "
+            "minus (-log 0.6) is exactly 0; the ordering is decided by SymPy on exact logs",
+        ),
+    ]
 
 
 def dce_dcos_proof(name: str, paper_ref: str, target, other, scale, n: int = 3) -> Proof:
@@ -198,6 +269,6 @@ def proofs() -> list[Proof]:
         _log_softmax_proof(),
         _ce_logsumexp_proof(),
         _ce_gradient_proof(),
-        _worked_numbers_proof(),
-        dce_dcos_proof("softmax-eq2-dce-dcos", REF_LOGIT, logit, logit, lambda xn, wn: wn * xn),
+        *worked_number_proofs(),
+        dce_dcos_proof("softmax-polar-dce-dcos", REF_LOGIT, logit, logit, lambda xn, wn: wn * xn),
     ]

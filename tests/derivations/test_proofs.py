@@ -13,7 +13,7 @@ import derivations.arcface
 import derivations.asoftmax
 import derivations.lmcl
 import derivations.softmax_ce
-from derivations import common, lsoftmax
+from derivations import common, jacobian, lsoftmax
 
 PROOFS = derivations.all_proofs()
 PACKAGE_DIR = Path(derivations.__file__).parent
@@ -145,3 +145,13 @@ def test_psi_gradient_twin(m):
         point = {common.c: cos}
         expected = _numeric_slope(lsoftmax.psi(m), point, common.c)
         assert float(lsoftmax.psi_gradient(m).subs(point)) == pytest.approx(expected, rel=1e-8)
+
+
+def test_checker_rejects_wrong_worked_numbers_and_jacobians():
+    logits = [sp.Integer(v) for v in derivations.softmax_ce.WORKED_LOGITS]
+    printed = (*derivations.softmax_ce.WORKED_SOFTMAX[:3], "0.6440")  # last digit changed
+    wrong = derivations.softmax_ce._printed_proof("w", "", common.softmax(logits), printed, 4, "")
+    assert not wrong.holds
+    x_hat = common.X / common.vector_norm(common.X)
+    without_norm = jacobian.normalise_jacobian(common.X) * common.vector_norm(common.X)
+    assert not common.is_zero(x_hat.jacobian(common.X) - without_norm)
