@@ -1,5 +1,6 @@
-"""Collects the largest relative error seen per (head, quantity, device) across the property
-tests, so `make verify-gradients` can print and save one summary table."""
+"""Collects the largest share of its round-off budget each (head, quantity, device) used across
+the property tests, and the planted bugs' verdicts, so `make verify-gradients` can print and
+save one summary."""
 
 from __future__ import annotations
 
@@ -12,22 +13,47 @@ import torch
 from paper_repro.provenance import describe
 
 _errors: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+_mutants: dict[tuple[str, str, str], str | None] = {}
 
 
-def record(head: str, quantity: str, device: str, error: float) -> None:
-    _errors[(head, quantity, device)].append(error)
+def record(head: str, quantity: str, device: str, used: float) -> None:
+    """``used``: the example's max |torch - sympy| / its budget (1 = the limit)."""
+    _errors[(head, quantity, device)].append(used)
+
+
+def record_mutant(name: str, head: str, device: str, failure: str | None) -> None:
+    """``failure``: the comparison's message that caught the planted bug, None if it passed."""
+    _mutants[(name, head, device)] = failure
 
 
 def summary_rows() -> list[tuple[str, str, str, int, float]]:
     return [(*key, len(errs), max(errs)) for key, errs in sorted(_errors.items())]
 
 
-def markdown_table(rows) -> str:
+def mutation_table() -> str:
+    caught = sum(failure is not None for failure in _mutants.values())
     lines = [
-        "| head | quantity | device | examples | max relative error / condition number |",
+        f"Mutation score: {caught} of {len(_mutants)} planted bugs caught.",
+        "",
+        "| planted bug | head | device | caught by |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {name} | {head} | {device} | {failure or '**not caught**'} |"
+        for (name, head, device), failure in sorted(_mutants.items())
+    ]
+    return "\n".join(lines)
+
+
+def markdown_table(rows) -> str:
+    """The budget table, then the planted bugs' verdicts when the mutation suite ran."""
+    lines = [
+        "| head | quantity | device | examples | max share of the budget used |",
         "|---|---|---|---:|---:|",
     ]
     lines += [f"| {h} | {q} | {d} | {n} | {e:.2e} |" for h, q, d, n, e in rows]
+    if _mutants:
+        lines += ["", mutation_table()]
     return "\n".join(lines)
 
 
@@ -42,11 +68,19 @@ def write_report(path: Path, table: str) -> None:
         "heads in float64 with the lambdified SymPy derivations in `derivations/`: `loss`,",
         "`grad_x`, `grad_W` come from the nn.Modules, which train through the hand-written",
         "backward of `functional.margin_cross_entropy`; `logits` and `functional_*` from the",
-        "reference logits (autograd operations) and autograd. Per example, the relative error",
-        "max |torch - sympy| / max |sympy| is divided by that example's condition number (derived",
-        "in tests/losses/test_against_sympy.py: poles, confident predictions, large logits,",
-        "cancelling sums); each test requires this to stay below 2^12 eps = 9.1e-13. The table",
-        "shows the largest value seen.",
+        "reference logits (autograd operations) and autograd.",
+        "",
+        "Each row of a quantity (a sample's logits or grad_x, a class's grad_W; the loss as one",
+        "number) has its own round-off budget, derived in tests/losses/budget.py: TOL = 2^12 eps",
+        "= 9.1e-13 per term, scaled by that sample's logits and the Jacobian of its own logits,",
+        "plus 2^8 eps times that sample's and class's conditioning where cos t is near +-1",
+        "(1/sin t through a projection, 1/sin^2 t for ArcFace's target slope). A test fails",
+        "when any row's max |torch - sympy| exceeds its budget; the table shows the largest",
+        "share of the budget any example used (1 = the limit).",
+        "",
+        "The mutation suite (tests/losses/test_mutants.py) plants one bug at a time by",
+        "monkeypatching the implementation, on a problem that first passes unmutated, and",
+        "requires this same comparison to fail.",
         "",
         f"- command: `make verify-gradients`, hypothesis profile `{profile}`",
         f"- commit {prov['commit']}; torch {sw['torch']}, Python {sw['python']}",

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from derivations.oracle import evaluate
-from paper_repro.losses import functional, make_head
+from paper_repro.losses import HEADS, functional
 
 LOGITS = {
     "softmax": functional.softmax_logits,
@@ -15,7 +15,7 @@ LOGITS = {
     "asoftmax": functional.asoftmax_logits,
     "lmcl": functional.lmcl_logits,
     "arcface": functional.arcface_logits,
-    "bdlmcl": lambda x, w, y, s, m, k: functional.lmcl_logits(x, w, y, s, m),
+    "bdlmcl": functional.bdlmcl_logits,
 }
 
 
@@ -24,7 +24,8 @@ def torch_evaluate(head: str, x, w, y, params: dict, device: str) -> dict[str, n
     the hand-written backward of `functional.margin_cross_entropy`), and the functional API
     (logits from autograd operations, cross-entropy and gradients by autograd)."""
     yt = torch.tensor(y, dtype=torch.int64, device=device)
-    module = make_head(head, w.shape[1], w.shape[0], **params).to(device, torch.float64)
+    # the class itself, not make_head: it takes every constructor keyword (BD-LMCL's reading)
+    module = HEADS[head](w.shape[1], w.shape[0], **params).to(device, torch.float64)
     with torch.no_grad():
         module.weight.copy_(torch.tensor(w))
     xt = torch.tensor(x, dtype=torch.float64, device=device, requires_grad=True)

@@ -30,6 +30,15 @@ def head_params(head: str) -> st.SearchStrategy[dict]:
     }[head]
 
 
+def every_param(head: str) -> st.SearchStrategy[dict]:
+    """`head_params` and the constructor keywords outside the heads' declared
+    hyper-parameters: BD-LMCL's reading of the unselected samples."""
+    if head != "bdlmcl":
+        return head_params(head)
+    readings = st.fixed_dictionaries({"unselected": st.sampled_from(["drop", "no_margin"])})
+    return st.builds(lambda a, b: {**a, **b}, head_params(head), readings)
+
+
 def _rows_with_norms(rng, n, d, exponents):
     v = rng.standard_normal((n, d))
     return v / np.linalg.norm(v, axis=1, keepdims=True) * 10.0 ** np.asarray(exponents)[:, None]
