@@ -31,7 +31,7 @@ setup: $(VENV)/.installed  ## virtual environment + editable install (torch firs
 test: $(VENV)/.installed lint  ## lint + the fast test suite (the CI suite)
 	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q
 
-verify-gradients: $(VENV)/.installed  ## thorough hypothesis run: PyTorch heads vs SymPy, summary table
+verify-gradients: $(VENV)/.installed  ## thorough hypothesis run: PyTorch heads vs SymPy, planted bugs, summary
 	HYPOTHESIS_PROFILE=thorough PAPER_REPRO_VERIFY_REPORT=reports/verification/gradients.md \
 		$(PY) -m pytest -q tests/losses tests/derivations
 
