@@ -76,7 +76,7 @@ def plan(names, profile, catalog, device, precision, results_dir):
         reason = ""
         if todo:
             try:
-                catalog.get(todo[0].dataset).load(todo[0].split or "test", **_shape(todo[0]))
+                catalog.load(todo[0].dataset, todo[0].split or "test", **_shape(todo[0]))
             except DataError as exc:
                 reason = str(exc)
         line = f"  {exp.name:<14} {exp.title:<30} {len(runs) - len(todo)}/{len(runs)} runs done"

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from paper_repro.fileio import atomic_write
+from paper_repro.losses import head_class
 from paper_repro.provenance import REPO_ROOT, describe
 
 SCHEMA = "paper_repro.bench/1"
@@ -103,7 +104,9 @@ class Case:
     def label(self) -> str:
         if self.head == "plain":
             return "Linear + cross_entropy"
-        integer_margin = self.head in ("lsoftmax", "asoftmax")
+        # the integer-margin heads are told apart by m; the others run one setting each
+        cls = head_class(self.head)
+        integer_margin = any(h.name == cls.margin and h.kind is int for h in cls.hypers)
         return self.head + (f" m={self.hyper['m']}" if integer_margin else "")
 
     @property

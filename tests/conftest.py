@@ -5,6 +5,7 @@ HYPOTHESIS_PROFILE=thorough (`make verify-gradients`) runs many more examples.""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -44,25 +45,25 @@ def pytest_terminal_summary(terminalreporter):
 
 
 @pytest.fixture
-def tiny_data(tmp_path, monkeypatch):
-    """A data root with tiny MNIST, CIFAR-10, CIFAR-100 and CIFAR-10 JPEG files in the real
-    formats (the registries' checksums point at them); network off, cache isolated."""
-    from paper_repro.data import cifar, files, mnist
+def tiny_data(tmp_path):
+    """A Catalog of tiny MNIST, CIFAR-10, CIFAR-100, CIFAR-10 JPEG and LFW files in the real
+    formats, each registry entry's source replaced by the tiny files' checksums; offline."""
+    from paper_repro.data import DATASETS, Catalog
+    from tests.data.synthetic_lfw import write_synthetic_lfw
     from tests.data.tiny_datasets import build_cifar, build_jpeg, build_mnist
 
-    def offline(url, dest):
-        raise OSError(f"network disabled in tests ({url})")
-
-    monkeypatch.setattr(files, "fetch", offline)
-    monkeypatch.setenv(files.ENV_CACHE_DIR, str(tmp_path / "cache"))
     root = tmp_path / "data"
-    for split, src in build_mnist(root, counts=(("train", 64), ("test", 24))).sources.items():
-        monkeypatch.setitem(mnist.SOURCES, split, src)
-    c10 = build_cifar(root, cifar.CIFAR10, per_batch=8, n_test=16).source
-    c100 = build_cifar(root, cifar.CIFAR100, per_batch=40, n_test=16).source
-    jpeg = build_jpeg(root, per_class=(("train", 4), ("test", 2))).source
-    monkeypatch.setattr(cifar, "CIFAR10", c10)
-    monkeypatch.setattr(cifar, "CIFAR100", c100)
-    monkeypatch.setattr(cifar, "CIFAR10_JPEG", jpeg)
-    monkeypatch.setenv(files.ENV_DATA_ROOT, str(root))
-    return root
+    mnist = build_mnist(root, counts=(("train", 64), ("test", 24))).sources
+    sources = {
+        "mnist": mnist,
+        "cifar10": build_cifar(root, DATASETS["cifar10"].source, per_batch=8, n_test=16).source,
+        "cifar100": build_cifar(root, DATASETS["cifar100"].source, per_batch=40, n_test=16).source,
+        "cifar10-jpeg": build_jpeg(root, per_class=(("train", 4), ("test", 2))).source,
+        "lfw": write_synthetic_lfw(root),
+    }
+    sources["casia-webface"] = sources["lfw"]  # CASIA is tested on the LFW pairs
+    datasets = {
+        name: dataclasses.replace(d, source=sources[name]) if name in sources else d
+        for name, d in DATASETS.items()
+    }
+    return Catalog(root, tmp_path / "cache", download=False, datasets=datasets)

@@ -1,21 +1,42 @@
-"""`python -m paper_repro`: plan, reuse of finished cells, clear errors."""
+"""`python -m paper_repro`: plan, reuse of finished runs, a user's own data, clear errors.
+The reproduce tests read the offline MNIST (../shared/data), as a fresh machine would."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from paper_repro.__main__ import main
+from paper_repro.data import files
+from paper_repro.provenance import REPO_ROOT
+from paper_repro.results import read_result
+
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+needs_mnist = pytest.mark.skipif(not (SHARED_DATA / "mnist").is_dir(), reason="needs ../shared")
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    def offline(url, dest):
+        raise OSError("no network")
+
+    monkeypatch.setattr(files, "fetch", offline)
 
 
 def cli(tmp_path, *args):
-    out = ["--results-dir", str(tmp_path / "results"), "--tables-dir", str(tmp_path / "tables")]
-    if args[0] == "reproduce":
+    out = ["--results-dir", str(tmp_path / "results")]
+    if args[0] in ("reproduce", "tables"):
+        out += ["--tables-dir", str(tmp_path / "tables")]
+    if args[0] in ("reproduce", "train"):
         out += ["--runs-dir", str(tmp_path / "runs"), "--no-progress", "--device", "cpu"]
     return main([*args, *out])
 
 
-def test_reproduce_smoke_writes_results_and_table_then_reuses_them(tiny_data, tmp_path, capsys):
-    assert cli(tmp_path, "reproduce", "mnist", "--profile", "smoke") == 0
+@needs_mnist
+def test_reproduce_smoke_writes_results_and_table_then_reuses_them(tmp_path, capsys):
+    args = ("reproduce", "mnist", "--profile", "smoke", "--data-root", str(SHARED_DATA))
+    assert cli(tmp_path, *args) == 0
     results = sorted((tmp_path / "results" / "smoke" / "mnist").glob("*.json"))
     assert [p.stem for p in results] == [
         "lsoftmax-m2-seed0", "lsoftmax-m3-seed0", "lsoftmax-m4-seed0", "softmax-seed0"
@@ -23,8 +44,17 @@ def test_reproduce_smoke_writes_results_and_table_then_reuses_them(tiny_data, tm
     table = (tmp_path / "tables" / "smoke-mnist.md").read_text()
     assert "| softmax | - |" in table and "SMOKE profile" in table
     capsys.readouterr()
-    assert cli(tmp_path, "reproduce", "mnist", "--profile", "smoke") == 0
-    assert "4/4 cells done" in capsys.readouterr().out
+    assert cli(tmp_path, *args) == 0
+    assert "4/4 runs done" in capsys.readouterr().out
+
+
+@needs_mnist
+def test_dry_run_prints_the_plan_and_trains_nothing(tmp_path, capsys):
+    args = ("reproduce", "mnist", "cosface-toy", "--profile", "smoke", "--dry-run")
+    assert cli(tmp_path, *args, "--data-root", str(SHARED_DATA)) == 0
+    out = capsys.readouterr().out
+    assert "0/4 runs done, 4 to train" in out and "estimated training time" in out
+    assert not (tmp_path / "results").exists()
 
 
 def test_unknown_experiment_exits_2_with_the_valid_names(tmp_path, capsys):
@@ -32,13 +62,7 @@ def test_unknown_experiment_exits_2_with_the_valid_names(tmp_path, capsys):
     assert "unknown experiment 'imagenet'; valid experiments: mnist" in capsys.readouterr().err
 
 
-def test_missing_data_offline_says_which_files_to_put_where(tmp_path, monkeypatch, capsys):
-    from paper_repro.data import files
-
-    def offline(url, dest):
-        raise OSError("no network")
-
-    monkeypatch.setattr(files, "fetch", offline)
+def test_missing_data_offline_says_which_files_to_put_where(tmp_path, capsys):
     code = cli(tmp_path, "reproduce", "cifar100", "--profile", "smoke",
                "--data-root", str(tmp_path / "empty"))  # fmt: skip
     err = capsys.readouterr().err
@@ -48,14 +72,143 @@ def test_missing_data_offline_says_which_files_to_put_where(tmp_path, monkeypatc
     assert "No results" in table and "not available" in table
 
 
-def test_dry_run_prints_the_plan_and_trains_nothing(tiny_data, tmp_path, capsys):
-    assert cli(tmp_path, "reproduce", "mnist", "--profile", "smoke", "--dry-run") == 0
-    out = capsys.readouterr().out
-    assert "0/4 cells done, 4 to train" in out and "estimated training time" in out
-    assert not (tmp_path / "results").exists()
-
-
 @pytest.mark.parametrize("profile", ["fast", "PAPER"])
 def test_unknown_profile(tmp_path, capsys, profile):
     assert cli(tmp_path, "reproduce", "mnist", "--profile", profile) == 2
     assert f"unknown profile '{profile}'" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ a user's own data
+
+
+def image_tree(root, classes=("cat", "dog"), per_class=25, size=(28, 28), mode="L"):
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for k in range(per_class):
+            shape = size[::-1] if mode == "L" else (*size[::-1], 3)
+            pixels = rng.integers(0, 256, shape, dtype=np.uint8) // (c + 1)
+            Image.fromarray(pixels, mode).save(root / name / f"{k:03d}.png")
+    return root
+
+
+def idx(path, array):
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+    return path
+
+
+def test_train_on_an_image_folder_with_a_margin_head_then_reuse(tmp_path, capsys):
+    tree = image_tree(tmp_path / "pets")
+    args = ("train", "--data", str(tree), "--head", "lsoftmax", "--hyper", "m=4",
+            "--profile", "smoke")  # fmt: skip
+    assert cli(tmp_path, *args) == 0
+    out = capsys.readouterr().out
+    assert "40 training images of 2 classes, network table1-mnist" in out  # 10 of 50 held out
+    [path] = (tmp_path / "results" / "smoke" / "user").glob("*.json")
+    result = read_result(path)
+    assert result["hyper"]["m"] == 4 and result["metrics"]["test_images"] == 10
+    assert result["dataset"] == f"folder:{tree}" and result["provenance"]["commit"]
+    assert cli(tmp_path, *args) == 0
+    assert "done already" in capsys.readouterr().out
+
+
+def test_train_resumes_after_an_interruption(tmp_path):
+    tree = image_tree(tmp_path / "pets")
+    from paper_repro.experiments import user_run
+    from paper_repro.runner import train_run
+
+    spec = user_run(f"folder:{tree}", "table1-mnist", "softmax", {}, "smoke")
+    kw = {"runs_dir": tmp_path / "runs", "results_dir": tmp_path / "r", "progress": False}
+    assert train_run(spec, stop_after=2, **kw) is None  # killed after two steps
+    resumed = train_run(spec, **kw)
+    whole = train_run(spec, runs_dir=tmp_path / "runs2", results_dir=tmp_path / "r2",
+                      progress=False)  # fmt: skip
+    assert resumed["curves"] == whole["curves"] and resumed["metrics"] == whole["metrics"]
+
+
+def test_train_on_idx_files_with_a_test_split(tmp_path):
+    rng = np.random.default_rng(1)
+    images, labels = rng.integers(0, 256, (40, 32, 32, 3)), np.arange(40) % 3
+    args = [
+        "train",
+        "--data",
+        str(idx(tmp_path / "x.idx", images)),
+        "--labels",
+        str(idx(tmp_path / "y.idx", labels)),
+        "--test-data",
+        str(idx(tmp_path / "tx.idx", images[:9])),
+        "--test-labels",
+        str(idx(tmp_path / "ty.idx", labels[:9])),
+        "--profile",
+        "smoke",
+    ]
+    assert cli(tmp_path, *args) == 0
+    [path] = (tmp_path / "results" / "smoke" / "user").glob("*.json")
+    result = read_result(path)
+    assert result["config"]["network"] == "table1-cifar10" and result["metrics"]["test_images"] == 9
+
+
+@pytest.mark.parametrize(
+    "problem,message",
+    [
+        ("one class", "one sub-folder per class"),
+        ("empty class", "no images"),
+        ("unreadable", "cannot read image"),
+        ("mixed sizes", "every image must have the same size"),
+        ("odd size", "no Table-1 network takes 1x20x20"),
+    ],
+)
+def test_bad_image_folders_are_named_in_a_clear_error(problem, message, tmp_path, capsys):
+    tree = image_tree(tmp_path / "d", classes=("a",) if problem == "one class" else ("a", "b"),
+                      size=(20, 20) if problem == "odd size" else (28, 28))  # fmt: skip
+    if problem == "empty class":
+        (tree / "c").mkdir()
+    if problem == "unreadable":
+        (tree / "a" / "005.png").write_bytes(b"not a png")
+    if problem == "mixed sizes":
+        Image.new("L", (30, 28)).save(tree / "b" / "zzz.png")
+    assert cli(tmp_path, "train", "--data", str(tree), "--profile", "smoke") == 2
+    err = capsys.readouterr().err
+    assert message in err
+    if problem in ("unreadable", "mixed sizes"):
+        assert ("005.png" if problem == "unreadable" else "zzz.png") in err
+
+
+@pytest.mark.parametrize(
+    "problem,message",
+    [
+        ("count", "labels have shape (39,)"),
+        ("header", "IDX header says shape"),
+        ("test label", "label 7 out of range"),
+        ("one class", "one class only"),
+    ],
+)
+def test_bad_idx_files_are_named_in_a_clear_error(problem, message, tmp_path, capsys):
+    images, labels = np.zeros((40, 28, 28)), np.arange(40) % 2
+    x, y = idx(tmp_path / "x.idx", images), idx(tmp_path / "y.idx", labels)
+    if problem == "count":
+        idx(y, labels[:39])
+    if problem == "header":
+        y.write_bytes(y.read_bytes()[:-3])
+    if problem == "one class":
+        idx(y, labels * 0)
+    args = ["train", "--data", str(x), "--labels", str(y), "--profile", "smoke"]
+    if problem == "test label":
+        args += [
+            "--test-data",
+            str(idx(tmp_path / "tx.idx", images[:4])),
+            "--test-labels",
+            str(idx(tmp_path / "ty.idx", np.array([0, 1, 7, 1]))),
+        ]
+    assert cli(tmp_path, *args) == 2
+    err = capsys.readouterr().err
+    assert message in err and ("ty.idx" if problem == "test label" else "y.idx") in err
+
+
+def test_bad_hyper_parameters_are_refused_with_the_valid_names(tmp_path, capsys):
+    tree = image_tree(tmp_path / "pets")
+    assert cli(tmp_path, "train", "--data", str(tree), "--head", "lmcl", "--hyper", "k=3") == 2
+    assert "NAME one of s, m for head 'lmcl'" in capsys.readouterr().err
+    assert cli(tmp_path, "train", "--data", str(tree), "--head", "lsoftmax", "--hyper", "m=0") == 2
+    assert "m must be an integer >= 1" in capsys.readouterr().err

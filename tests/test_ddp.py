@@ -25,14 +25,17 @@ SCRIPT = textwrap.dedent(
     import json, sys
     from pathlib import Path
     from paper_repro.__main__ import init_distributed
-    from paper_repro.experiments import Cell, HeadSpec, get_experiment
-    from paper_repro.train import train_cell
+    from paper_repro.data import Catalog
+    from paper_repro.experiments import get_experiment
+    from paper_repro.runner import train_run
 
     init_distributed("cpu")
     out, seed = Path(sys.argv[1]), int(sys.argv[3])
-    cell = Cell(get_experiment("mnist"), HeadSpec("lsoftmax", 2), seed, "smoke")
-    result = train_cell(cell, data_root=sys.argv[2], runs_dir=out / "runs",
-                        results_dir=out / "results", progress=False)
+    [spec] = [r for r in get_experiment("mnist").runs("smoke")
+              if r.run_id == f"lsoftmax-m2-seed0"]
+    spec = spec.__class__(**{**spec.__dict__, "seed": seed})
+    result = train_run(spec, catalog=Catalog(sys.argv[2]), runs_dir=out / "runs",
+                       results_dir=out / "results", progress=False)
     print("RESULT", json.dumps({"world": result["provenance"]["world_size"],
                                 "loss": result["curves"]["train_loss"]}))
     """

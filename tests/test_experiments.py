@@ -1,18 +1,13 @@
-"""The experiments registry: the paper's numbers and the profiles' rules."""
+"""The experiments as run lists: the papers' numbers, the profiles' rules, the settings each
+figure and table declares."""
 
 from __future__ import annotations
 
 import pytest
 
-from paper_repro.experiments import (
-    EXPERIMENTS,
-    PAPER_LAMBDA,
-    SCHEDULES,
-    cells,
-    check_profile,
-    get_experiment,
-    lambda_for,
-)
+from paper_repro.experiments import EXPERIMENTS, SCHEDULES, check_profile, get_experiment
+from paper_repro.losses import HEADS
+from paper_repro.spec import PROFILES
 
 PAPER = {  # Liu et al. 2016, error %: softmax, m=2, m=3, m=4
     "mnist": (0.40, 0.32, 0.31, 0.31),
@@ -24,15 +19,17 @@ PAPER = {  # Liu et al. 2016, error %: softmax, m=2, m=3, m=4
 
 @pytest.mark.parametrize("name", list(PAPER))
 def test_paper_numbers_tables_2_to_4(name):
-    heads = ("softmax", "lsoftmax m=2", "lsoftmax m=3", "lsoftmax m=4")
-    assert tuple(get_experiment(name).paper_error[h] for h in heads) == PAPER[name]
+    runs = get_experiment(name).runs("paper")[:4]
+    assert tuple(r.paper["test_error"] for r in runs) == PAPER[name]
+    assert [r.head.label for r in runs] == ["softmax", "lsoftmax m=2", "lsoftmax m=3",
+                                            "lsoftmax m=4"]  # fmt: skip
 
 
-def test_jpeg_variant_is_labelled_as_the_copy():
+def test_jpeg_variant_trains_on_the_copy_and_plus_augments():
     for name in ("cifar10-jpeg", "cifar10-jpeg+"):
-        exp = EXPERIMENTS[name]
-        assert exp.label.startswith("CIFAR-10 (JPEG q75 copy)") and "not the original" in exp.note
-    assert EXPERIMENTS["cifar10-jpeg+"].augment and not EXPERIMENTS["cifar10-jpeg"].augment
+        assert {r.dataset for r in EXPERIMENTS[name].runs("quick")} == {"cifar10-jpeg"}
+    assert EXPERIMENTS["cifar10-jpeg+"].runs("quick")[0].augment == "pad-crop-flip"
+    assert EXPERIMENTS["cifar10-jpeg"].runs("quick")[0].augment == "none"
 
 
 def test_paper_schedule_is_the_papers():
@@ -41,17 +38,40 @@ def test_paper_schedule_is_the_papers():
     assert (s.momentum, s.weight_decay) == (0.9, 5e-4)
 
 
-def test_profiles_change_only_schedule_and_seeds():
-    mnist = get_experiment("mnist")
-    quick, paper = cells(mnist, "quick"), cells(mnist, "paper")
-    assert {c.head for c in quick} == {c.head for c in paper}
-    assert len(quick) == 12 and [c.seed for c in quick[:4]] == [0, 0, 0, 0]  # seed-major
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_profiles_change_only_schedule_and_seeds(name):
+    quick, paper = EXPERIMENTS[name].runs("quick"), EXPERIMENTS[name].runs("paper")
+    label = lambda r: (r.head.name, r.head.margin)  # noqa: E731
+    assert {label(r) for r in quick} == {label(r) for r in paper}
+    if name in PAPER:
+        assert len(quick) == 12 and [r.seed for r in quick[:4]] == [0, 0, 0, 0]  # seed-major
 
 
-def test_compressed_lambda_ends_where_the_papers_ends():
-    for profile in ("quick", "smoke"):
-        n = SCHEDULES[profile].iterations
-        assert lambda_for(SCHEDULES[profile])(n) == pytest.approx(PAPER_LAMBDA(18_000))
+@pytest.mark.parametrize("profile", PROFILES)
+def test_compressed_lambda_ends_where_the_originals_end(profile):
+    for exp in ("mnist", "lfw"):
+        for run in EXPERIMENTS[exp].runs(profile):
+            if "lam" in run.head.kwargs:
+                schedule, reference = HEADS[run.head.name].annealing
+                lam = run.head.kwargs["lam"]
+                assert lam(run.schedule.iterations) == pytest.approx(schedule(reference))
+
+
+def test_run_ids_are_unique_within_each_experiment_and_profile():
+    for exp in EXPERIMENTS.values():
+        for profile in PROFILES:
+            ids = [r.run_id for r in exp.runs(profile)]
+            assert len(ids) == len(set(ids)), (exp.name, profile)
+
+
+def test_face_and_study_settings():
+    quick = {r.head.name: r for r in EXPERIMENTS["lfw"].runs("quick")}
+    assert quick["lmcl"].head.kwargs["s"] == 30.0 and quick["arcface"].head.kwargs["m"] == 0.5
+    assert EXPERIMENTS["lfw"].runs("paper")[0].dataset == "casia-webface"
+    toy = EXPERIMENTS["cosface-toy"].runs("quick")
+    assert {r.head.kwargs.get("s") for r in toy if r.head.name == "lmcl"} == {16.0}
+    assert toy[0].schedule.iterations == 720 and toy[0].schedule.lr == pytest.approx(0.001)
+    assert toy[0].classes == tuple(range(8)) and toy[0].max_grad_norm == 10.0
 
 
 def test_unknown_names_are_rejected_with_the_valid_ones():

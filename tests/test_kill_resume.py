@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from paper_repro.provenance import REPO_ROOT
-from paper_repro.results import read_result, result_path
+from paper_repro.results import read_result
 
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
@@ -24,19 +24,20 @@ SCRIPT = textwrap.dedent(
     """
     import dataclasses, sys
     from pathlib import Path
-    from paper_repro import experiments
-    from paper_repro.experiments import Cell, HeadSpec, get_experiment
-    from paper_repro.train import train_cell
+    from paper_repro.data import Catalog
+    from paper_repro.experiments import get_experiment
+    from paper_repro.runner import train_run
+    from paper_repro.spec import HeadConfig
 
     # a longer smoke schedule with a checkpoint after every step, so kills land everywhere:
     # inside a step, during a checkpoint write, during evaluation and the result write
-    experiments.SCHEDULES["smoke"] = dataclasses.replace(
-        experiments.SCHEDULES["smoke"], iterations=40, lr_drops=(25,), checkpoint_every=1,
-        log_every=4, eval_every=15)
+    [spec] = [r for r in get_experiment("mnist").runs("smoke") if r.run_id == "lsoftmax-m3-seed0"]
+    spec = dataclasses.replace(spec, head=HeadConfig.of("lsoftmax", 40, m=3),
+        schedule=dataclasses.replace(spec.schedule, iterations=40, lr_drops=(25,),
+                                     checkpoint_every=1, log_every=4, eval_every=15))
     out = Path(sys.argv[1])
-    cell = Cell(get_experiment("mnist"), HeadSpec("lsoftmax", 3), 0, "smoke")
-    train_cell(cell, data_root=sys.argv[2], runs_dir=out / "runs", results_dir=out / "results",
-               progress=False)
+    train_run(spec, catalog=Catalog(sys.argv[2]), runs_dir=out / "runs",
+              results_dir=out / "results", progress=False)
     """
 )
 
@@ -88,8 +89,8 @@ def test_kill_minus_9_at_random_points_then_rerun_gives_the_uninterrupted_result
     leftovers = [p for p in (tmp_path / "killed").rglob("*.tmp")]
     assert all(p.name.startswith(".") for p in leftovers)  # only hidden temporaries, if any
     run_id = "lsoftmax-m3-seed0"
-    whole = read_result(result_path("smoke", "mnist", run_id, tmp_path / "whole" / "results"))
-    again = read_result(result_path("smoke", "mnist", run_id, tmp_path / "killed" / "results"))
+    result = lambda d: read_result(d / "results" / "smoke" / "mnist" / f"{run_id}.json")  # noqa: E731
+    whole, again = result(tmp_path / "whole"), result(tmp_path / "killed")
     for key in ("metrics", "curves", "target_angle_hist", "config"):
         assert again[key] == whole[key], key
     ckpt = lambda d: torch.load(d / "runs" / "smoke" / "mnist" / f"{run_id}.pt", weights_only=True)  # noqa: E731

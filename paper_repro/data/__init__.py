@@ -47,6 +47,7 @@ __all__ = [
     "Split",
     "cache_dir",
     "data_root",
+    "load_dataset",
 ]
 
 
@@ -113,7 +114,7 @@ DATASETS: Mapping[str, Dataset] = MappingProxyType(
                 "casia-webface",
                 faces.CASIA_LABEL,
                 faces.load_casia_split,
-                None,
+                lfw.LFW,
                 note=faces.CASIA_NOTE,
                 crop=faces.CASIA_CROP,
             ),
@@ -136,10 +137,15 @@ class Catalog:
         """The registry entry, or a user dataset for a name of the form of `user.parse`."""
         if name in self.datasets:
             return self.datasets[name]
-        if user.is_user_dataset(name):
+        if isinstance(name, str) and user.is_user_dataset(name):
             return ClassificationData(name, user.label(name), user.load_split, name)
         raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(self.datasets)}")
 
     def load(self, name: str, split: str, **kw):
         return self.get(name).load(split, **kw, root=self.root, download=self.download,
                                    cache=self.cache)  # fmt: skip
+
+
+def load_dataset(name: str, split: str, root=None, download: bool = True, *, cache=None) -> Split:
+    """One split of a registered classification dataset: ``load_dataset("mnist", "train")``."""
+    return Catalog(root, cache, download).load(name, split)

@@ -46,6 +46,7 @@ def load_lfw_split(split, shape, min_images, root, download, cache, source) -> F
 
 
 def load_casia_split(split, shape, min_images, root, download, cache, source) -> FaceSplit:
+    """`source`: the LFW files whose pairs test it when there is no lfw.bin."""
     if split != "casia":
         raise ValueError(f"unknown CASIA-WebFace split {split!r}; valid: casia")
     folder = files.data_root(root) / CASIA_FOLDER
@@ -54,13 +55,17 @@ def load_casia_split(split, shape, min_images, root, download, cache, source) ->
         if (folder / "lfw.bin").is_file():
             pairs, test = load_verification_bin(folder / "lfw.bin", shape), "lfw.bin"
         else:
-            pairs, test = _all_lfw_pairs(lfw.load_lfw(root, shape, download, cache=cache))
+            pairs, test = _all_lfw_pairs(
+                lfw.load_lfw(root, shape, download, cache=cache, source=source)
+            )
     elif (folder / "CASIA-WebFace").is_dir():
         train, digest = load_face_folders(
             folder / "CASIA-WebFace", shape, box=lfw.LFW_BOX, side=lfw.IMAGE_SIDE,
             min_images=min_images,
         )  # fmt: skip
-        pairs, test = _all_lfw_pairs(lfw.load_lfw(root, shape, download, cache=cache))
+        pairs, test = _all_lfw_pairs(
+            lfw.load_lfw(root, shape, download, cache=cache, source=source)
+        )
     else:
         raise DataError(
             f"CASIA-WebFace is not in {folder}: put insightface's train.rec and train.idx "

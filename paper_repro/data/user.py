@@ -182,7 +182,7 @@ def _read_idx(images_path: Path, labels_path: Path, classes=None) -> Split:
         )
     chw = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)  # (N, C, H, W)
     return Split(
-        torch.from_numpy(np.ascontiguousarray(chw)),
+        torch.from_numpy(chw.copy()),  # parse_idx returns a read-only view
         torch.from_numpy(labels.astype(np.int64)),
         classes,
     )

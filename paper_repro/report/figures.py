@@ -309,12 +309,20 @@ def _label(result: dict) -> str:
     return result["head_label"]
 
 
-def _head_order(experiment: str, results: list[dict]) -> list[tuple]:
-    """(head, margin) keys in the experiment's order (each result's `order`)."""
-    first = {}
+def _head_labels(experiment: str, results: list[dict]) -> dict[tuple, str]:
+    """(head, margin) -> label: the experiment's heads in its order (with those that have no
+    result yet), then any other head present."""
+    labels = {}
+    if experiment in EXPERIMENTS:
+        for run in EXPERIMENTS[experiment].runs(results[0]["profile"]):
+            labels.setdefault((run.head.name, run.head.margin), run.head.label)
     for r in sorted(results, key=lambda r: r.get("order", 0)):
-        first.setdefault((r["head"], r["margin"]), r)
-    return list(first)
+        labels.setdefault((r["head"], r["margin"]), r["head_label"])
+    return labels
+
+
+def _head_order(experiment: str, results: list[dict]) -> list[tuple]:
+    return list(_head_labels(experiment, results))
 
 
 def _groups(experiment: str, results: list[dict]) -> dict[tuple, list[dict]]:
@@ -498,7 +506,7 @@ def errors_figure(results: list[dict]):
     rows = {(row["head"], row["margin"]): row for row in summarise(results)}
     keys = _head_order(experiment, results)
     paper = dict(EXPERIMENTS[experiment].paper) if experiment in EXPERIMENTS else {}
-    labels = {(r["head"], r["margin"]): r["head_label"] for r in results}
+    labels = _head_labels(experiment, results)
     fig, axes = style.figure(1, 1, width=style.WIDTH * 0.6, height=3.0)
     ax = axes[0, 0]
     seed_errors = [r["metrics"]["test_error"] for r in results]

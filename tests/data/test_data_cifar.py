@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from paper_repro.data import cifar, load_dataset
+from paper_repro.data import DATASETS, Catalog, cifar, load_dataset
 from paper_repro.data.files import DataError
 from tests.data.tiny_datasets import build_cifar, cifar_batch, md5, py2_pickle
 
@@ -37,10 +37,11 @@ def test_channel_layout_is_rgb_planes(tmp_path):
     assert s.images[2, 1, 5, 7].item() == rows[2, 1 * 1024 + 5 * 32 + 7]
 
 
-def test_registry_loads_via_patched_source(tmp_path, monkeypatch):
+def test_registry_loads_via_its_source(tmp_path):
     t = build_cifar(tmp_path / "root", cifar.CIFAR100)
-    monkeypatch.setattr(cifar, "CIFAR100", t.source)
-    assert len(load_dataset("cifar100", "test", root=t.root, download=False)) == 6
+    tiny = dataclasses.replace(DATASETS["cifar100"], source=t.source)
+    catalog = Catalog(t.root, download=False, datasets={"cifar100": tiny})
+    assert len(catalog.load("cifar100", "test")) == 6
 
 
 def test_corrupt_archive(tmp_path):

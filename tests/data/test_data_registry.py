@@ -1,29 +1,26 @@
-"""paper_repro.data: the DATASETS registry, load_dataset, Split."""
+"""paper_repro.data: the DATASETS registry, Catalog, load_dataset, Split."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from paper_repro.data import DATASETS, Split, get_dataset, load_dataset
+from paper_repro.data import DATASETS, Catalog, Split, load_dataset
 
 
 def test_registry_contents():
-    assert list(DATASETS) == ["mnist", "cifar10", "cifar10-jpeg", "cifar100"]
+    faces = ["lfw", "casia-webface"]
+    assert list(DATASETS) == ["mnist", "cifar10", "cifar100", "cifar10-jpeg", *faces]
     expect = {
-        "mnist": ("MNIST", 10, (1, 28, 28)),
-        "cifar10": ("CIFAR-10", 10, (3, 32, 32)),
-        "cifar10-jpeg": ("CIFAR-10 (JPEG q75 copy)", 10, (3, 32, 32)),
-        "cifar100": ("CIFAR-100", 100, (3, 32, 32)),
+        "mnist": ("MNIST", "classification"),
+        "cifar10": ("CIFAR-10", "classification"),
+        "cifar10-jpeg": ("CIFAR-10 (JPEG q75 copy)", "classification"),
+        "cifar100": ("CIFAR-100", "classification"),
+        "lfw": ("LFW image-unrestricted (people of the other folds; no outside data)", "faces"),
     }
-    for name, (label, k, shape) in expect.items():
-        info = DATASETS[name]
-        assert (info.name, info.label, info.num_classes, info.image_shape) == (
-            name,
-            label,
-            k,
-            shape,
-        )
+    for name, (label, kind) in expect.items():
+        entry = DATASETS[name]
+        assert (entry.name, entry.label, entry.kind) == (name, label, kind)
     with pytest.raises(TypeError):
         DATASETS["other"] = DATASETS["mnist"]  # read-only
 
@@ -36,7 +33,7 @@ def test_unknown_dataset_name(bad):
     assert repr(bad) in msg
     assert all(n in msg for n in ("mnist", "cifar10", "cifar10-jpeg", "cifar100"))
     with pytest.raises(ValueError):
-        get_dataset(bad)
+        Catalog().get(bad)
 
 
 def test_unknown_split(tiny_mnist):
@@ -45,7 +42,7 @@ def test_unknown_split(tiny_mnist):
 
 
 def test_train_mean_is_the_training_split_mean(tiny_mnist):
-    mean = DATASETS["mnist"].train_mean(root=tiny_mnist.root, download=False)
+    mean = load_dataset("mnist", "train", root=tiny_mnist.root, download=False).channel_mean()
     images = tiny_mnist.arrays["train"][0]
     assert mean.dtype == torch.float32 and mean.shape == (1,)
     assert mean.item() == pytest.approx(images.astype(float).mean(), rel=1e-6)

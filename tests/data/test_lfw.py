@@ -16,6 +16,7 @@ from PIL import Image
 
 from paper_repro.data import lfw
 from paper_repro.data.files import DataError, FileSpec
+from tests.data.synthetic_lfw import synthetic_people, tgz, write_synthetic_lfw
 from tests.data.tiny_datasets import SHARED_DATA, md5, sha256
 
 SHAPE = (3, 28, 24)
@@ -24,7 +25,7 @@ SHAPE = (3, 28, 24)
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
     root = tmp_path_factory.mktemp("lfw-template")
-    return root, lfw.write_synthetic_lfw(root)
+    return root, write_synthetic_lfw(root)
 
 
 @pytest.fixture
@@ -59,7 +60,7 @@ def rebuild_archive(root, monkeypatch, change) -> None:
                 data = change(m.name, tf.extractfile(m).read())
                 if data is not None:
                     members[m.name] = data
-    path.write_bytes(lfw._tgz(members))
+    path.write_bytes(tgz(members))
     spec = FileSpec(lfw.ARCHIVE_NAME, sha256(path.read_bytes()), "sha256")
     monkeypatch.setattr(lfw, "LFW", dataclasses.replace(lfw.LFW, archives=(spec,)))
 
@@ -73,7 +74,7 @@ def pairs_lines(root) -> list[str]:
 
 def test_round_trip_images_names_and_pairs(tiny):
     data = load(tiny)
-    people = lfw.synthetic_people(10, 3)
+    people = synthetic_people(10, 3)
     counts = {name: count for fold in people for name, count in fold}
     assert data.images.dtype == torch.uint8 and data.images.is_contiguous()
     assert data.images.shape == (sum(counts.values()), *SHAPE)
@@ -110,10 +111,10 @@ def test_crop_is_the_documented_box_resized(tiny, shape):
 
 def test_extracted_folder_gives_the_same_faces(tmp_path, monkeypatch):
     a = tmp_path / "a"
-    monkeypatch.setattr(lfw, "LFW", lfw.write_synthetic_lfw(a))
+    monkeypatch.setattr(lfw, "LFW", write_synthetic_lfw(a))
     from_archive = load(a)
     b = tmp_path / "b"
-    lfw.write_synthetic_lfw(b, extract=True)  # same seed: same images, same text files
+    write_synthetic_lfw(b, extract=True)  # same seed: same images, same text files
     assert not (b / "lfw" / lfw.ARCHIVE_NAME).exists()
     from_folder = load(b)
     assert torch.equal(from_archive.images, from_folder.images)
@@ -246,7 +247,7 @@ def test_corrupt_jpeg_is_named(tiny, monkeypatch, damage):
 
 
 def test_corrupt_jpeg_in_extracted_folder(tmp_path, monkeypatch):
-    monkeypatch.setattr(lfw, "LFW", lfw.write_synthetic_lfw(tmp_path, extract=True))
+    monkeypatch.setattr(lfw, "LFW", write_synthetic_lfw(tmp_path, extract=True))
     path = tmp_path / "lfw/lfw-deepfunneled/Synthetic_Person_07_01/Synthetic_Person_07_01_0003.jpg"
     path.write_bytes(path.read_bytes()[:300])
     with pytest.raises(DataError, match=rf"{path.name}: cannot decode the image"):
@@ -272,7 +273,7 @@ def test_unexpected_archive_member(tiny, monkeypatch):
     with tarfile.open(path) as tf:
         members = {m.name: tf.extractfile(m).read() for m in tf if m.isfile()}
     members["lfw-deepfunneled/Someone/notes.txt"] = b"x"
-    path.write_bytes(lfw._tgz(members))
+    path.write_bytes(tgz(members))
     spec = FileSpec(lfw.ARCHIVE_NAME, sha256(path.read_bytes()), "sha256")
     monkeypatch.setattr(lfw, "LFW", dataclasses.replace(lfw.LFW, archives=(spec,)))
     with pytest.raises(DataError, match=r"unexpected file lfw-deepfunneled/Someone/notes\.txt"):
@@ -363,7 +364,7 @@ def _names_of(split_train) -> set[str]:
 def test_image_unrestricted_split(tiny, fold):
     data = load(tiny)
     split = lfw.image_unrestricted_split(data, fold)
-    people = lfw.synthetic_people(10, 3)
+    people = synthetic_people(10, 3)
     expected = sorted(n for k, f in enumerate(people, 1) if k != fold for n, _ in f)
     assert split.train.classes == tuple(expected) and _names_of(split.train) == set(expected)
     assert len(split.train) == sum(c for k, f in enumerate(people, 1) if k != fold for _, c in f)
@@ -387,7 +388,7 @@ def test_halves_split_is_person_disjoint(tiny, half):
     data = load(tiny)
     split = lfw.halves_split(data, half, min_images=2)
     train_folds, test_folds = ([1, 2, 3, 4, 5], [6, 7, 8, 9, 10])[:: 1 if half == 1 else -1]
-    people = lfw.synthetic_people(10, 3)
+    people = synthetic_people(10, 3)
     trained = {n for k in train_folds for n, c in people[k - 1] if c >= 2}
     assert set(split.train.classes) == trained == _names_of(split.train)
     assert split.test_folds == tuple(test_folds)

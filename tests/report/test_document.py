@@ -10,7 +10,8 @@ import pytest
 
 from paper_repro.report import document
 from paper_repro.report.document import Comparison
-from paper_repro.results import read_result, result_path, write_result
+from paper_repro.results import read_result, write_result
+from tests.report.fakes import result_path
 from tests.report.test_figures import fake_result, run_name, verification_results
 
 
@@ -53,7 +54,7 @@ def test_report_from_saved_files(tmp_path):
     for stem in ("fig2-psi", "fig8-errors-quick-mnist"):
         (figures_dir / f"{stem}.png").write_bytes(b"png")
         (figures_dir / f"{stem}.txt").write_text(f"Caption of {stem}.\n")
-    out = document.write_report(results, tmp_path / "features", figures_dir,
+    out = document.write_report(results, figures_dir,
                                 tmp_path / "reports" / "REPORT.md")  # fmt: skip
     text = out.read_text()
     t = pooled_t([1.0, 1.1, 1.2], [0.5, 0.6, 0.7])
@@ -71,7 +72,7 @@ def test_report_from_saved_files(tmp_path):
 
 
 def test_report_without_results_says_so(tmp_path):
-    text = document.render_report(tmp_path / "r", tmp_path / "f", tmp_path / "g", tmp_path)
+    text = document.render_report(tmp_path / "r", tmp_path / "g", tmp_path)
     for number in (1, 2, 3):
         assert f"| {number}. " in text
     assert text.count("not enough results") == 3
@@ -97,7 +98,7 @@ def test_report_states_training_fit_and_includes_the_lfw_table(tmp_path):
     result["curves"]["train_error"] = np.linspace(80.0, 20.0, n).tolist()  # ends at 20 %
     write_result(path, result)
     verification_results(tmp_path)
-    text = document.render_report(tmp_path, tmp_path / "f", tmp_path / "g", tmp_path,
+    text = document.render_report(tmp_path, tmp_path / "g", tmp_path,
                                   profiles=("quick",))  # fmt: skip
     fit = text[text.index("## Training fit") : text.index("## Tables")]
     assert "| softmax | 3 | 40.0 (20.0 - 50.0) |" in fit and "| lsoftmax m=4 | 1 |" in fit

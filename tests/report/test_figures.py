@@ -4,7 +4,6 @@ input shows as missing."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -12,7 +11,8 @@ import pytest
 
 from paper_repro.experiments import get_experiment
 from paper_repro.report import figures, style
-from paper_repro.results import SCHEMA, result_path, write_result
+from paper_repro.results import SCHEMA, write_result
+from tests.report.fakes import result_path
 
 BINS = 90  # the training loop's target-angle histogram: 2-degree bins over 0..180
 
@@ -30,14 +30,17 @@ def fake_result(
     **extra,
 ):
     label = head if margin is None else f"{head} m={margin}"
-    paper = get_experiment(experiment).paper_error.get(label) if experiment != "lfw" else None
+    paper = get_experiment(experiment).paper.get(label) if experiment != "lfw" else None
+    order = {None: 0, 2: 1, 3: 2, 4: 3}.get(margin, 4) if head != "lmcl" else 5
     counts = [0] * BINS
     counts[peak] = 100  # every test feature at the angle of bin `peak`
     its = list(iterations)
     lam = [1000.0 / (1 + i) for i in its] if head == "lsoftmax" else [None] * len(its)
     return {
         "schema": SCHEMA, "experiment": experiment, "dataset_label": "MNIST", "profile": profile,
-        "head": head, "head_label": label, "margin": margin, "seed": seed,
+        "head": head, "head_label": label, "margin": margin, "seed": seed, "run": {},
+        "evaluator": "verification" if experiment == "lfw" else "classification",
+        "hyper": {}, "precision": "fp32", "order": order,
         "config": {"schedule": {"eval_subset": 2000}},
         "curves": {"iteration": its, "train_loss": [2.0 / i + seed for i in its],
                    "train_error": [50.0] * len(its), "lam": lam, "lr": [0.1] * len(its),
@@ -99,7 +102,8 @@ def verification_results(root):
 
 
 def fake_features(root, study, heads, classes=8, n=40, profile="smoke"):
-    """Feature runs in paper_repro.visual's saved format: class j at angle 2 pi j / C."""
+    """2-D study results with their features beside them (paper_repro.evaluators' format):
+    class j at angle 2 pi j / C."""
     rng = np.random.default_rng(0)
     for order, (head, margin) in enumerate(heads):
         angles = 2 * np.pi * np.arange(classes) / classes
@@ -112,15 +116,19 @@ def fake_features(root, study, heads, classes=8, n=40, profile="smoke"):
         folder.mkdir(parents=True, exist_ok=True)
         np.savez(folder / f"{name}.npz", features=features, labels=labels, split=split,
                  weights=weights, classes=np.array([str(c) for c in range(classes)]))  # fmt: skip
-        meta = {
-            "schema": figures.FEATURES_SCHEMA, "study": study, "profile": profile, "head": head,
-            "head_label": head if margin is None else f"{head} m={margin}", "margin": margin,
-            "seed": 0, "order": order, "npz": f"{name}.npz", "n_train": n, "n_test": n,
-            "test_error": 12.5, "schedule": {"iterations": 4, "batch_size": 16},
-            "command": "pytest features", "wall_time_s": 30.0,
-            "provenance": {"commit": "def456", "hardware": {"device": "cpu", "cpu": "Test CPU"}},
-        }  # fmt: skip
-        (folder / f"{name}.json").write_text(json.dumps(meta))
+        result = fake_result(head, margin, 0, 12.5, experiment=study, profile=profile)
+        result.update(
+            evaluator="features-2d", order=order, hyper={"s": 16.0} if head == "lmcl" else {},
+            metrics={"test_error": 12.5, "test_images": n}, command="pytest features",
+            features={"npz": f"{name}.npz", "n_train": n, "n_test": n,
+                      "classes": [str(c) for c in range(classes)]},
+            config={"schedule": {"iterations": 4, "batch_size": 16, "lr": 0.01,
+                                 "lr_drops": [2]}, "max_grad_norm": 10.0},
+            provenance={"commit": "def456", "software": {"torch": "2.13.0"},
+                        "hardware": {"device": "cpu", "cpu": "Test CPU", "cpu_cores": 2}},
+        )  # fmt: skip
+        del result["target_angle_hist"]
+        write_result(folder / f"{name}.json", result)
 
 
 def assert_rendered(paths, *sources):
@@ -204,7 +212,7 @@ def test_figure3_refuses_a_wrong_psi(monkeypatch, tmp_path):
 def test_make_figures_from_saved_results(results_dir, tmp_path, capsys):
     verification_results(results_dir)
     out = tmp_path / "figures"
-    written = figures.make_figures(results_dir, tmp_path / "no-features", out)
+    written = figures.make_figures(results_dir, out)
     names = {p.name for p in written}
     for stem in (
         "fig2-psi",
@@ -237,7 +245,7 @@ def test_make_figures_from_saved_results(results_dir, tmp_path, capsys):
 
 
 def test_missing_results_leave_figures_out(tmp_path, capsys):
-    written = figures.make_figures(tmp_path / "none", tmp_path / "none", tmp_path / "out")
+    written = figures.make_figures(tmp_path / "none", tmp_path / "out")
     assert sorted(p.name for p in written) == sorted(
         f"{s}.{e}" for s in ("fig2-psi", "fig3-binary-geometry") for e in ("png", "pdf", "txt")
     )
@@ -295,11 +303,11 @@ def test_angle_summary_means_and_density(results_dir):
 
 
 def test_feature_figures_from_saved_features(tmp_path, capsys):
-    features = tmp_path / "features"
+    features = tmp_path / "results"
     fake_features(features, "lsoftmax-2d", [("softmax", None), ("lsoftmax", 2)], classes=10)
     fake_features(features, "cosface-toy", [("lmcl", 0.1), ("softmax", None)])
     out = tmp_path / "figures"
-    written = figures.make_figures(tmp_path / "none", features, out)
+    written = figures.make_figures(features, out)
     for stem, study in (("fig1-lsoftmax-2d-smoke", "lsoftmax-2d"),
                         ("fig4-cosface-toy-smoke", "cosface-toy")):  # fmt: skip
         files = sorted((features / "smoke" / study).iterdir())
@@ -308,7 +316,7 @@ def test_feature_figures_from_saved_features(tmp_path, capsys):
         caption = assert_rendered(paths, *files)
         assert "pytest features" in caption and "def456" in caption
     assert "MNIST digits 0-7 stand in" in (out / "fig4-cosface-toy-smoke.txt").read_text()
-    runs = figures.load_feature_runs(features, "smoke", "cosface-toy")
+    runs = figures.feature_runs(*figures.load_experiment("smoke", "cosface-toy", features))
     assert [r["head"] for r in runs] == ["lmcl", "softmax"]  # the study's order, not by name
     # features exactly along their class weights: every target angle is 0
     np.testing.assert_allclose(figures.target_angles(runs[0]), 0.0, atol=1e-3)

@@ -6,16 +6,18 @@ import numpy as np
 
 from paper_repro.experiments import get_experiment
 from paper_repro.report.tables import render_table, write_table
-from paper_repro.results import SCHEMA, result_path, write_result
+from paper_repro.results import SCHEMA, write_result
+from tests.report.fakes import result_path
 
 
 def fake_result(head, margin, seed, error, experiment="mnist", profile="quick"):
     label = head if margin is None else f"{head} m={margin}"
     return {
         "schema": SCHEMA, "experiment": experiment, "dataset_label": "MNIST", "profile": profile,
-        "head": head, "margin": margin, "seed": seed, "config": {}, "curves": {},
+        "head": head, "head_label": label, "margin": margin, "seed": seed, "config": {},
+        "curves": {}, "run": {}, "evaluator": "classification", "hyper": {}, "precision": "fp32",
         "metrics": {"test_error": error},
-        "paper": {"test_error": get_experiment(experiment).paper_error[label], "source": "x"},
+        "paper": {"test_error": get_experiment(experiment).paper[label], "source": "x"},
         "wall_time_s": 3600.0, "images_per_s": 100.0, "command": "make reproduce-mnist",
         "provenance": {"commit": "abc123", "software": {"torch": "2.13.0"},
                        "hardware": {"device": "cpu", "cpu": "Test CPU", "cpu_cores": 2}},
@@ -31,7 +33,9 @@ def test_mean_std_and_difference_per_head(tmp_path):
             path = result_path("quick", "mnist", name, tmp_path)
             write_result(path, fake_result(head, margin, seed, err))
     tables = tmp_path / "tables"
-    path = write_table(get_experiment("mnist"), "quick", results_dir=tmp_path, tables_dir=tables)
+    path = write_table(
+        get_experiment("mnist"), "quick", "classification", results_dir=tmp_path, tables_dir=tables
+    )
     text = path.read_text()
     sm = np.array(errors[None])
     assert f"| softmax | - | {sm.mean():.2f} ± {sm.std(ddof=1):.2f} (n=3) | 0.40 | " \
@@ -44,3 +48,35 @@ def test_mean_std_and_difference_per_head(tmp_path):
 def test_missing_results_show_as_missing_not_as_numbers():
     text = render_table(get_experiment("cifar100"), "paper", [], missing="CIFAR-100 is absent.")
     assert "**No results.** CIFAR-100 is absent." in text and "|" not in text
+
+
+def test_lfw_table_pools_the_folds_of_both_networks(tmp_path):
+    from tests.report.test_figures import verification_results
+
+    verification_results(tmp_path)
+    path = write_table(
+        get_experiment("lfw"),
+        "quick",
+        "verification",
+        results_dir=tmp_path,
+        tables_dir=tmp_path / "tables",
+    )
+    text = path.read_text()
+    folds = [98.5, 99.5, 98.5, 99.5, 98.5] * 2  # five folds per network, two networks
+    assert (
+        f"| lmcl | 0.35 | {np.mean(folds):.2f} ± {np.std(folds, ddof=1):.2f} (n=10 folds)" in text
+    )
+    assert text.index("| softmax |") < text.index("| lmcl |")
+
+
+def test_2d_studies_have_no_table(tmp_path):
+    assert (
+        write_table(
+            get_experiment("cosface-toy"),
+            "quick",
+            "features-2d",
+            results_dir=tmp_path,
+            tables_dir=tmp_path,
+        )
+        is None
+    )
