@@ -27,13 +27,7 @@ def head_class(name: str) -> type[MarginHead]:
 def make_head(name: str, in_features: int, num_classes: int, **hyper) -> MarginHead:
     """make_head("lsoftmax", 256, 10, m=4, lam=LambdaSchedule(base=1000, gamma=0.12))."""
     cls = head_class(name)
-    accepted = [h.name for h in cls.hypers]
-    unknown = sorted(set(hyper) - set(accepted))
-    if unknown:
-        raise TypeError(
-            f"head {name!r} takes {', '.join(accepted) or 'no hyper-parameters'}; "
-            f"got unknown {', '.join(unknown)}"
-        )
+    cls.check_names(hyper)
     return cls(in_features, num_classes, **hyper)
 
 

@@ -24,9 +24,14 @@ class Hyper:
     high: float | None = None
     doc: str = ""
     low_open: bool = False  # the value must exceed `low`
+    choices: tuple[str, ...] = ()  # the valid values of a str hyper-parameter
 
     def parse(self, text: str) -> object:
         """The value of a command-line string (`M=4`), in this parameter's kind."""
+        if self.kind is str and text in self.choices:
+            return text
+        if self.kind is str:
+            raise ValueError(f"{self.name} must be one of {', '.join(self.choices)}, got {text!r}")
         if self.kind not in (int, float):
             raise ValueError(f"{self.name} cannot be given on the command line")
         try:
@@ -66,9 +71,8 @@ class MarginHead(nn.Module):
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
 
     @classmethod
-    def configure(cls, iterations: int, **given) -> dict:
-        """Every hyper-parameter of this head for a run of `iterations` SGD steps: the given
-        values, else the declared defaults. Unknown names raise TypeError."""
+    def check_names(cls, given) -> None:
+        """TypeError naming the accepted hyper-parameters when `given` has any other."""
         names = [h.name for h in cls.hypers]
         unknown = sorted(set(given) - set(names))
         if unknown:
@@ -76,6 +80,12 @@ class MarginHead(nn.Module):
                 f"head {cls.key!r} takes {', '.join(names) or 'no hyper-parameters'}; "
                 f"got unknown {', '.join(unknown)}"
             )
+
+    @classmethod
+    def configure(cls, iterations: int, **given) -> dict:
+        """Every hyper-parameter of this head for a run of `iterations` SGD steps: the given
+        values, else the declared defaults. Unknown names raise TypeError."""
+        cls.check_names(given)
         return {h.name: given.get(h.name, h.default) for h in cls.hypers}
 
     @classmethod

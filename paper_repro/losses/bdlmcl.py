@@ -14,7 +14,12 @@ class BDLMCLHead(LMCLHead):
     existed; `derivations.bdlmcl` derives both."""
 
     key, title, colours = "bdlmcl", "BD-LMCL", "RdPu"
-    hypers = (*LMCLHead.hypers, Hyper("k", int, 5, low=1, doc="top-k window of plain cosines"))
+    hypers = (
+        *LMCLHead.hypers,
+        Hyper("k", int, 5, low=1, doc="top-k window of plain cosines"),
+        Hyper("unselected", str, "drop", choices=functional.UNSELECTED,
+              doc="what the samples away from the boundary do: drop, or no_margin"),
+    )  # fmt: skip
     zero_margin_title = None
 
     def __init__(

@@ -75,3 +75,12 @@ def test_parse_reads_command_line_values_in_their_kind():
         m.parse("2.5")
     with pytest.raises(ValueError, match="command line"):
         HEADS["lsoftmax"].hypers[1].parse("0.1")
+
+
+def test_choice_hypers_parse_only_their_choices():
+    unselected = next(h for h in HEADS["bdlmcl"].hypers if h.name == "unselected")
+    assert unselected.parse("no_margin") == "no_margin"
+    with pytest.raises(ValueError, match="drop, no_margin"):
+        unselected.parse("keep")
+    with pytest.raises(ValueError, match="unselected"):
+        make_head("bdlmcl", 4, 3, unselected="keep")
