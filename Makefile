@@ -14,7 +14,7 @@ export PAPER_REPRO_DATA
 PROFILE ?=
 NPROC ?= 1
 
-.PHONY: help setup test verify-gradients derivations lint format reproduce tables features figures report bench
+.PHONY: help setup test verify-gradients derivations lint format reproduce tables features train figures report bench
 
 help:  ## list the targets
 	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -52,8 +52,21 @@ tables: $(VENV)/.installed  ## rewrite reports/tables/*.md from reports/results
 	$(PY) -m paper_repro tables $(if $(PROFILE),--profile $(PROFILE))
 
 features: $(VENV)/.installed  ## train the 2-D feature studies for figures 1 and 4 (PROFILE=quick|smoke)
-	$(PY) -m paper_repro features --profile $(or $(PROFILE),quick) $(if $(DEVICE),--device $(DEVICE)) \
-		--command "make features$(if $(PROFILE), PROFILE=$(PROFILE))"
+	$(PY) -m paper_repro reproduce lsoftmax-2d cosface-toy --profile $(or $(PROFILE),quick) \
+		$(if $(DEVICE),--device $(DEVICE)) --command "make features$(if $(PROFILE), PROFILE=$(PROFILE))"
+
+# your own data: DATA=folder of class folders, or DATA=images.idx LABELS=labels.idx
+# (TEST_DATA/TEST_LABELS optional); HEAD=lsoftmax M=4 (S=, K= for the cosine heads)
+HEAD ?= softmax
+TRAIN_ARGS = --data "$(DATA)" --head $(HEAD) $(if $(LABELS),--labels "$(LABELS)") \
+	$(if $(TEST_DATA),--test-data "$(TEST_DATA)" --test-labels "$(TEST_LABELS)") \
+	$(if $(M),--hyper m=$(M)) $(if $(S),--hyper s=$(S)) $(if $(K),--hyper k=$(K)) \
+	$(if $(NETWORK),--network $(NETWORK)) $(if $(SEED),--seed $(SEED)) \
+	--profile $(or $(PROFILE),quick) $(if $(DEVICE),--device $(DEVICE))
+
+train: $(VENV)/.installed  ## one head on your own data: make train DATA=path HEAD=lsoftmax M=4 (results in runs/results/)
+	@test -n "$(DATA)" || { echo "make train needs DATA=<folder of class folders, or IDX images with LABELS=>"; exit 2; }
+	$(PY) -m paper_repro train $(TRAIN_ARGS) --command "make train DATA=$(DATA) HEAD=$(HEAD)$(if $(M), M=$(M))"
 
 figures: $(VENV)/.installed  ## render reports/figures/ from saved results and features
 	$(PY) -m paper_repro figures
