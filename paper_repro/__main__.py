@@ -28,6 +28,7 @@ from paper_repro.data import Catalog, DataError, user
 from paper_repro.experiments import EXPERIMENTS, PROFILES, check_profile, get_experiment, user_run
 from paper_repro.losses import head_class
 from paper_repro.models import make_network, network_for
+from paper_repro.provenance import bf16_native
 from paper_repro.report.document import REPORT_PATH, write_report
 from paper_repro.report.figures import FIGURES_DIR, make_figures
 from paper_repro.report.tables import TABLES_DIR, write_table
@@ -42,9 +43,9 @@ def default_device() -> str:
 
 
 def default_precision(device: str) -> str:
-    # bf16 autocast on GPUs as before; the CPU default stays fp32 until its speed and
-    # accuracy are measured
-    return "bf16" if device.startswith("cuda") else "fp32"
+    """bf16 autocast of the network where the hardware computes bf16 (CUDA GPUs, CPUs with
+    AMX-BF16 or AVX512-BF16), float32 elsewhere; the heads compute in float32 either way."""
+    return "bf16" if bf16_native(device) else "fp32"
 
 
 def init_distributed(device: str | None) -> None:

@@ -38,6 +38,26 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def bf16_native(device: str | torch.device = "cpu") -> bool:
+    """Whether the device computes bf16 in hardware: a CUDA GPU that supports it, or a CPU
+    with AMX-BF16 or AVX512-BF16. Elsewhere (an AVX2 CPU) bf16 is emulated and slower than
+    float32, so runs default to float32 there."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})
+
+
 def hardware(device: str | torch.device = "cpu") -> dict:
     device = torch.device(device)
     info = {
@@ -45,6 +65,8 @@ def hardware(device: str | torch.device = "cpu") -> dict:
         "cpu": cpu_name(),
         "cpu_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "torch_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "bf16_native": bf16_native(device),
     }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)

@@ -320,6 +320,8 @@ class TrainingRun:
         if self.world > 1:
             x, y = x.chunk(self.world)[self.rank], y.chunk(self.world)[self.rank]  # rank's shard
         loss, features = self.step_model(x, y)
+        if self.world > 1:
+            self._agree_finite(features, loss, it)
         check_finite(features, "features", spec, it, head)
         check_finite(loss, "loss", spec, it, head)
         self.optimizer.zero_grad(set_to_none=True)
@@ -329,6 +331,22 @@ class TrainingRun:
         self.optimizer.step()
         with torch.no_grad():
             self.log.add(loss, (head.scores(features).argmax(dim=1) != y).sum())
+
+    def _agree_finite(self, features, loss, it: int) -> None:
+        """Under DDP every rank raises together when any rank's step went NaN/inf, instead of
+        one raising while the others wait in the gradient all-reduce until NCCL times out."""
+        bad = torch.stack([
+            (~torch.isfinite(features)).any(),
+            torch.ones((), dtype=torch.bool, device=features.device) if loss is None
+            else (~torch.isfinite(loss)).any(),
+        ]).float()  # fmt: skip
+        dist.all_reduce(bad, op=dist.ReduceOp.MAX)
+        if bad.any():
+            what = "features" if bad[0] else "loss"
+            raise DivergenceError(
+                f"{self.spec.name}: the {what} became NaN/inf at iteration {it} on some rank; "
+                "lower the learning rate, raise lam_min or slow the lambda decay."
+            )
 
     def _curve_point(self, it: int, bar: tqdm) -> None:
         schedule = self.spec.schedule
@@ -411,6 +429,8 @@ def train_run(
     the averaged gradients equal the single-process ones except for batch norm, whose
     statistics are per rank on CPU (SyncBatchNorm on GPU). Rank 0 writes."""
     device, catalog = torch.device(device), catalog or Catalog()
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick (recorded)
     rank, world = distributed()
     if spec.schedule.batch_size % world:
         raise ValueError(f"batch size {spec.schedule.batch_size} is not divisible by {world}")

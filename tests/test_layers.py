@@ -26,6 +26,7 @@ FLOORS = {
     "paper_repro.bench": 2,
     "paper_repro.experiments": 3,
     "paper_repro.runner": 3,
+    "paper_repro.bench_train": 3,
     "paper_repro.report": 4,
     "paper_repro.__main__": 5,
 }

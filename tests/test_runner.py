@@ -94,9 +94,25 @@ def test_interrupted_run_resumes_to_the_same_weights_and_result(experiment, run_
         assert np.array_equal(npz(tmp_path / "a")["features"], npz(tmp_path / "b")["features"])
 
 
-@pytest.mark.parametrize("experiment,run_id", KINDS[1:4:2])
-def test_same_seed_is_bit_for_bit_and_other_seed_differs(experiment, run_id, tiny_data, tmp_path):
-    spec = smoke(experiment, run_id)
+@pytest.mark.parametrize("precision", ["bf16"])  # fp32: test_interrupted_run_resumes_...
+def test_bf16_run_resumes_to_the_same_weights_and_records_its_precision(precision, tiny_data,
+                                                                         tmp_path):  # fmt: skip
+    spec = smoke("mnist", "lsoftmax-m4-seed0", precision=precision)
+    whole = run(spec, tmp_path / "a", tiny_data)
+    assert run(spec, tmp_path / "b", tiny_data, stop_after=2) is None
+    assert _comparable(run(spec, tmp_path / "b", tiny_data)) == _comparable(whole)
+    a, b = _weights(tmp_path / "a", spec), _weights(tmp_path / "b", spec)
+    assert all(torch.equal(v, b[k]) for k, v in a.items())
+    assert whole["precision"] == whole["run"]["precision"] == precision
+
+
+@pytest.mark.parametrize(
+    "experiment,run_id,precision",
+    [(*k, "fp32") for k in KINDS[1:4:2]] + [("mnist", "lsoftmax-m2-seed0", "bf16")],
+)
+def test_same_seed_is_bit_for_bit_and_other_seed_differs(experiment, run_id, precision,
+                                                         tiny_data, tmp_path):  # fmt: skip
+    spec = smoke(experiment, run_id, precision=precision)
     first = run(spec, tmp_path / "a", tiny_data)
     again = run(spec, tmp_path / "b", tiny_data)
     other = run(dataclasses.replace(spec, seed=4), tmp_path / "c", tiny_data)

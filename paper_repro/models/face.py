@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from paper_repro.models.layers import PReLU
 from paper_repro.models.vgg import conv_bn_prelu
 
 
@@ -59,7 +60,7 @@ class FaceNet(nn.Module):
         self.spec = spec
         width = spec.scaled(spec.stem)
         stem = nn.Conv2d(spec.in_channels, width, 3, stride=2, padding=1, bias=False)
-        layers = [stem, nn.BatchNorm2d(width), nn.PReLU(width)]
+        layers = [stem, nn.BatchNorm2d(width), PReLU(width)]
         for stage_width, depth in spec.stages:
             for _ in range(depth):
                 layers += conv_bn_prelu(width, spec.scaled(stage_width))

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from paper_repro.models.layers import PReLU
+
 
 @dataclass(frozen=True)
 class VGGSpec:
@@ -35,7 +37,7 @@ TABLE1 = {
 
 def conv_bn_prelu(cin: int, cout: int) -> list[nn.Module]:
     # bias is redundant before batch norm
-    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.PReLU(cout)]
+    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), PReLU(cout)]
 
 
 class VGGFeatures(nn.Module):
@@ -56,7 +58,7 @@ class VGGFeatures(nn.Module):
         self.fc = nn.Sequential(
             nn.Flatten(),  # (B, width, side, side) -> (B, width * side^2)
             nn.Linear(width * side * side, spec.feature_dim),
-            nn.PReLU(spec.feature_dim),
+            PReLU(spec.feature_dim),
         )
         self.feature_dim = spec.feature_dim
         self.input_shape = (spec.in_channels, spec.image_size, spec.image_size)  # (C, H, W)

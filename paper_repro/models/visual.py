@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from torch import nn
 
+from paper_repro.models.layers import PReLU
+
 VISUAL_WIDTHS = (32, 64, 128)  # convolution width per pooled pair
 FEATURE_DIM = 2  # plotted directly: no projection between the network and the figure
 
 
 def conv_prelu(cin: int, cout: int) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, 5, padding=2), nn.PReLU(cout)]
+    return [nn.Conv2d(cin, cout, 5, padding=2), PReLU(cout)]
 
 
 class VisualNet(nn.Module):

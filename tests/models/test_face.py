@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from paper_repro.models.face import FACE_NETWORKS, FaceNetSpec, make_face_network
+from paper_repro.models.layers import PReLU
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +30,7 @@ def test_paper_network():
     assert cs[0].stride == (2, 2) and all(c.stride == (1, 1) for c in cs[1:])
     assert all(c.kernel_size == (3, 3) and c.padding == (1, 1) and c.bias is None for c in cs)
     assert sum(isinstance(m, nn.BatchNorm2d) for m in net.modules()) == len(cs)
-    assert sum(isinstance(m, nn.PReLU) for m in net.modules()) == len(cs)  # none on the feature
+    assert sum(isinstance(m, PReLU) for m in net.modules()) == len(cs)  # none on the feature
     assert sum(isinstance(m, nn.MaxPool2d) for m in net.modules()) == 4
     # 112x96 -> stem 56x48 -> pools 28x24, 14x12, 7x6, 4x3 (rounding up): 512 * 4 * 3 inputs
     [fc] = [m for m in net.modules() if isinstance(m, nn.Linear)]

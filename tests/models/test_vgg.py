@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from paper_repro.models import make_network
+from paper_repro.models.layers import PReLU
 
 TABLE1 = {  # conv widths in order, FC feature size
     "table1-mnist": ([64] + [64] * 3 + [64] * 3 + [64] * 3, 256, (1, 28, 28)),
@@ -25,7 +26,7 @@ def test_table1_architecture(name):
     assert sum(isinstance(m, nn.BatchNorm2d) for m in net.modules()) == len(convs)
     assert sum(isinstance(m, nn.MaxPool2d) for m in net.modules()) == 3
     assert not any(isinstance(m, nn.Dropout) for m in net.modules())
-    assert sum(isinstance(m, nn.PReLU) for m in net.modules()) == len(convs) + 1
+    assert sum(isinstance(m, PReLU) for m in net.modules()) == len(convs) + 1
     assert net(torch.zeros(2, *shape)).shape == (2, feature)
 
 

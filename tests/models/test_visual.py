@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from paper_repro.models.layers import PReLU
 from paper_repro.models.visual import VisualNet
 
 
@@ -13,7 +14,7 @@ def test_architecture_is_5x5_pairs_32_64_128_then_fc_to_2():
     convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
     assert [c.out_channels for c in convs] == [32, 32, 64, 64, 128, 128]
     assert all(c.kernel_size == (5, 5) and c.padding == (2, 2) for c in convs)
-    assert sum(isinstance(m, nn.PReLU) for m in net.modules()) == 6  # none after the FC
+    assert sum(isinstance(m, PReLU) for m in net.modules()) == 6  # none after the FC
     pools = [m for m in net.modules() if isinstance(m, nn.MaxPool2d)]
     assert len(pools) == 3 and all(p.kernel_size == 2 and p.stride == 2 for p in pools)
     assert not any(isinstance(m, (nn.BatchNorm2d, nn.Dropout)) for m in net.modules())

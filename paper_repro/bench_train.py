@@ -1,0 +1,240 @@
+"""`make bench-train`: images/s of one training step (forward, L-Softmax m=4 loss, backward,
+SGD step) of the MNIST, CIFAR-10 and face networks, per precision and layout, beside the
+float32 eager baseline and the convolution-only floor, all measured in the same run.
+
+Variants (each a full step at batch 256, face 128):
+- `baseline`: float32, NCHW, torch's nn.PReLU: the project's networks before this benchmark.
+- `fp32`: float32, NCHW, PReLU as relu(x) - a relu(-x) (paper_repro.models.layers).
+- `fp32-cl`: the same in channels_last.
+- `bf16-cl`: bf16 autocast of the network, channels_last (heads stay float32).
+- `compiled`: torch.compile of the network, float32 (with --compile; compile time reported).
+- `floor`: the convolutions and linear layers alone (batch norm and PReLU removed), the
+  precision and layout of the fastest other variant: what the step cannot beat.
+
+Interleaved: every round runs each variant once, in a rotating order, so drift of the machine
+(these VMs drift) falls on all variants alike; medians over rounds. Writes
+reports/benchmarks/training.md and its JSON twin with provenance."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from paper_repro.evaluators import forward_features
+from paper_repro.fileio import atomic_write
+from paper_repro.losses import make_head
+from paper_repro.models import make_network
+from paper_repro.models.layers import PReLU
+from paper_repro.provenance import REPO_ROOT, bf16_native, describe
+
+SCHEMA = "paper_repro.bench-train/1"
+OUT = REPO_ROOT / "reports" / "benchmarks" / "training.md"
+NETWORKS = {"table1-mnist": 256, "table1-cifar10": 256, "face-quick": 128}  # -> batch size
+TARGETS = {"table1-mnist": 4.0, "table1-cifar10": 3.0}  # x baseline (issue: on AMX CPUs)
+
+
+def torch_prelu(net: nn.Module) -> nn.Module:
+    """A copy of `net` with torch's nn.PReLU in place of ours (same slopes)."""
+    net = copy.deepcopy(net)
+    for module in list(net.modules()):
+        for name, child in module.named_children():
+            if isinstance(child, PReLU):
+                replacement = nn.PReLU(child.weight.numel())
+                replacement.weight.data.copy_(child.weight.data)
+                setattr(module, name, replacement)
+    return net
+
+
+def conv_only(net: nn.Module) -> nn.Module:
+    net = copy.deepcopy(net)
+    for module in list(net.modules()):
+        for name, child in module.named_children():
+            if isinstance(child, (PReLU, nn.BatchNorm2d)):
+                setattr(module, name, nn.Identity())
+    return net
+
+
+class Variant:
+    def __init__(self, name, net, precision, channels_last, batch, device, classes=10):
+        self.name, self.precision, self.channels_last = name, precision, channels_last
+        self.device = torch.device(device)
+        net = net.to(self.device)
+        self.net = net.to(memory_format=torch.channels_last) if channels_last else net
+        self.head = make_head("lsoftmax", net.feature_dim, classes, m=4, lam=10.0).to(device)
+        params = [*self.net.parameters(), *self.head.parameters()]
+        self.optimizer = torch.optim.SGD(params, lr=1e-3, momentum=0.9, weight_decay=5e-4)
+        generator = torch.Generator().manual_seed(0)
+        self.x = torch.randn(batch, *net.input_shape, generator=generator)
+        if channels_last:
+            self.x = self.x.contiguous(memory_format=torch.channels_last)
+        self.y = torch.randint(0, classes, (batch,), generator=generator).to(self.device)
+        self.x = self.x.to(self.device)
+
+    def step(self) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        tick = time.perf_counter()
+        features = forward_features(self.net, self.x, self.precision).float()
+        loss = self.head(features, self.y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter() - tick
+
+
+def variants(network, batch, compile_net, device) -> tuple[list[Variant], dict]:
+    torch.manual_seed(0)
+    net = make_network(network)
+    out = [
+        Variant("baseline", torch_prelu(net), "fp32", False, batch, device),
+        Variant("fp32", copy.deepcopy(net), "fp32", False, batch, device),
+        Variant("fp32-cl", copy.deepcopy(net), "fp32", True, batch, device),
+        Variant("bf16-cl", copy.deepcopy(net), "bf16", True, batch, device),
+    ]
+    notes = {}
+    if compile_net:
+        tick = time.perf_counter()
+        compiled = Variant("compiled", copy.deepcopy(net), "fp32", False, batch, device)
+        compiled.net = torch.compile(compiled.net)
+        try:
+            compiled.step()  # compiles
+            notes["compile_s"] = time.perf_counter() - tick
+            out.append(compiled)
+        except Exception as exc:  # no compiler here: say so, measure the rest
+            notes["compile_error"] = f"{type(exc).__name__}: {exc}"[:300]
+    return out, notes
+
+
+def measure(network: str, batch: int, rounds: int, compile_net: bool, device="cpu") -> dict:
+    runs, notes = variants(network, batch, compile_net, device)
+    for v in runs:
+        v.step()  # warm-up: allocator, kernels chosen
+    times = {v.name: [] for v in runs}
+    for r in range(rounds):
+        for v in runs[r % len(runs) :] + runs[: r % len(runs)]:
+            times[v.name].append(v.step())
+    medians = {k: statistics.median(t) for k, t in times.items()}
+    fastest = min((v for v in runs if v.name != "baseline"), key=lambda v: medians[v.name])
+    torch.manual_seed(0)
+    floor = Variant("floor", conv_only(make_network(network)), fastest.precision,
+                    fastest.channels_last, batch, device)  # fmt: skip
+    floor.step()
+    floor_s = statistics.median(floor.step() for _ in range(max(3, rounds // 2)))
+    speed = {k: batch / m for k, m in medians.items()}
+    return {
+        "network": network,
+        "batch": batch,
+        "rounds": rounds,
+        "images_per_s": speed,
+        "vs_baseline": {k: s / speed["baseline"] for k, s in speed.items()},
+        "floor": {"variant": fastest.name, "images_per_s": batch / floor_s},
+        "best": fastest.name,
+        "share_of_floor": speed[fastest.name] / (batch / floor_s),
+        "target_vs_baseline": TARGETS.get(network),
+        **notes,
+    }
+
+
+def render(rows: list[dict], prov: dict, command: str, wall_s: float) -> str:
+    hw = prov["hardware"]
+    where = f"GPU {hw['gpu']}" if hw.get("gpu") else "CPU"
+    names = ["baseline", "fp32", "fp32-cl", "bf16-cl", "compiled"]
+    shown = [n for n in names if any(n in r["images_per_s"] for r in rows)]
+    lines = [
+        "# Training-step throughput (images/s)",
+        "",
+        "One SGD step (forward, L-Softmax m=4 loss, backward, momentum step) per network, "
+        "every variant measured in the same run, interleaved round by round; medians. "
+        "`baseline`: float32 NCHW with torch's nn.PReLU (the networks before this benchmark). "
+        "`fp32`: PReLU as relu(x) - a relu(-x); `-cl`: channels_last; `bf16`: autocast of the "
+        "network; `floor`: convolutions and linear layers alone in the fastest variant's "
+        "setting. Ratios are to the baseline of the same run.",
+        "",
+        f"> Hardware ({where}): {hw['cpu']}, {hw['cpu_cores']} cores, "
+        f"{hw['torch_threads']} threads, "
+        f"CPU capability {hw['cpu_capability']}, native bf16: {hw['bf16_native']}. "
+        + (
+            ""
+            if hw["bf16_native"]
+            else "This CPU has no AMX or AVX512-BF16: bf16 is emulated "
+            "here, so runs default to float32 on it; the issue's 4x/3x targets assume an AMX "
+            "CPU and cannot be judged on this machine."
+        )
+        + "",
+        "",
+        "| network | batch | " + " | ".join(shown) + " | floor | best / floor | target |",
+        "|---|---:|" + "---:|" * len(shown) + "---:|---:|---|",
+    ]
+    for r in rows:
+        cells = []
+        for n in shown:
+            v = r["images_per_s"].get(n)
+            cells.append("-" if v is None else f"{v:.0f} ({r['vs_baseline'][n]:.2f}x)")
+        target = r["target_vs_baseline"]
+        best = r["vs_baseline"][r["best"]]
+        verdict = "-" if target is None else (
+            f"{target:.0f}x: {'met' if best >= target else 'missed'} ({best:.2f}x)")  # fmt: skip
+        lines.append(
+            f"| {r['network']} | {r['batch']} | "
+            + " | ".join(cells)
+            + f" | {r['floor']['images_per_s']:.0f} | {100 * r['share_of_floor']:.0f}% "
+            f"({r['best']}) | {verdict} |"
+        )
+    compile_notes = [
+        f"- {r['network']}: " + (f"compile {r['compile_s']:.0f} s" if "compile_s" in r
+                                 else f"not compiled ({r['compile_error']})")
+        for r in rows if "compile_s" in r or "compile_error" in r
+    ]  # fmt: skip
+    if compile_notes:
+        lines += ["", "torch.compile:", "", *compile_notes]
+    lines += [
+        "",
+        "Provenance:",
+        "",
+        f"- command: `{command}`",
+        f"- commit: {prov['commit']}",
+        f"- torch {prov['software']['torch']}, python {prov['software']['python']}",
+        f"- wall time: {wall_s / 60:.1f} min",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m paper_repro.bench_train")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--networks", nargs="*", default=list(NETWORKS))
+    parser.add_argument("--compile", action="store_true", help="also torch.compile the network")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--command", default="make bench-train")
+    args = parser.parse_args(argv)
+    torch.set_flush_denormal(True)
+    tick = time.perf_counter()
+    rows = []
+    for network in args.networks:
+        rows.append(measure(network, NETWORKS[network], args.rounds, args.compile, args.device))
+        print(json.dumps(rows[-1]["images_per_s"]), network, flush=True)
+    prov = describe(args.device)
+    text = render(rows, prov, args.command, time.perf_counter() - tick)
+    with atomic_write(args.out, "w") as f:
+        f.write(text)
+    twin = {"schema": SCHEMA, "rows": rows, "provenance": prov, "command": args.command,
+            "bf16_native": bf16_native(args.device)}  # fmt: skip
+    with atomic_write(args.out.with_suffix(".json"), "w") as f:
+        f.write(json.dumps(twin, indent=1, sort_keys=True) + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
