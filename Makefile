@@ -14,7 +14,7 @@ export PAPER_REPRO_DATA
 PROFILE ?=
 NPROC ?= 1
 
-.PHONY: help setup test verify-gradients derivations lint format reproduce tables features train figures report bench bench-train
+.PHONY: help setup test verify-gradients derivations lint format reproduce tables features train figures report bench bench-train gpu-check
 
 help:  ## list the targets
 	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -88,6 +88,11 @@ bench: $(VENV)/.installed  ## loss heads vs plain softmax and pytorch-metric-lea
 
 bench-train: $(VENV)/.installed  ## images/s of a training step per network, precision, layout -> reports/benchmarks/training.md
 	$(PY) -m paper_repro.bench_train --compile
+
+# On the GPU machine: its own python, no venv or index needed (see paper_repro/gpu_check.py);
+# copy ../shared/data/mnist (and an LFW cache) into .device-data/ first.
+gpu-check:  ## the CUDA checks in one call (<= 8 min on one GPU) -> reports/gpu/, reports/benchmarks/training-cuda.md
+	PYTHONPATH=. $(PYTHON) -m paper_repro.gpu_check --data-root $(or $(GPU_DATA),.device-data)
 
 lint: $(VENV)/.installed  ## ruff check + format check
 	$(VENV)/bin/ruff check .

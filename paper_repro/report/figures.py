@@ -37,7 +37,7 @@ from paper_repro.losses.angular import cos_multiple_angle, psi
 from paper_repro.losses.functional import lsoftmax_logits, softmax_logits
 from paper_repro.provenance import REPO_ROOT
 from paper_repro.report import style
-from paper_repro.report.tables import PROFILE_NOTES, summarise
+from paper_repro.report.tables import FACE_PROFILE_NOTES, PROFILE_NOTES, summarise
 from paper_repro.results import RESULTS_DIR, load_results
 from paper_repro.spec import PROFILES
 
@@ -338,7 +338,9 @@ def _title(results: list[dict]) -> str:
 
 
 def _profile_note(results: list[dict]) -> str:
-    return PROFILE_NOTES.get(results[0]["profile"], "")
+    """The profile's note for this kind of run (the face profiles are not the tables')."""
+    notes = FACE_PROFILE_NOTES if results[0]["evaluator"] == "verification" else PROFILE_NOTES
+    return notes.get(results[0]["profile"], "")
 
 
 def _commits(results: list[dict]) -> str:
@@ -606,7 +608,11 @@ def fig7_roc(results, sources, out_stem: Path, command: str = COMMAND) -> list[P
         colour, label = style.head_colour(head, margin), _label(runs[0])
         data = [verification_of(r) for r in runs]
         tpr = [np.interp(FPR_GRID, d["fpr"], d["tpr"]) for d in data]
-        roc.plot(FPR_GRID, np.mean(tpr, axis=0), color=colour, label=f"{label} (n={len(runs)})")
+        # below one false accept among a run's mismatched pairs the ROC holds no data point
+        resolution = max(r["metrics"].get("far_resolution", 0.0) for r in runs)
+        seen = resolution <= FPR_GRID
+        roc.plot(FPR_GRID[seen], np.mean(tpr, axis=0)[seen], color=colour,
+                 label=f"{label} (n={len(runs)})")  # fmt: skip
         folds = [a for d in data for a in d["fold_accuracies"]]
         if folds:
             mean = statistics.fmean(folds)
@@ -626,7 +632,9 @@ def fig7_roc(results, sources, out_stem: Path, command: str = COMMAND) -> list[P
     summary = "; ".join(f"{k} {m:.2f} ± {s:.2f}%" for k, (m, s) in accuracies.items())
     text = (
         f"Figure 7. Face verification on {_title(results)}. (a) ROC, mean over runs (n in the "
-        f"legend). (b) Accuracy of every tested fold of every run (dots), mean ± std (black): "
+        f"legend), drawn only from one false accept up (a false accept rate of 1 / the "
+        f"mismatched pairs a network was tested on; below it a ROC has no point). (b) Accuracy "
+        f"of every tested fold of every run (dots), mean ± std (black): "
         f"{summary or 'no fold accuracies saved'}. "
         f"{_profile_note(results)}. Results at commit {_commits(results)}."
     )

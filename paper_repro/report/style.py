@@ -59,11 +59,12 @@ def head_colour(head: str, margin: float | None = None) -> tuple[float, ...] | s
     kind = next(h.kind for h in cls.hypers if h.name == cls.margin)
     if margin is None:
         shade = 0.7
-    elif kind is int:  # integer m in 1..4 (m = 1 is plain softmax)
-        shade = 0.35 + 0.15 * min(float(margin), 4.0)
+    elif kind is int:  # integer m in 1..4 (m = 1 is plain softmax): 0.25, 0.45, 0.65, 0.85
+        shade = 0.05 + 0.2 * min(float(margin), 4.0)
     else:  # additive margins lie in [0, ~0.5]
-        shade = 0.45 + min(float(margin), 0.5)
-    return colormaps[cls.colours](min(shade, 0.95))
+        shade = 0.45 + 0.9 * min(float(margin), 0.5)
+    # the darkest shades of every map are near-black: keep hues apart
+    return colormaps[cls.colours](min(shade, 0.9))
 
 
 def class_colour(index: int):

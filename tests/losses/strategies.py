@@ -9,7 +9,9 @@ import math
 import numpy as np
 from hypothesis import strategies as st
 
-HEADS = ("softmax", "lsoftmax", "asoftmax", "lmcl", "arcface", "bdlmcl")
+import paper_repro.losses
+
+HEADS = tuple(paper_repro.losses.HEADS)  # the package's registry (test_registry: = derivations')
 
 _norm_exponent = st.sampled_from([-4.0, -2.0, 0.0, 2.0, 4.0]) | st.floats(-4.0, 4.0)
 _margin_int = st.integers(1, 6)

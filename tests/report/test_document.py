@@ -105,3 +105,20 @@ def test_report_states_training_fit_and_includes_the_lfw_table(tmp_path):
     assert "lfw" not in fit  # those fakes saved no training error: nothing is invented
     tables = text[text.index("## Tables") : text.index("## Figures")]
     assert "### LFW face verification" in tables and "### MNIST" in tables
+
+
+def test_minimum_detectable_effect_is_the_t_sum_times_the_standard_error():
+    c = Comparison((1.0, 2.0, 3.0), (2.0, 3.0, 4.0))  # pooled std 1, n = 3 + 3, df 4
+    assert c.mde == pytest.approx((2.776 + 0.941) * math.sqrt(2 / 3))
+    assert "smallest detectable difference (80% power) 3.035" in c.evidence()
+
+
+def test_master_table_lists_every_paper_cell_with_status_and_direction(tmp_path):
+    write_results(tmp_path)
+    text = "\n".join(document.master_lines(document.saved_runs(tmp_path)))
+    assert "| cifar100 | lsoftmax m=4 | 29.53 | - | data not available offline |" in text
+    assert "| cifar10-jpeg | softmax | 9.05 | - | not run yet |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| mnist | lsoftmax m=2"))
+    assert "measured (quick)" in row and "smallest detectable" in row
+    # softmax 1.1, m=2 0.6: better by 0.50 (the paper: by 0.40 - 0.32 = 0.08)
+    assert "better than softmax by 0.50 (paper: better by 0.08, same direction)" in row

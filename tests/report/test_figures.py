@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.colors
 import numpy as np
 import pytest
 
@@ -326,8 +327,10 @@ def test_feature_figures_from_saved_features(tmp_path, capsys):
 def test_head_colours_are_fixed_and_distinct():
     keys = [("softmax", None), ("lsoftmax", 2), ("lsoftmax", 3), ("lsoftmax", 4),
             ("lmcl", 0.0), ("lmcl", 0.1), ("lmcl", 0.35), ("arcface", 0.5)]  # fmt: skip
-    colours = [style.head_colour(*k) for k in keys]
-    assert len({str(c) for c in colours}) == len(keys)
+    colours = [np.array(matplotlib.colors.to_rgb(style.head_colour(*k))) for k in keys]
+    # every pair apart by a visible step in RGB (m = 3 and m = 4 were near-identical blues)
+    gaps = [np.linalg.norm(a - b) for i, a in enumerate(colours) for b in colours[i + 1 :]]
+    assert min(gaps) > 0.08, min(gaps)
     assert style.head_colour("lsoftmax", 2) == style.head_colour("lsoftmax", 2)
 
 

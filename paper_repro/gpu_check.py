@@ -1,0 +1,161 @@
+"""`make gpu-check`: the checks that need a CUDA GPU, in one call, sized to finish within 8
+minutes on one GPU. Runs from the checkout with the machine's own python (PYTHONPATH=.), needs
+torch, numpy, sympy, pillow, tqdm, matplotlib, pytest and hypothesis, not ruff or
+pytorch-metric-learning. Data: the MNIST files (and optionally LFW's decoded cache) copied into
+an ignored folder beside the code, given by --data-root.
+
+Steps (each timed; a failing step is recorded and the others still run):
+1. the loss-head gradient tests on CUDA (tests/losses, CI hypothesis profile);
+2. bench-train on CUDA -> reports/benchmarks/training-cuda.md;
+3. CPU-vs-CUDA equality of the CIFAR-10+ augmentation for one seed;
+4. a CPU checkpoint resumed on CUDA (smoke MNIST run, killed after 2 steps on CPU);
+5. the smoke profile of every runner on CUDA (tables, LFW when its files are there, 2-D study);
+6. the paper-profile MNIST run of each table head, seed 0, one process per head at once.
+Writes reports/gpu/check.md and check.json with provenance; results of step 6 go to
+reports/results/paper/mnist/ like any run."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+from paper_repro.data import Catalog
+from paper_repro.experiments import get_experiment
+from paper_repro.fileio import atomic_write
+from paper_repro.provenance import REPO_ROOT, describe
+from paper_repro.runner import pad_crop_flip, step_generator, train_run
+
+OUT = REPO_ROOT / "reports" / "gpu"
+
+
+def _smoke(experiment: str, index: int = 0):
+    return get_experiment(experiment).runs("smoke")[index]
+
+
+def gradient_tests(args) -> dict:
+    env = {**os.environ, "HYPOTHESIS_PROFILE": "ci", "PYTHONPATH": str(REPO_ROOT)}
+    command = [sys.executable, "-m", "pytest", "-q", "-x", "tests/losses", "-k", "cuda"]
+    proc = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    tail = proc.stdout.strip().splitlines()[-1:] or [proc.stderr[-300:]]
+    if proc.returncode:
+        raise RuntimeError(f"pytest exit {proc.returncode}: {tail[0]}")
+    return {"pytest": tail[0]}
+
+
+def bench_train(args) -> dict:
+    from paper_repro import bench_train
+
+    out = REPO_ROOT / "reports" / "benchmarks" / "training-cuda.md"
+    bench_train.main(["--device", "cuda", "--rounds", "10", "--out", str(out),
+                      "--command", "make gpu-check"])  # fmt: skip
+    return {"written": str(out.relative_to(REPO_ROOT))}
+
+
+def augmentation_equality(args) -> dict:
+    x = torch.randn(64, 3, 32, 32)
+    cpu = pad_crop_flip(x, step_generator(0, 7, 1), 4)
+    gpu = pad_crop_flip(x.cuda(), step_generator(0, 7, 1), 4).cpu()
+    if not torch.equal(cpu, gpu):
+        raise RuntimeError("CPU and CUDA crops differ for the same seed")
+    return {"equal": True}
+
+
+def cpu_checkpoint_on_cuda(args) -> dict:
+    spec = _smoke("mnist")
+    with tempfile.TemporaryDirectory() as tmp:
+        kw = {"catalog": Catalog(args.data_root), "runs_dir": Path(tmp) / "runs",
+              "results_dir": Path(tmp) / "results", "progress": False}  # fmt: skip
+        assert train_run(spec, device="cpu", stop_after=2, **kw) is None
+        result = train_run(spec, device="cuda", **kw)
+    return {"test_error": result["metrics"]["test_error"], "device": "cpu -> cuda"}
+
+
+def smoke_runners(args) -> dict:
+    catalog, done = Catalog(args.data_root), {}
+    with tempfile.TemporaryDirectory() as tmp:
+        kw = {"catalog": catalog, "device": "cuda", "runs_dir": Path(tmp) / "runs",
+              "results_dir": Path(tmp) / "results", "progress": False}  # fmt: skip
+        for experiment in ("mnist", "lsoftmax-2d", "lfw"):
+            spec = dataclasses.replace(_smoke(experiment), precision="bf16")
+            try:
+                result = train_run(spec, **kw)
+            except Exception as exc:  # LFW may not have been carried
+                done[experiment] = f"failed: {type(exc).__name__}: {str(exc)[:200]}"
+                continue
+            done[experiment] = f"ok, {result['images_per_s']:.0f} images/s"
+    return done
+
+
+def paper_mnist(args) -> dict:
+    """Seed 0 of each table head on the paper's schedule, one process per head at once."""
+    script = (
+        "import sys; from paper_repro.data import Catalog; "
+        "from paper_repro.experiments import get_experiment; "
+        "from paper_repro.runner import train_run; "
+        "spec = get_experiment('mnist').runs('paper')[int(sys.argv[1])]; "
+        "import dataclasses; spec = dataclasses.replace(spec, precision='bf16'); "
+        "r = train_run(spec, catalog=Catalog(sys.argv[2]), device='cuda', progress=False, "
+        "command='make gpu-check'); print(spec.run_id, r['metrics']['test_error'])"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(i), str(args.data_root)],
+                              cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(4)]  # fmt: skip
+    out = {}
+    for i, proc in enumerate(procs):
+        stdout, stderr = proc.communicate(timeout=args.paper_timeout)
+        out[str(i)] = stdout.strip() or f"failed: {stderr[-300:]}"
+    return out
+
+
+STEPS = (gradient_tests, augmentation_equality, cpu_checkpoint_on_cuda, smoke_runners,
+         bench_train, paper_mnist)  # fmt: skip
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m paper_repro.gpu_check")
+    parser.add_argument("--data-root", type=Path, default=REPO_ROOT / ".device-data")
+    parser.add_argument("--paper-timeout", type=float, default=300.0)
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("gpu-check needs a CUDA GPU; none is visible", file=sys.stderr)
+        return 2
+    torch.set_flush_denormal(True)
+    report = {"schema": "paper_repro.gpu-check/1", "provenance": describe("cuda"), "steps": {}}
+    for step in STEPS:
+        tick = time.perf_counter()
+        try:
+            outcome, ok = step(args), True
+        except Exception as exc:
+            outcome, ok = {"error": "".join(traceback.format_exception(exc))[-1500:]}, False
+        report["steps"][step.__name__] = {"ok": ok, "seconds": time.perf_counter() - tick,
+                                          **outcome}  # fmt: skip
+        print(step.__name__, "ok" if ok else "FAILED", flush=True)
+    lines = ["# GPU check (make gpu-check)", "",
+             f"GPU: {report['provenance']['hardware'].get('gpu')}; commit "
+             f"{report['provenance']['commit']}; torch {torch.__version__}", "",
+             "| step | ok | seconds | outcome |", "|---|---|---:|---|"]  # fmt: skip
+    for name, r in report["steps"].items():
+        detail = {k: v for k, v in r.items() if k not in ("ok", "seconds")}
+        text = json.dumps(detail)[:300].replace("|", "/")
+        lines.append(f"| {name} | {r['ok']} | {r['seconds']:.0f} | {text} |")
+    with atomic_write(args.out / "check.md", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    with atomic_write(args.out / "check.json", "w") as f:
+        f.write(json.dumps(report, indent=1, sort_keys=True, default=str) + "\n")
+    return 0 if all(r["ok"] for r in report["steps"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
