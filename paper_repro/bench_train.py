@@ -156,9 +156,12 @@ def render(rows: list[dict], prov: dict, command: str, wall_s: float) -> str:
         "One SGD step (forward, L-Softmax m=4 loss, backward, momentum step) per network, "
         "every variant measured in the same run, interleaved round by round; medians. "
         "`baseline`: float32 NCHW with torch's nn.PReLU (the networks before this benchmark). "
-        "`fp32`: PReLU as relu(x) - a relu(-x); `-cl`: channels_last; `bf16`: autocast of the "
-        "network; `floor`: convolutions and linear layers alone in the fastest variant's "
-        "setting. Ratios are to the baseline of the same run.",
+        "`fp32`: the networks' own PReLU, which in float32 is torch's kernel too, so the "
+        "baseline and fp32 columns time the same computation and their ratio shows the noise "
+        "of this machine; `-cl`: channels_last; `bf16`: autocast of the network (PReLU as "
+        "relu(x) - a relu(-x)); `compiled`: torch.compile of the float32 network; `floor`: "
+        "convolutions and linear layers alone in the fastest variant's setting. Ratios are to "
+        "the baseline of the same run.",
         "",
         f"> Hardware ({where}): {hw['cpu']}, {hw['cpu_cores']} cores, "
         f"{hw['torch_threads']} threads, "
@@ -217,7 +220,14 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--command", default="make bench-train")
+    parser.add_argument("--render", type=Path, help="only rewrite the markdown from this twin")
     args = parser.parse_args(argv)
+    if args.render:
+        twin = json.loads(args.render.read_text())
+        text = render(twin["rows"], twin["provenance"], twin["command"], twin["wall_s"])
+        with atomic_write(args.render.with_suffix(".md"), "w") as f:
+            f.write(text)
+        return 0
     torch.set_flush_denormal(True)
     tick = time.perf_counter()
     rows = []
@@ -225,11 +235,12 @@ def main(argv=None) -> int:
         rows.append(measure(network, NETWORKS[network], args.rounds, args.compile, args.device))
         print(json.dumps(rows[-1]["images_per_s"]), network, flush=True)
     prov = describe(args.device)
-    text = render(rows, prov, args.command, time.perf_counter() - tick)
+    wall = time.perf_counter() - tick
+    text = render(rows, prov, args.command, wall)
     with atomic_write(args.out, "w") as f:
         f.write(text)
     twin = {"schema": SCHEMA, "rows": rows, "provenance": prov, "command": args.command,
-            "bf16_native": bf16_native(args.device)}  # fmt: skip
+            "bf16_native": bf16_native(args.device), "wall_s": wall}  # fmt: skip
     with atomic_write(args.out.with_suffix(".json"), "w") as f:
         f.write(json.dumps(twin, indent=1, sort_keys=True) + "\n")
     print(text)
