@@ -8,6 +8,7 @@ import io
 import shutil
 import tarfile
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,29 +29,42 @@ def template(tmp_path_factory):
     return root, write_synthetic_lfw(root)
 
 
+class LfwCopy:
+    """An LFW in the official formats under `root` and the source whose digests accept it;
+    `accept` changes the source (as if those files were the official ones)."""
+
+    def __init__(self, root: Path, source: lfw.LfwSource):
+        self.root, self.source = root, source
+
+    def __truediv__(self, other):
+        return self.root / other
+
+    def accept(self, **changes) -> None:
+        self.source = dataclasses.replace(self.source, **changes)
+
+
 @pytest.fixture
-def tiny(template, tmp_path, monkeypatch):
+def tiny(template, tmp_path):
     """A generated LFW in <tmp>/root/lfw (10 folds x 3 people with 3, 2, 1 images; 2 + 2
-    pairs per fold); lfw.LFW points at its digests. Copied from one generated per module."""
+    pairs per fold) with its source. Copied from one generated per module."""
     root = tmp_path / "root"
     shutil.copytree(template[0] / "lfw", root / "lfw")
-    monkeypatch.setattr(lfw, "LFW", template[1])
-    return root
+    return LfwCopy(root, template[1])
 
 
-def load(root, **kw):
-    return lfw.load_lfw(root, SHAPE, download=False, cache=root.parent / "cache", **kw)
+def load(data: LfwCopy, **kw):
+    return lfw.load_lfw(data.root, SHAPE, download=False, cache=data.root.parent / "cache",
+                        source=data.source, **kw)  # fmt: skip
 
 
-def replace_file(root, name: str, data: bytes, monkeypatch) -> None:
+def replace_file(root, name: str, data: bytes) -> None:
     """Overwrite a protocol file and make the source accept it (as if it were official)."""
     (root / "lfw" / name).write_bytes(data)
     field = {"pairs.txt": "pairs", "people.txt": "people"}[name]
-    spec = dataclasses.replace(getattr(lfw.LFW, field), digest=md5(data))
-    monkeypatch.setattr(lfw, "LFW", dataclasses.replace(lfw.LFW, **{field: spec}))
+    root.accept(**{field: dataclasses.replace(getattr(root.source, field), digest=md5(data))})
 
 
-def rebuild_archive(root, monkeypatch, change) -> None:
+def rebuild_archive(root, change) -> None:
     """Rewrite the archive with change(name, data) -> data | None (None drops the member)."""
     path = root / "lfw" / lfw.ARCHIVE_NAME
     members = {}
@@ -62,7 +76,7 @@ def rebuild_archive(root, monkeypatch, change) -> None:
                     members[m.name] = data
     path.write_bytes(tgz(members))
     spec = FileSpec(lfw.ARCHIVE_NAME, sha256(path.read_bytes()), "sha256")
-    monkeypatch.setattr(lfw, "LFW", dataclasses.replace(lfw.LFW, archives=(spec,)))
+    root.accept(archives=(spec,))
 
 
 def pairs_lines(root) -> list[str]:
@@ -92,7 +106,9 @@ def test_round_trip_images_names_and_pairs(tiny):
 
 @pytest.mark.parametrize("shape", [(3, 28, 24), (1, 56, 48)])
 def test_crop_is_the_documented_box_resized(tiny, shape):
-    data = lfw.load_lfw(tiny, shape, download=False, cache=tiny.parent / "c")
+    data = lfw.load_lfw(
+        tiny.root, shape, download=False, cache=tiny.root.parent / "c", source=tiny.source
+    )
     name = data.names[4]
     with tarfile.open(tiny / "lfw" / lfw.ARCHIVE_NAME) as tf:
         member = tf.extractfile(f"lfw-deepfunneled/{name}/{name}_0001.jpg").read()
@@ -109,12 +125,11 @@ def test_crop_is_the_documented_box_resized(tiny, shape):
     assert np.abs(got.astype(int) - expected).max() < 40
 
 
-def test_extracted_folder_gives_the_same_faces(tmp_path, monkeypatch):
-    a = tmp_path / "a"
-    monkeypatch.setattr(lfw, "LFW", write_synthetic_lfw(a))
+def test_extracted_folder_gives_the_same_faces(tmp_path):
+    a = LfwCopy(tmp_path / "a", write_synthetic_lfw(tmp_path / "a"))
     from_archive = load(a)
-    b = tmp_path / "b"
-    write_synthetic_lfw(b, extract=True)  # same seed: same images, same text files
+    b = LfwCopy(tmp_path / "b", a.source)
+    write_synthetic_lfw(b.root, extract=True)  # same seed: same images, same text files
     assert not (b / "lfw" / lfw.ARCHIVE_NAME).exists()
     from_folder = load(b)
     assert torch.equal(from_archive.images, from_folder.images)
@@ -123,8 +138,8 @@ def test_extracted_folder_gives_the_same_faces(tmp_path, monkeypatch):
 
 def test_cache_is_used_and_keyed_by_digest_and_shape(tiny, monkeypatch):
     first = load(tiny)
-    cached = sorted(p.name for p in (tiny.parent / "cache").iterdir())
-    digest = lfw.LFW.archives[0].digest
+    cached = sorted(p.name for p in (tiny.root.parent / "cache").iterdir())
+    digest = tiny.source.archives[0].digest
     assert cached == [f"lfw-{digest[:16]}-3x28x24-v2.npz"]
     monkeypatch.setattr(lfw, "_decode_all", lambda *a: pytest.fail("decoded despite the cache"))
     again = load(tiny)
@@ -142,8 +157,7 @@ def test_cache_alone_is_the_compact_form_to_carry(tiny, monkeypatch):
     assert np.array_equal(first.pair_index, carried.pair_index)
     assert carried.where.endswith("-v2.npz")
     # a cache of other protocol files is not used: the loader asks for the files instead
-    other = dataclasses.replace(lfw.LFW.pairs, digest="1" * 32)
-    monkeypatch.setattr(lfw, "LFW", dataclasses.replace(lfw.LFW, pairs=other))
+    tiny.accept(pairs=dataclasses.replace(tiny.source.pairs, digest="1" * 32))
     with pytest.warns(UserWarning, match="ignoring cache"), pytest.raises(DataError) as e:
         load(tiny)
     assert "missing data file(s)" in str(e.value) and "pairs.txt" in str(e.value)
@@ -151,7 +165,7 @@ def test_cache_alone_is_the_compact_form_to_carry(tiny, monkeypatch):
 
 def test_damaged_cache_is_rebuilt_with_a_warning(tiny):
     first = load(tiny)
-    [path] = (tiny.parent / "cache").iterdir()
+    [path] = (tiny.root.parent / "cache").iterdir()
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01  # inside the pixels: only the zip CRC notices
     path.write_bytes(data)
@@ -172,15 +186,16 @@ def test_archive_is_verified_even_when_cached(tiny):
     with pytest.raises(DataError) as e:
         load(tiny)
     msg = str(e.value)
-    assert str(archive) in msg and lfw.LFW.archives[0].digest in msg and sha256(bytes(data)) in msg
+    assert str(archive) in msg and tiny.source.archives[0].digest in msg
+    assert sha256(bytes(data)) in msg
 
 
-def test_any_accepted_archive_digest_is_enough(tiny, monkeypatch):
-    good = lfw.LFW.archives[0]
+def test_any_accepted_archive_digest_is_enough(tiny):
+    good = tiny.source.archives[0]
     wrong = FileSpec(lfw.ARCHIVE_NAME, "0" * 32)  # e.g. the official tarball's md5
-    monkeypatch.setattr(lfw, "LFW", dataclasses.replace(lfw.LFW, archives=(wrong, good)))
+    tiny.accept(archives=(wrong, good))
     assert len(load(tiny).images) > 0
-    monkeypatch.setattr(lfw, "LFW", dataclasses.replace(lfw.LFW, archives=(wrong,)))
+    tiny.accept(archives=(wrong,))
     with pytest.raises(DataError, match="matches none of the accepted versions") as e:
         load(tiny)
     assert "0" * 32 in str(e.value)
@@ -210,32 +225,31 @@ def test_missing_files_say_where_to_put_them(tmp_path):
 # --------------------------------------------------------------------------- bad data
 
 
-def test_pair_naming_a_missing_image(tiny, monkeypatch):
+def test_pair_naming_a_missing_image(tiny):
     lines = pairs_lines(tiny)
     name, n1, _ = lines[1].split("\t")
     lines[1] = f"{name}\t{n1}\t9"
-    replace_file(tiny, "pairs.txt", ("\n".join(lines) + "\n").encode(), monkeypatch)
+    replace_file(tiny, "pairs.txt", ("\n".join(lines) + "\n").encode())
     with pytest.raises(DataError) as e:
         load(tiny)
     msg = str(e.value)
     assert "pairs.txt line 2" in msg and f"{name}/{name}_0009.jpg does not exist" in msg
 
 
-def test_pair_naming_an_unknown_identity(tiny, monkeypatch):
+def test_pair_naming_an_unknown_identity(tiny):
     lines = pairs_lines(tiny)
     _, n1, other, n2 = lines[4].split("\t")  # the second mismatched pair of fold 1
     lines[4] = f"Nobody_Known\t{n1}\t{other}\t{n2}"
-    replace_file(tiny, "pairs.txt", ("\n".join(lines) + "\n").encode(), monkeypatch)
+    replace_file(tiny, "pairs.txt", ("\n".join(lines) + "\n").encode())
     with pytest.raises(DataError, match=r"pairs.txt line 5: unknown identity Nobody_Known"):
         load(tiny)
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
-def test_corrupt_jpeg_is_named(tiny, monkeypatch, damage):
+def test_corrupt_jpeg_is_named(tiny, damage):
     target = "Synthetic_Person_03_02_0002.jpg"
     rebuild_archive(
         tiny,
-        monkeypatch,
         lambda name, data: (
             (b"not a jpeg" if damage == "garbage" else data[: len(data) // 2])
             if name.endswith(target)
@@ -246,19 +260,18 @@ def test_corrupt_jpeg_is_named(tiny, monkeypatch, damage):
         load(tiny)
 
 
-def test_corrupt_jpeg_in_extracted_folder(tmp_path, monkeypatch):
-    monkeypatch.setattr(lfw, "LFW", write_synthetic_lfw(tmp_path, extract=True))
+def test_corrupt_jpeg_in_extracted_folder(tmp_path):
+    data = LfwCopy(tmp_path, write_synthetic_lfw(tmp_path, extract=True))
     path = tmp_path / "lfw/lfw-deepfunneled/Synthetic_Person_07_01/Synthetic_Person_07_01_0003.jpg"
     path.write_bytes(path.read_bytes()[:300])
     with pytest.raises(DataError, match=rf"{path.name}: cannot decode the image"):
-        load(tmp_path)
+        load(data)
 
 
-def test_image_of_the_wrong_size(tiny, monkeypatch):
+def test_image_of_the_wrong_size(tiny):
     small = io.BytesIO()
     Image.new("RGB", (64, 64)).save(small, format="JPEG")
-    rebuild_archive(
-        tiny, monkeypatch,
+    rebuild_archive(tiny,
         lambda name, data: small.getvalue() if name.endswith("_05_01_0001.jpg") else data,
     )  # fmt: skip
     with pytest.raises(
@@ -267,49 +280,47 @@ def test_image_of_the_wrong_size(tiny, monkeypatch):
         load(tiny)
 
 
-def test_unexpected_archive_member(tiny, monkeypatch):
-    rebuild_archive(tiny, monkeypatch, lambda name, data: data)
+def test_unexpected_archive_member(tiny):
+    rebuild_archive(tiny, lambda name, data: data)
     path = tiny / "lfw" / lfw.ARCHIVE_NAME
     with tarfile.open(path) as tf:
         members = {m.name: tf.extractfile(m).read() for m in tf if m.isfile()}
     members["lfw-deepfunneled/Someone/notes.txt"] = b"x"
     path.write_bytes(tgz(members))
-    spec = FileSpec(lfw.ARCHIVE_NAME, sha256(path.read_bytes()), "sha256")
-    monkeypatch.setattr(lfw, "LFW", dataclasses.replace(lfw.LFW, archives=(spec,)))
+    tiny.accept(archives=(FileSpec(lfw.ARCHIVE_NAME, sha256(path.read_bytes()), "sha256"),))
     with pytest.raises(DataError, match=r"unexpected file lfw-deepfunneled/Someone/notes\.txt"):
         load(tiny)
 
 
-def test_people_count_disagreeing_with_the_images(tiny, monkeypatch):
+def test_people_count_disagreeing_with_the_images(tiny):
     text = (tiny / "lfw" / "people.txt").read_text()
     text = text.replace("Synthetic_Person_02_01\t3", "Synthetic_Person_02_01\t4")
-    replace_file(tiny, "people.txt", text.encode(), monkeypatch)
+    replace_file(tiny, "people.txt", text.encode())
     with pytest.raises(DataError, match=r"people.txt line 7: Synthetic_Person_02_01 has 4 images"):
         load(tiny)
 
 
-def test_image_missing_from_the_archive(tiny, monkeypatch):
-    rebuild_archive(
-        tiny, monkeypatch,
+def test_image_missing_from_the_archive(tiny):
+    rebuild_archive(tiny,
         lambda name, data: None if name.endswith("Synthetic_Person_09_01_0002.jpg") else data,
     )  # fmt: skip
     with pytest.raises(DataError, match=r"people.txt line \d+: Synthetic_Person_09_01 has 3"):
         load(tiny)
 
 
-def test_person_listed_in_two_folds(tiny, monkeypatch):
+def test_person_listed_in_two_folds(tiny):
     lines = (tiny / "lfw" / "people.txt").read_text().splitlines()
     lines[6] = lines[2]  # fold 2's first person replaced by fold 1's first person
-    replace_file(tiny, "people.txt", ("\n".join(lines) + "\n").encode(), monkeypatch)
+    replace_file(tiny, "people.txt", ("\n".join(lines) + "\n").encode())
     with pytest.raises(DataError, match=r"people.txt line 7: .* already listed at line 3"):
         load(tiny)
 
 
-def test_pair_outside_its_persons_fold(tiny, monkeypatch):
+def test_pair_outside_its_persons_fold(tiny):
     lines = pairs_lines(tiny)
     fold2_pair = lines[5 + 0]  # first matched pair of fold 2 ...
     lines[1] = fold2_pair  # ... written into fold 1
-    replace_file(tiny, "pairs.txt", ("\n".join(lines) + "\n").encode(), monkeypatch)
+    replace_file(tiny, "pairs.txt", ("\n".join(lines) + "\n").encode())
     with pytest.raises(DataError, match=r"pairs.txt line 2: .* appears in fold 1 but is in fold 2"):
         load(tiny)
 
