@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import pytest
 
-from paper_repro.data import files, mnist
+from paper_repro.data import DATASETS, Catalog, files
 from tests.data.tiny_datasets import build_mnist
 
 
@@ -28,9 +29,14 @@ def _isolated_env(monkeypatch, tmp_path):
 
 
 @pytest.fixture
-def tiny_mnist(tmp_path, monkeypatch) -> SimpleNamespace:
-    """Tiny MNIST (12 train, 5 test) in <tmp>/root/mnist; mnist.SOURCES point at it."""
+def tiny_mnist(tmp_path) -> SimpleNamespace:
+    """Tiny MNIST (12 train, 5 test) in <tmp>/root/mnist with its sources (t.sources) and a
+    registry whose MNIST entry reads them (t.catalog(**kw))."""
     t = build_mnist(tmp_path / "root")
-    for split, src in t.sources.items():
-        monkeypatch.setitem(mnist.SOURCES, split, src)
+
+    def catalog(**kw) -> Catalog:
+        entry = dataclasses.replace(DATASETS["mnist"], source=t.sources)
+        return Catalog(datasets={"mnist": entry}, **kw)
+
+    t.catalog = catalog
     return t

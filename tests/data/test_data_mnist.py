@@ -16,7 +16,9 @@ from tests.data.tiny_datasets import SHARED_DATA, build_mnist, idx_bytes, write_
 
 def test_round_trip(tiny_mnist):
     for split in ("train", "test"):
-        s = mnist.load_mnist(split, tiny_mnist.root, download=False)
+        s = mnist.load_mnist(
+            split, tiny_mnist.root, download=False, source=tiny_mnist.sources[split]
+        )
         images, labels = tiny_mnist.arrays[split]
         assert s.images.dtype == torch.uint8 and s.images.is_contiguous()
         assert s.images.shape == (len(images), 1, 28, 28)
@@ -27,7 +29,7 @@ def test_round_trip(tiny_mnist):
 
 def test_load_dataset_uses_env_root(tiny_mnist, monkeypatch):
     monkeypatch.setenv("PAPER_REPRO_DATA", str(tiny_mnist.root))
-    s = load_dataset("mnist", "test", download=False)
+    s = tiny_mnist.catalog(download=False).load("mnist", "test")
     assert len(s) == 5
 
 
@@ -36,7 +38,7 @@ def test_uncompressed_files_accepted(tiny_mnist):
         gz = tiny_mnist.folder / spec.name
         gz.with_suffix("").write_bytes(gzip.decompress(gz.read_bytes()))
         gz.unlink()
-    s = mnist.load_mnist("test", tiny_mnist.root, download=False)
+    s = mnist.load_mnist("test", tiny_mnist.root, source=tiny_mnist.sources["test"], download=False)
     assert np.array_equal(s.images.numpy()[:, 0], tiny_mnist.arrays["test"][0])
 
 
@@ -47,7 +49,7 @@ def test_flipped_byte_in_gzip(tiny_mnist):
     data[len(data) // 2] ^= 0x40
     path.write_bytes(data)
     with pytest.raises(DataError) as e:
-        mnist.load_mnist("train", tiny_mnist.root)
+        mnist.load_mnist("train", tiny_mnist.root, source=tiny_mnist.sources["train"])
     assert str(path) in str(e.value) and spec.digest in str(e.value)
 
 
@@ -55,15 +57,15 @@ def test_truncated_gzip(tiny_mnist):
     path = tiny_mnist.folder / tiny_mnist.sources["train"].labels.name
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(DataError, match="corrupt or truncated"):
-        mnist.load_mnist("train", tiny_mnist.root)
+        mnist.load_mnist("train", tiny_mnist.root, source=tiny_mnist.sources["train"])
 
 
-def test_wrong_checksum(tiny_mnist, monkeypatch):
+def test_wrong_checksum(tiny_mnist):
     src = tiny_mnist.sources["test"]
     bad = dataclasses.replace(src, labels=dataclasses.replace(src.labels, digest="f" * 32))
-    monkeypatch.setitem(mnist.SOURCES, "test", bad)
+    tiny_mnist.sources["test"] = bad
     with pytest.raises(DataError) as e:
-        load_dataset("mnist", "test", root=tiny_mnist.root)
+        tiny_mnist.catalog(root=tiny_mnist.root).load("mnist", "test")
     msg = str(e.value)
     assert "f" * 32 in msg and src.labels.digest in msg  # expected and actual
     assert str(tiny_mnist.folder / src.labels.name) in msg
@@ -86,8 +88,6 @@ def test_download_path(tmp_path, monkeypatch):
     from paper_repro.data import files
 
     t = build_mnist(tmp_path / "src")
-    for split, src in t.sources.items():
-        monkeypatch.setitem(mnist.SOURCES, split, src)
     calls = []
 
     def fetch(url, dest):
@@ -95,7 +95,7 @@ def test_download_path(tmp_path, monkeypatch):
         dest.write_bytes((t.folder / url.rsplit("/", 1)[1]).read_bytes())
 
     monkeypatch.setattr(files, "fetch", fetch)
-    s = mnist.load_mnist("test", tmp_path / "dl")
+    s = mnist.load_mnist("test", tmp_path / "dl", source=t.sources["test"])
     assert len(calls) == 2 and len(s) == 5
     assert sorted(p.name for p in (tmp_path / "dl" / "mnist").iterdir()) == [
         "t10k-images-idx3-ubyte.gz",
@@ -106,29 +106,27 @@ def test_download_path(tmp_path, monkeypatch):
 # ---------------------------------------------------------------- content validation
 
 
-def _replace_file(t, monkeypatch, split, which, array):
+def _replace_file(t, split, which, array):
     spec = write_idx_gz(t.folder / getattr(t.sources[split], which).name, array)
-    monkeypatch.setitem(
-        mnist.SOURCES, split, dataclasses.replace(t.sources[split], **{which: spec})
-    )
+    t.sources[split] = dataclasses.replace(t.sources[split], **{which: spec})
 
 
-def test_wrong_image_size(tiny_mnist, monkeypatch):
-    _replace_file(tiny_mnist, monkeypatch, "test", "images", np.zeros((5, 27, 27), np.uint8))
+def test_wrong_image_size(tiny_mnist):
+    _replace_file(tiny_mnist, "test", "images", np.zeros((5, 27, 27), np.uint8))
     with pytest.raises(DataError, match=r"shape \(5, 27, 27\), expected \(5, 28, 28\)"):
-        mnist.load_mnist("test", tiny_mnist.root)
+        mnist.load_mnist("test", tiny_mnist.root, source=tiny_mnist.sources["test"])
 
 
-def test_wrong_count(tiny_mnist, monkeypatch):
-    _replace_file(tiny_mnist, monkeypatch, "test", "labels", np.zeros(4, np.uint8))
+def test_wrong_count(tiny_mnist):
+    _replace_file(tiny_mnist, "test", "labels", np.zeros(4, np.uint8))
     with pytest.raises(DataError, match=r"label array has shape \(4,\), expected \(5,\)"):
-        mnist.load_mnist("test", tiny_mnist.root)
+        mnist.load_mnist("test", tiny_mnist.root, source=tiny_mnist.sources["test"])
 
 
-def test_label_out_of_range(tiny_mnist, monkeypatch):
-    _replace_file(tiny_mnist, monkeypatch, "test", "labels", np.array([0, 1, 2, 10, 3], np.uint8))
+def test_label_out_of_range(tiny_mnist):
+    _replace_file(tiny_mnist, "test", "labels", np.array([0, 1, 2, 10, 3], np.uint8))
     with pytest.raises(DataError, match="label 10 out of range"):
-        mnist.load_mnist("test", tiny_mnist.root)
+        mnist.load_mnist("test", tiny_mnist.root, source=tiny_mnist.sources["test"])
 
 
 def test_parse_idx_rejects_bad_headers():

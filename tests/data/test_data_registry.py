@@ -38,11 +38,11 @@ def test_unknown_dataset_name(bad):
 
 def test_unknown_split(tiny_mnist):
     with pytest.raises(ValueError, match=r"'val'.*train, test"):
-        load_dataset("mnist", "val", root=tiny_mnist.root)
+        tiny_mnist.catalog(root=tiny_mnist.root).load("mnist", "val")
 
 
 def test_train_mean_is_the_training_split_mean(tiny_mnist):
-    mean = load_dataset("mnist", "train", root=tiny_mnist.root, download=False).channel_mean()
+    mean = tiny_mnist.catalog(root=tiny_mnist.root).load("mnist", "train").channel_mean()
     images = tiny_mnist.arrays["train"][0]
     assert mean.dtype == torch.float32 and mean.shape == (1,)
     assert mean.item() == pytest.approx(images.astype(float).mean(), rel=1e-6)
