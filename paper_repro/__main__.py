@@ -77,7 +77,9 @@ def plan(names, profile, catalog, device, precision, results_dir):
         reason = ""
         if todo:
             try:
-                catalog.load(todo[0].dataset, todo[0].split or "test", **_shape(todo[0]))
+                catalog.load(
+                    todo[0].dataset, todo[0].split or "test", **_face_args(todo[0], catalog)
+                )
             except DataError as exc:
                 reason = str(exc)
         line = f"  {exp.name:<14} {exp.title:<30} {len(runs) - len(todo)}/{len(runs)} runs done"
@@ -96,9 +98,9 @@ def plan(names, profile, catalog, device, precision, results_dir):
     return out
 
 
-def _shape(spec) -> dict:
-    """The load arguments of a face dataset (the network's input shape); none otherwise."""
-    if spec.evaluator != "verification":
+def _face_args(spec, catalog: Catalog) -> dict:
+    """What loading a face dataset needs besides the split (as the runner loads it)."""
+    if catalog.get(spec.dataset).kind != "faces":
         return {}
     return {"shape": make_network(spec.network).input_shape, "min_images": spec.min_images}
 

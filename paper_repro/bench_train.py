@@ -41,25 +41,29 @@ NETWORKS = {"table1-mnist": 256, "table1-cifar10": 256, "face-quick": 128}  # ->
 TARGETS = {"table1-mnist": 4.0, "table1-cifar10": 3.0}  # x baseline (issue: on AMX CPUs)
 
 
-def torch_prelu(net: nn.Module) -> nn.Module:
-    """A copy of `net` with torch's nn.PReLU in place of ours (same slopes)."""
+def _replaced(net: nn.Module, kinds: tuple[type, ...], make) -> nn.Module:
+    """A copy of `net` with every module of `kinds` replaced by make(module)."""
     net = copy.deepcopy(net)
     for module in list(net.modules()):
         for name, child in module.named_children():
-            if isinstance(child, PReLU):
-                replacement = nn.PReLU(child.weight.numel())
-                replacement.weight.data.copy_(child.weight.data)
-                setattr(module, name, replacement)
+            if isinstance(child, kinds):
+                setattr(module, name, make(child))
     return net
+
+
+def torch_prelu(net: nn.Module) -> nn.Module:
+    """A copy of `net` with torch's nn.PReLU in place of ours (same slopes)."""
+
+    def make(ours: PReLU) -> nn.PReLU:
+        theirs = nn.PReLU(ours.weight.numel())
+        theirs.weight.data.copy_(ours.weight.data)
+        return theirs
+
+    return _replaced(net, (PReLU,), make)
 
 
 def conv_only(net: nn.Module) -> nn.Module:
-    net = copy.deepcopy(net)
-    for module in list(net.modules()):
-        for name, child in module.named_children():
-            if isinstance(child, (PReLU, nn.BatchNorm2d)):
-                setattr(module, name, nn.Identity())
-    return net
+    return _replaced(net, (PReLU, nn.BatchNorm2d), lambda _: nn.Identity())
 
 
 class Variant:

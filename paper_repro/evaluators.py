@@ -64,10 +64,16 @@ def forward_features(net: nn.Module, x: torch.Tensor, precision: str = "fp32") -
     return net(x)
 
 
+@torch.no_grad()
+def test_error(head, features: torch.Tensor, labels: torch.Tensor) -> float:
+    """Error (%) of the head's test-time rule (no margin) on these features."""
+    return 100.0 * (head.scores(features).argmax(dim=1) != labels).sum().item() / len(labels)
+
+
 class _Evaluator:
     curves: tuple[str, ...] = ()  # extra training curves it appends to
 
-    def __init__(self, spec, evaluation, mean: torch.Tensor, device):
+    def __init__(self, spec, device):
         self.spec, self.device = spec, device
 
     def _features(self, net, data: DeviceData, n=None) -> torch.Tensor:
@@ -85,7 +91,7 @@ class Classification(_Evaluator):
     curves = ("test_iteration", "test_error")
 
     def __init__(self, spec, test: Split, mean, device):
-        super().__init__(spec, test, mean, device)
+        super().__init__(spec, device)
         self.test = DeviceData(test, mean, device)
 
     def error_and_angles(self, net, head, n=None) -> tuple[float, torch.Tensor]:
@@ -93,9 +99,9 @@ class Classification(_Evaluator):
         features = self._features(net, self.test, n)
         labels = self.test.labels[: len(features)]
         with torch.no_grad():
-            wrong = (head.scores(features).argmax(dim=1) != labels).sum().item()
             cos = F.cosine_similarity(features, head.weight[labels].float(), dim=1)
-        return 100.0 * wrong / len(features), torch.rad2deg(torch.arccos(cos.clamp(-1.0, 1.0)))
+        angles = torch.rad2deg(torch.arccos(cos.clamp(-1.0, 1.0)))  # analysis only
+        return test_error(head, features, labels), angles
 
     def curve_point(self, run):
         def point(it: int) -> None:
@@ -119,7 +125,7 @@ class Classification(_Evaluator):
 
 class Verification(_Evaluator):
     def __init__(self, spec, faces: FaceSplit, mean, device):
-        super().__init__(spec, faces, mean, device)
+        super().__init__(spec, device)
         self.faces, self.mean = faces, mean
 
     def final(self, run, result_path, write: bool) -> dict:
@@ -148,15 +154,13 @@ class Verification(_Evaluator):
 
 class Features2d(_Evaluator):
     def __init__(self, spec, test: Split, mean, device):
-        super().__init__(spec, test, mean, device)
+        super().__init__(spec, device)
         self.test, self.classes = DeviceData(test, mean, device), test.classes
 
     def final(self, run, result_path, write: bool) -> dict:
         n, train, head = self.spec.schedule.test_subset, run.data, run.head
         train_f, test_f = self._features(run.net, train, n), self._features(run.net, self.test, n)
         test_labels = self.test.labels[: len(test_f)]
-        with torch.no_grad():
-            wrong = (head.scores(test_f).argmax(dim=1) != test_labels).sum().item()
         npz = result_path.with_suffix(".npz")
         if write:
             buffer = io.BytesIO()
@@ -170,7 +174,8 @@ class Features2d(_Evaluator):
             )
             atomic_write_bytes(npz, buffer.getvalue())  # before the result, which marks done
         return {
-            "metrics": {"test_error": 100.0 * wrong / len(test_f), "test_images": len(test_f)},
+            "metrics": {"test_error": test_error(head, test_f, test_labels),
+                        "test_images": len(test_f)},
             "features": {"npz": npz.name, "n_train": len(train_f), "n_test": len(test_f),
                          "classes": list(self.classes)},
         }  # fmt: skip

@@ -451,13 +451,14 @@ def train_run(
     fields = evaluator.final(run, path, write=rank == 0)
     eval_time = time.perf_counter() - tick
     images = spec.schedule.iterations * spec.schedule.batch_size
+    dataset = catalog.get(spec.dataset)
     result = {
         "schema": SCHEMA,
         "run": identity(spec),
         "experiment": spec.experiment,
         "dataset": spec.dataset,
-        "dataset_label": spec.label or catalog.get(spec.dataset).label,
-        "note": spec.note or catalog.get(spec.dataset).note,
+        "dataset_label": spec.label or dataset.label,
+        "note": spec.note or dataset.note,
         "profile": spec.profile,
         "head": spec.head.name,
         "head_label": spec.head.label,

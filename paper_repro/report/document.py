@@ -135,11 +135,15 @@ def _errors(results: list[dict], head: str, margin) -> tuple[float, ...]:
     )
 
 
-def _verification(results: list[dict], head: str) -> tuple[float, ...]:
-    """Per-run mean fold accuracy (%) of one head: each run is an independently trained
-    network (a seed, or a split of LFW's people), the samples of the test."""
-    data = [verification_of(r) for r in results if r["head"] == head]
+def _fold_means(results: list[dict]) -> tuple[float, ...]:
+    """Per-run mean fold accuracy (%): each run is an independently trained network (a seed,
+    or a split of LFW's people), the samples of the test."""
+    data = [verification_of(r) for r in results]
     return tuple(statistics.fmean(d["fold_accuracies"]) for d in data if d and d["fold_accuracies"])
+
+
+def _verification(results: list[dict], head: str) -> tuple[float, ...]:
+    return _fold_means([r for r in results if r["head"] == head])
 
 
 def saved_runs(results_dir: Path, profiles=PROFILES) -> dict[tuple[str, str], list[dict]]:
@@ -205,7 +209,7 @@ def _values(results: list[dict], label: str) -> tuple[float, ...]:
     """Per-run values of one head: test error (%), or mean LFW fold accuracy (%)."""
     mine = [r for r in results if r["head_label"] == label]
     if mine and mine[0]["evaluator"] == "verification":
-        return tuple(statistics.fmean(r["metrics"]["fold_accuracy"].values()) for r in mine)
+        return _fold_means(mine)
     return tuple(r["metrics"]["test_error"] for r in mine)
 
 
