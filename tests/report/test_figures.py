@@ -331,6 +331,8 @@ def test_head_colours_are_fixed_and_distinct():
     # every pair apart by a visible step in RGB (m = 3 and m = 4 were near-identical blues)
     gaps = [np.linalg.norm(a - b) for i, a in enumerate(colours) for b in colours[i + 1 :]]
     assert min(gaps) > 0.08, min(gaps)
+    # L-Softmax m = 3 and m = 4 read as one dark blue at the previous shades (RGB gap 0.24)
+    assert np.linalg.norm(colours[2] - colours[3]) > 0.28
     assert style.head_colour("lsoftmax", 2) == style.head_colour("lsoftmax", 2)
 
 
