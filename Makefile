@@ -42,7 +42,7 @@ REPRO_ARGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(DEVICE),--device $(DEV
 # NPROC > 1: DistributedDataParallel under torchrun, one process per GPU (or CPU share, gloo)
 REPRO := $(if $(filter 1,$(NPROC)),$(PY) -m paper_repro,$(VENV)/bin/torchrun --standalone --nproc_per_node=$(NPROC) -m paper_repro)
 
-reproduce: $(VENV)/.installed  ## retrain every table (PROFILE=paper|quick|smoke; default paper on GPU, quick on CPU; NPROC=n: DDP)
+reproduce: $(VENV)/.installed  ## retrain every table (PROFILE=paper|cpu|quick|smoke; default paper on GPU, quick on CPU; NPROC=n: DDP)
 	$(REPRO) reproduce $(REPRO_ARGS) --command "make reproduce$(if $(PROFILE), PROFILE=$(PROFILE))"
 
 reproduce-%: $(VENV)/.installed  ## one table: reproduce-mnist, -cifar10, -cifar10+, -cifar100, -cifar10-jpeg(+), -lfw
@@ -51,7 +51,7 @@ reproduce-%: $(VENV)/.installed  ## one table: reproduce-mnist, -cifar10, -cifar
 tables: $(VENV)/.installed  ## rewrite reports/tables/*.md from reports/results
 	$(PY) -m paper_repro tables $(if $(PROFILE),--profile $(PROFILE))
 
-features: $(VENV)/.installed  ## train the 2-D feature studies for figures 1 and 4 (PROFILE=quick|smoke)
+features: $(VENV)/.installed  ## train the 2-D feature studies for figures 1 and 4 (PROFILE=quick|smoke; cpu and paper use quick's schedule)
 	$(PY) -m paper_repro reproduce lsoftmax-2d cosface-toy --profile $(or $(PROFILE),quick) \
 		$(if $(DEVICE),--device $(DEVICE)) --command "make features$(if $(PROFILE), PROFILE=$(PROFILE))"
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 from paper_repro.losses import head_class
 
-PROFILES = ("paper", "quick", "smoke")
+PROFILES = ("paper", "cpu", "quick", "smoke")
 EVALUATORS = ("classification", "verification", "features-2d")
 AUGMENTATIONS = {
     "none": None,  # the unaugmented tables

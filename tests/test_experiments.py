@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from paper_repro.experiments import EXPERIMENTS, SCHEDULES, check_profile, get_experiment
+from paper_repro.experiments import (
+    EXPERIMENTS,
+    FACE_SETUP,
+    SCHEDULES,
+    check_profile,
+    get_experiment,
+)
 from paper_repro.losses import HEADS
 from paper_repro.spec import PROFILES
 
@@ -49,12 +55,38 @@ def test_profiles_change_only_schedule_and_seeds(name):
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_compressed_lambda_ends_where_the_originals_end(profile):
-    for exp in ("mnist", "lfw"):
+    """...or at the profile's face floor lam_min, the larger of the two."""
+    for exp in ("mnist", "mnist-x2", "lfw", "lfw-x2"):
+        floor = FACE_SETUP[profile].get("lam_min", 0.0) if exp.startswith("lfw") else 0.0
         for run in EXPERIMENTS[exp].runs(profile):
             if "lam" in run.head.kwargs:
                 schedule, reference = HEADS[run.head.name].annealing
                 lam = run.head.kwargs["lam"]
-                assert lam(run.schedule.iterations) == pytest.approx(schedule(reference))
+                end = max(schedule(reference), floor)
+                assert lam(run.schedule.iterations) == pytest.approx(end), (exp, run.run_id)
+                half = lam(run.schedule.iterations // 2)  # the decay spans the whole run
+                assert half == pytest.approx(max(schedule(reference // 2), floor))
+
+
+@pytest.mark.parametrize("name", ["mnist", "lfw"])
+def test_doubling_checks_run_seed_0_twice_as_long(name):
+    single, double = EXPERIMENTS[name].runs("cpu"), EXPERIMENTS[f"{name}-x2"].runs("cpu")
+    first = [r for r in single if r.seed == 0 and r.split == single[0].split]
+    assert [r.head.label for r in double] == [r.head.label for r in first]
+    for one, two in zip(first, double, strict=True):
+        assert two.schedule.iterations == 2 * one.schedule.iterations
+        assert two.schedule.lr_drops == tuple(2 * d for d in one.schedule.lr_drops)
+        assert (two.dataset, two.network, two.split) == (one.dataset, one.network, one.split)
+
+
+def test_cpu_faces_floor_lambda_and_train_two_seeds_per_half():
+    runs = EXPERIMENTS["lfw"].runs("cpu")
+    assert {(r.seed, r.split) for r in runs} == {(s, h) for s in (0, 1) for h in ("half1", "half2")}
+    assert "arcface" not in {r.head.name for r in runs}
+    lsoftmax = next(r for r in runs if r.head.name == "lsoftmax")
+    assert lsoftmax.head.kwargs["lam"].lam_min == 5.0
+    mnist = next(r for r in EXPERIMENTS["mnist"].runs("cpu") if r.head.name == "lsoftmax")
+    assert mnist.head.kwargs["lam"].lam_min == 0.0  # the tables keep the original floor
 
 
 def test_run_ids_are_unique_within_each_experiment_and_profile():
@@ -77,5 +109,7 @@ def test_face_and_study_settings():
 def test_unknown_names_are_rejected_with_the_valid_ones():
     with pytest.raises(ValueError, match="unknown experiment 'svhn'; valid experiments: mnist"):
         get_experiment("svhn")
-    with pytest.raises(ValueError, match="unknown profile 'fast'; valid profiles: paper, quick"):
+    with pytest.raises(
+        ValueError, match="unknown profile 'fast'; valid profiles: paper, cpu, quick"
+    ):
         check_profile("fast")
