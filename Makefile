@@ -14,7 +14,7 @@ export PAPER_REPRO_DATA
 PROFILE ?=
 NPROC ?= 1
 
-.PHONY: help setup test verify-gradients derivations lint format reproduce tables features train figures report bench bench-train gpu-check
+.PHONY: help setup test verify-gradients derivations lint format reproduce tables features train figures report bench bench-precision bench-train gpu-check
 
 help:  ## list the targets
 	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -85,6 +85,9 @@ bench: $(VENV)/.installed  ## loss heads vs plain softmax and pytorch-metric-lea
 	$(BENCH_PYTEST) --benchmark-json=$(BENCH_RAW)/denormals-kept.json
 	PAPER_REPRO_BENCH_FLUSH_DENORMAL=1 $(BENCH_PYTEST) --benchmark-json=$(BENCH_RAW)/denormals-flushed.json
 	$(PY) -m paper_repro.bench $(BENCH_RAW)/denormals-kept.json $(BENCH_RAW)/denormals-flushed.json
+
+bench-precision: $(VENV)/.installed  ## quick MNIST softmax, 3 seeds in fp32 and bf16 -> reports/benchmarks/precision.md
+	$(PY) -m paper_repro.bench_precision
 
 bench-train: $(VENV)/.installed  ## images/s of a training step per network, precision, layout -> reports/benchmarks/training.md
 	$(PY) -m paper_repro.bench_train --compile

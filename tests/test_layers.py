@@ -28,6 +28,7 @@ FLOORS = {
     "paper_repro.runner": 3,
     "paper_repro.bench_train": 3,
     "paper_repro.gpu_check": 4,
+    "paper_repro.bench_precision": 4,
     "paper_repro.report": 4,
     "paper_repro.__main__": 5,
 }

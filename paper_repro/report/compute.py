@@ -1,0 +1,92 @@
+"""The compute section of the report: hours spent per table (from the saved results) and the
+hours a profile would need (its runs' images over the training benchmark's images/s for the
+network, at the precision the runner picks on the benchmark's machine)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from paper_repro.experiments import EXPERIMENTS
+from paper_repro.provenance import REPO_ROOT
+
+BENCHMARK = REPO_ROOT / "reports" / "benchmarks" / "training.json"
+ESTIMATED = ("cpu", "paper")  # the profiles whose cost decides what can be run
+# what the runner trains: channels_last eager, bf16 autocast where native (bench_train names)
+RUNNER_VARIANT = {"bf16": "bf16-cl", "fp32": "fp32-cl"}
+
+
+def spent_lines(runs: dict[tuple[str, str], list[dict]]) -> list[str]:
+    lines = [
+        "| profile / experiment | runs | hours | images/s (mean) | precision | CPU or GPU |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for (profile, name), results in runs.items():
+        hours = sum(r.get("wall_time_s") or 0.0 for r in results) / 3600
+        speeds = [r["images_per_s"] for r in results if r.get("images_per_s")]
+        precisions = sorted({r.get("precision", "fp32") for r in results})
+        machines = sorted({_machine(r["provenance"]["hardware"]) for r in results})
+        mean = f"{sum(speeds) / len(speeds):.0f}" if speeds else "-"
+        lines.append(f"| `{profile}` / {name} | {len(results)} | {hours:.2f} | {mean} | "
+                     f"{', '.join(precisions)} | {'; '.join(machines)} |")  # fmt: skip
+    return lines if runs else ["No runs saved yet."]
+
+
+def _machine(hardware: dict) -> str:
+    if hardware.get("device") == "cuda":
+        return hardware.get("gpu") or "CUDA GPU"
+    return f"{hardware.get('cpu')}, {hardware.get('cpu_cores')} cores"
+
+
+def load_benchmark(path: Path = BENCHMARK) -> dict | None:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def estimate_lines(runs: dict[tuple[str, str], list[dict]], benchmark: dict | None) -> list[str]:
+    if benchmark is None:
+        return ["No training benchmark saved (`make bench-train`): no estimate."]
+    precision = "bf16" if benchmark.get("bf16_native") else "fp32"
+    speed = {row["network"]: row["images_per_s"][RUNNER_VARIANT[precision]]
+             for row in benchmark["rows"]}  # fmt: skip
+    hardware = benchmark["provenance"]["hardware"]
+    lines = [
+        f"Estimated from `{benchmark['command']}` at commit {benchmark['provenance']['commit'][:7]}"
+        f" ({_machine(hardware)}, {precision}, images/s of a full training step; evaluation "
+        "not included). One GPU: not estimated, no GPU has run the training benchmark yet "
+        "(`make gpu-check` measures it).",
+        "",
+        "| profile / experiment | runs (done) | images per run | images/s | hours still to train |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for profile in ESTIMATED:
+        for name, exp in EXPERIMENTS.items():
+            if exp.checks and profile == "paper":
+                continue  # the doubling check is for the profiles short of the paper's
+            specs = exp.runs(profile)
+            done = len(runs.get((profile, name), []))
+            images = specs[0].schedule.iterations * specs[0].schedule.batch_size
+            network = specs[0].network
+            if network not in speed:
+                lines.append(f"| `{profile}` / {name} | {len(specs)} ({done}) | {images:,} | "
+                             f"network {network} not benchmarked | - |")  # fmt: skip
+                continue
+            hours = max(len(specs) - done, 0) * images / speed[network] / 3600
+            lines.append(f"| `{profile}` / {name} | {len(specs)} ({done}) | {images:,} | "
+                         f"{speed[network]:.0f} | {hours:.1f} |")  # fmt: skip
+    return lines
+
+
+def compute_lines(runs: dict[tuple[str, str], list[dict]], benchmark: dict | None) -> list[str]:
+    return [
+        "### Spent",
+        "",
+        *spent_lines(runs),
+        "",
+        "### Needed",
+        "",
+        *estimate_lines(runs, benchmark),
+        "",
+    ]

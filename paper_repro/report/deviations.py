@@ -1,0 +1,77 @@
+"""Where the runs differ from the papers, in one list. Every number is read from the run
+lists (`paper_repro.experiments`), the networks and the data readers, so the list cannot
+drift from what was trained."""
+
+from __future__ import annotations
+
+from paper_repro.data.lfw import LFW_BOX
+from paper_repro.experiments import (
+    CIFAR_SCHEDULES,
+    FACE_SCHEDULES,
+    FACE_SETUP,
+    SCHEDULES,
+    STUDY_SCHEDULES,
+)
+from paper_repro.losses import head_class
+from paper_repro.models.face import FACE_NETWORKS
+
+SHOWN = ("cpu", "quick")  # the profiles that ran or are meant to run on these CPUs
+
+
+def _fraction(iterations: int, reference: int) -> str:
+    return f"{iterations:,} iterations (1/{reference / iterations:.3g} of {reference:,})"
+
+
+def deviation_lines() -> list[str]:
+    paper, face_paper = SCHEDULES["paper"], FACE_SCHEDULES["paper"]
+    lsoftmax_ref = head_class("lsoftmax").annealing[1]
+    asoftmax_ref = head_class("asoftmax").annealing[1]
+    lines = []
+    for p in SHOWN:
+        mnist, cifar, faces, setup = (
+            SCHEDULES[p],
+            CIFAR_SCHEDULES[p],
+            FACE_SCHEDULES[p],
+            FACE_SETUP[p],
+        )
+        net = FACE_NETWORKS[setup["network"]]
+        extra = [f"lambda_min {setup['lam_min']:g} for L-Softmax (the original decays to 0)"
+                 ] if "lam_min" in setup else []  # fmt: skip
+        if setup.get("without"):
+            extra.append(f"without {', '.join(setup['without'])}")
+        lines += [
+            f"- **`{p}` schedules**: MNIST {_fraction(mnist.iterations, paper.iterations)}, "
+            f"CIFAR {_fraction(cifar.iterations, paper.iterations)}, batch {mnist.batch_size}, "
+            f"lr {mnist.lr:g} divided by 10 at the same fractions as the paper's; faces "
+            f"{_fraction(faces.iterations, face_paper.iterations)} of batch {faces.batch_size} "
+            f"(SphereFace's solver: batch {face_paper.batch_size}).",
+            f"- **`{p}` lambda annealing** compressed to the run: L-Softmax's decay, written "
+            f"for {lsoftmax_ref:,} iterations, {lsoftmax_ref / mnist.iterations:.3g}x faster on "
+            f"MNIST and {lsoftmax_ref / faces.iterations:.3g}x on faces; A-Softmax's "
+            f"({asoftmax_ref:,}) {asoftmax_ref / faces.iterations:.3g}x; each ends where the "
+            "original ends.",
+            f"- **`{p}` faces**: {setup['dataset'].upper()} people only (no CASIA-WebFace "
+            f"offline), {len(setup['splits'])}-fold: a network trained on the people of one "
+            "half is tested on the View 2 pairs of the other; "
+            f"{net.image_size[0]}x{net.image_size[1]} "
+            f"{'luma' if net.in_channels == 1 else 'RGB'} faces, network widths x{net.width:g}; "
+            f"s = {setup['s']:g} for the normalised heads (papers: 64) at the papers' margins"
+            + (f"; {'; '.join(extra)}" if extra else "") + ".",
+        ]  # fmt: skip
+    study = STUDY_SCHEDULES["quick"]
+    lines += [
+        f"- **Face crop**: one fixed box {LFW_BOX} of the 250x250 deep-funneled image instead "
+        "of the papers' five-landmark alignment (no landmark detector offline).",
+        f"- **Evaluation subsets**: test-error curves during training use the first "
+        f"{SCHEDULES['quick'].eval_subset:,} test images; every final number uses the whole "
+        f"test set, except the 2-D studies (first {study.test_subset:,} MNIST test images).",
+        "- **CIFAR-10** exists offline only as a JPEG q75 re-encoding; its tables are labelled "
+        "`cifar10-jpeg` and are not the paper's images. CIFAR-100 is not offline.",
+        "- **Precision**: the network runs under bf16 autocast where the hardware computes bf16 "
+        "(AMX or AVX512-BF16 CPUs, CUDA), float32 elsewhere; each result records which. The "
+        "heads compute in float32 in both.",
+        f"- **2-D studies**: MNIST digits stand in for the papers' face identities; lr "
+        f"{study.lr:g} (0.1 diverges without batch norm), gradient-norm clipping at 10 for "
+        "every head; the CosFace toy uses s = 16 and lr 0.001 (see experiments.py).",
+    ]
+    return [*lines, ""]

@@ -1,0 +1,43 @@
+"""The doubling check says 'converged' only when doubling moved seed 0's number by less than
+the seeds' own spread on the same split."""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+
+from paper_repro.report.convergence import check_rows, convergence_lines
+
+
+def _run(head, seed, error, iterations, split=None):
+    return {"head_label": head, "seed": seed, "split": split, "evaluator": "classification",
+            "metrics": {"test_error": error},
+            "config": {"schedule": {"iterations": iterations}}}  # fmt: skip
+
+
+def test_change_is_judged_against_the_between_seed_std():
+    single = [_run("softmax", s, e, 1500) for s, e in enumerate((0.50, 0.60, 0.70))]
+    single += [_run("lsoftmax m=4", s, e, 1500) for s, e in enumerate((0.50, 0.52, 0.54))]
+    doubled = [_run("softmax", 0, 0.55, 3000), _run("lsoftmax m=4", 0, 0.47, 3000)]
+    rows = {r["head"]: r for r in check_rows({("cpu", "mnist"): single,
+                                              ("cpu", "mnist-x2"): doubled})}  # fmt: skip
+    soft, margin = rows["softmax"], rows["lsoftmax m=4"]
+    assert soft["change"] == pytest.approx(0.05)
+    assert soft["seed_std"] == pytest.approx(statistics.stdev((0.50, 0.60, 0.70)))  # 0.10
+    assert soft["converged"] is True
+    assert margin["change"] == pytest.approx(-0.03) and margin["seed_std"] == pytest.approx(0.02)
+    assert margin["converged"] is False
+    text = "\n".join(convergence_lines({("cpu", "mnist"): single, ("cpu", "mnist-x2"): doubled}))
+    assert "| +0.05 | 0.10 (3) | yes |" in text and "| -0.03 | 0.02 (3) | **no** |" in text
+
+
+def test_other_splits_and_missing_runs_are_not_used():
+    single = [_run("softmax", 0, 1.0, 10, "half1"), _run("softmax", 1, 1.2, 10, "half1"),
+              _run("softmax", 0, 9.0, 10, "half2")]  # fmt: skip
+    doubled = [_run("softmax", 0, 1.1, 20, "half1")]
+    (row,) = check_rows({("cpu", "mnist"): single, ("cpu", "mnist-x2"): doubled})
+    assert row["seeds"] == 2 and row["seed_std"] == pytest.approx(statistics.stdev((1.0, 1.2)))
+    (alone,) = check_rows({("cpu", "mnist-x2"): doubled})
+    assert "converged" not in alone and "single" not in alone
+    assert "not decidable" in "\n".join(convergence_lines({("cpu", "mnist-x2"): doubled}))
