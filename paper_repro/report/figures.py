@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from matplotlib.colors import ListedColormap
+from matplotlib.lines import Line2D
 from matplotlib.patches import Arc
 from matplotlib.ticker import LogFormatter
 
@@ -360,10 +361,12 @@ def aligned(runs: list[dict], x_key: str, y_key: str) -> tuple[np.ndarray, np.nd
     return np.array(common, float), np.array([[t[x] for x in common] for t in tables], float)
 
 
-def _band(ax, x, y, colour, label) -> None:
-    ax.plot(x, y.mean(axis=0), color=colour, label=label)
-    if len(y) > 1:  # spread over seeds
+def _band(ax, x, y, colour, label):
+    """The mean line (returned, for a legend) and the min-max band over runs."""
+    (line,) = ax.plot(x, y.mean(axis=0), color=colour, label=label)
+    if len(y) > 1:  # spread over runs
         ax.fill_between(x, y.min(axis=0), y.max(axis=0), color=colour, alpha=0.2, lw=0)
+    return line
 
 
 def _no_data(ax, text: str = "no results") -> None:
@@ -380,53 +383,57 @@ def fig5_curves(results, sources, out_stem: Path, command: str = COMMAND) -> lis
 
 @style.styled
 def curves_figure(results: list[dict]):
-    """Figure 5 drawn, not saved: (figure, caption text)."""
+    """Figure 5 drawn, not saved: (figure, caption text). Panel (b) is the test error where
+    the runs logged it (the tables), else the training error (LFW logs no test curve): the
+    panel that shows whether each head fitted its training set."""
     experiment = results[0]["experiment"]
-    fig, axes = style.figure(1, 3)
-    has = {"loss": False, "error": False, "lam": False}
+    tested = any(r["curves"].get("test_error") for r in results)
+    fig, axes = style.figure(1, 3, height=style.PANEL_HEIGHT + 0.9)
+    panels = (
+        ("loss", axes[0, 0], "iteration", "train_loss", "(a) training loss (incl. margin)"),
+        ("error", axes[0, 1], *(("test_iteration", "test_error", "(b) test error (%)") if tested
+                               else ("iteration", "train_error", "(b) training error (%)"))),
+        ("lam", axes[0, 2], "iteration", "lam", "(c) λ (L-Softmax annealing)"),
+    )  # fmt: skip
+    has = dict.fromkeys(("loss", "error", "lam"), False)
+    handles = {}
     for (head, margin), runs in _groups(experiment, results).items():
         colour, label = style.head_colour(head, margin), f"{_label(runs[0])} (n={len(runs)})"
-        for key, ax, x_key, y_key in (
-            ("loss", axes[0, 0], "iteration", "train_loss"),
-            ("error", axes[0, 1], "test_iteration", "test_error"),
-            ("lam", axes[0, 2], "iteration", "lam"),
-        ):
+        for key, ax, x_key, y_key, _ in panels:
             x, y = aligned(runs, x_key, y_key)
             if len(x):
-                _band(ax, x, y, colour, label)
+                handles[label] = _band(ax, x, y, colour, label)
                 has[key] = True
-    for key, ax, title in (
-        ("loss", axes[0, 0], "(a) training loss (incl. margin)"),
-        ("error", axes[0, 1], "(b) test error (%)"),
-        ("lam", axes[0, 2], "(c) λ (L-Softmax annealing)"),
-    ):
+    for key, ax, _, _, title in panels:
         ax.set(title=title, xlabel="iteration")
         if not has[key]:
-            _no_data(
-                ax,
-                {"lam": "no head logs λ", "error": "no test-error curve logged"}.get(
-                    key, "no curve points"
-                ),
-            )
-        elif all(v > 0 for line in ax.get_lines() for v in line.get_ydata()):
+            _no_data(ax, {"lam": "no head logs λ"}.get(key, "no curve points"))
+        elif (key, tested) != ("error", False) and all(
+            v > 0 for line in ax.get_lines() for v in line.get_ydata()
+        ):  # log scale, except training error: it reaches 0, which a log axis cannot show
             ax.set_yscale("log")
             ax.yaxis.set_major_formatter(PlainLogFormatter())
             ax.yaxis.set_minor_formatter(PlainLogFormatter())
-    legend_panel = axes[0, 1] if has["error"] else axes[0, 0]  # a panel with every head
-    legend_panel.legend(loc="upper right")
+    # below the panels, where it covers no curve or band
+    fig.legend(handles.values(), handles.keys(), loc="outside lower center",
+               ncol=min(len(handles), 4), frameon=False)  # fmt: skip
     fig.suptitle(f"Training curves: {_title(results)}")
     subset = results[0]["config"].get("schedule", {}).get("eval_subset")
     subset_text = f", points before the last on the first {subset} test images" if subset else ""
     error_text = (
         f"(b) test error{subset_text}, the last point on the whole test set."
-        if has["error"]
-        else "(b) no test-error curve was logged."
+        if tested
+        else "(b) training error of the test-time rule (no margin) on the training batches, "
+        "per logging interval (no test-error curve is logged for these runs)."
     )
+    faces = results[0]["evaluator"] == "verification"
+    spread = ("over the networks (seeds x halves of LFW's people: each half's network is "
+              "tested on the other half's pairs)" if faces else "over seeds")  # fmt: skip
     text = (
-        f"Figure 5. Training curves on {_title(results)}: mean over seeds (line) and min-max "
-        "over seeds (band). (a) training loss averaged over each logging interval; it includes "
-        f"each head's own margin, so levels are not comparable across heads. {error_text} "
-        f"(c) λ of the annealed heads. {_profile_note(results)}. "
+        f"Figure 5. Training curves on {_title(results)}: mean {spread} (line) and their "
+        "min-max (band); n counts them. (a) training loss averaged over each logging "
+        "interval; it includes each head's own margin, so levels are not comparable across "
+        f"heads. {error_text} (c) λ of the annealed heads. {_profile_note(results)}. "
         f"Results at commit {_commits(results)}."
     )
     return fig, text
@@ -594,6 +601,9 @@ def verification_of(result: dict) -> dict | None:
     }
 
 
+SPLIT_MARKERS = {"half1": "o", "half2": "^"}  # LFW's two halves of people
+
+
 @style.styled
 def fig7_roc(results, sources, out_stem: Path, command: str = COMMAND) -> list[Path]:
     """Figure 7 (CosFace Fig. 6 style): (a) LFW ROC per head (true accept against false
@@ -618,9 +628,16 @@ def fig7_roc(results, sources, out_stem: Path, command: str = COMMAND) -> list[P
             mean = statistics.fmean(folds)
             std = statistics.stdev(folds) if len(folds) > 1 else 0.0
             accuracies[label] = (mean, std)
-            # spread the folds sideways so equal accuracies stay visible
-            offsets = np.linspace(-0.2, 0.2, len(folds)) if len(folds) > 1 else [0.0]
-            per_fold.scatter(x + np.asarray(offsets), folds, s=10, color=colour, alpha=0.7)
+            # each network in its own column (split, then seed), its folds spread within it
+            networks = sorted(zip(runs, data, strict=True),
+                              key=lambda rd: (rd[0]["split"] or "", rd[0]["seed"]))  # fmt: skip
+            slot = 0.5 / len(networks)
+            for i, (run, d) in enumerate(networks):
+                centre = x - 0.25 + slot * (i + 0.5)
+                spread = np.linspace(-0.3, 0.3, len(d["fold_accuracies"])) * slot
+                marker = SPLIT_MARKERS.get(run["split"], "o")
+                per_fold.scatter(centre + spread, d["fold_accuracies"], s=10, color=colour,
+                                 alpha=0.7, marker=marker)  # fmt: skip
             per_fold.errorbar(x, mean, yerr=std, fmt="_", color="black", capsize=4, ms=14)
     roc.set(xscale="log", xlabel="false accept rate", ylabel="true accept rate",
             xlim=(FPR_GRID[0], 1), title="(a) ROC, mean over runs")  # fmt: skip
@@ -628,13 +645,20 @@ def fig7_roc(results, sources, out_stem: Path, command: str = COMMAND) -> list[P
     per_fold.set_xticks(range(len(groups)), [_label(runs[0]) for runs in groups.values()],
                         rotation=45, ha="right")  # fmt: skip
     per_fold.set(ylabel="verification accuracy (%)", title="(b) accuracy per test fold")
+    splits = sorted({r["split"] for r in results if r["split"] in SPLIT_MARKERS})
+    if len(splits) > 1:
+        per_fold.legend(handles=[
+            Line2D([], [], ls="", marker=SPLIT_MARKERS[h], color="0.4", label=f"trained on {h}")
+            for h in splits
+        ], loc="best", fontsize="x-small")  # fmt: skip
     fig.suptitle(f"Face verification: {_title(results)}")
     summary = "; ".join(f"{k} {m:.2f} ± {s:.2f}%" for k, (m, s) in accuracies.items())
     text = (
         f"Figure 7. Face verification on {_title(results)}. (a) ROC, mean over runs (n in the "
         f"legend), drawn only from one false accept up (a false accept rate of 1 / the "
         f"mismatched pairs a network was tested on; below it a ROC has no point). (b) Accuracy "
-        f"of every tested fold of every run (dots), mean ± std (black): "
+        f"of every tested fold of every network (dots; one column per network, by the half of "
+        f"LFW's people it was trained on and its seed), mean ± std over all of them (black): "
         f"{summary or 'no fold accuracies saved'}. "
         f"{_profile_note(results)}. Results at commit {_commits(results)}."
     )

@@ -98,11 +98,17 @@ def test_report_states_training_fit_and_includes_the_lfw_table(tmp_path):
     result["curves"]["train_error"] = np.linspace(80.0, 20.0, n).tolist()  # ends at 20 %
     write_result(path, result)
     verification_results(tmp_path)
+    for path in (tmp_path / "quick" / "lfw").glob("softmax*.json"):
+        result = read_result(path)
+        del result["curves"]["train_error"]  # a run that saved no training error
+        write_result(path, result)
     text = document.render_report(tmp_path, tmp_path / "g", tmp_path,
                                   profiles=("quick",))  # fmt: skip
     fit = text[text.index("## Training fit") : text.index("## Tables")]
     assert "| softmax | 3 | 40.0 (20.0 - 50.0) |" in fit and "| lsoftmax m=4 | 1 |" in fit
-    assert "lfw" not in fit  # those fakes saved no training error: nothing is invented
+    faces = fit[fit.index("`quick` / lfw") :]
+    assert "| lmcl m=0.35 | 2 | 50.0 (50.0 - 50.0) |" in faces
+    assert "softmax" not in faces  # no training error saved: nothing is invented
     tables = text[text.index("## Tables") : text.index("## Figures")]
     assert "### LFW face verification" in tables and "### MNIST" in tables
 

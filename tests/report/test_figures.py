@@ -92,9 +92,11 @@ def verification_results(root):
                 "tar_at_far": 50.0,
                 "far_resolution": 1 / 1500,
             }
-            result["curves"] = {
-                k: result["curves"][k] for k in ("iteration", "train_loss", "lam", "lr")
+            result["curves"] = {  # face runs log no test-error curve
+                k: result["curves"][k]
+                for k in ("iteration", "train_loss", "train_error", "lam", "lr")
             }
+            result["split"] = f"half{split + 1}"
             result["paper"] = {"accuracy": {}, "sources": {}}
             result["note"] = "trained on fake people"
             del result["target_angle_hist"]
@@ -239,6 +241,13 @@ def test_make_figures_from_saved_results(results_dir, tmp_path, capsys):
         and "no test-error curve" in (out / "fig5-curves-quick-lfw.txt").read_text()
     )
     assert not {"fig6-angles-quick-lfw.png", "fig8-errors-quick-lfw.png"} & names
+    faces, _ = figures.load_experiment("quick", "lfw", results_dir)
+    fig, text = figures.curves_figure(faces)
+    # (b) falls back to the training error, one line per head; the legend sits outside
+    assert fig.axes[1].get_title() == "(b) training error (%)"
+    assert len(fig.axes[1].get_lines()) == len({r["head_label"] for r in faces})
+    assert fig.legends and all(ax.get_legend() is None for ax in fig.axes)
+    assert "over the networks (seeds x halves" in text
     # no feature runs: figures 1 and 4 are left out and say so
     assert not any(n.startswith(("fig1", "fig4")) for n in names)
     printed = capsys.readouterr().out
