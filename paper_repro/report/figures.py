@@ -709,11 +709,55 @@ def _weight_rays(ax, weights, reach) -> None:
         ax.plot([0, w[0]], [0, w[1]], color=style.class_colour(j), lw=0.9, ls="--")
 
 
-def _limits(ax, features) -> float:
-    reach = float(np.quantile(np.abs(features), 0.995)) * 1.1 or 1.0  # robust to outliers
+def _limits(ax, features) -> tuple[float, int]:
+    """Square axes at 1.1x the 99.5th percentile of |coordinate| (robust to outliers):
+    (reach, how many points that cuts off)."""
+    reach = float(np.quantile(np.abs(features), 0.995)) * 1.1 or 1.0
     ax.set(xlim=(-reach, reach), ylim=(-reach, reach), aspect="equal")
     ax.tick_params(labelsize=5)
-    return reach
+    return reach, int((np.abs(features) > reach).any(axis=1).sum())
+
+
+def _clipping_text(cut: dict[str, int], shown: int) -> str:
+    """The caption's account of the points the axis limits leave out."""
+    if not any(cut.values()):
+        return "Every point lies inside the axes."
+    counts = ", ".join(f"{k} {v}" for k, v in cut.items() if v)
+    return (f"Axes end at 1.1x the 99.5th percentile of |coordinate|; points beyond are not "
+            f"drawn (of {shown} per panel): {counts}.")  # fmt: skip
+
+
+def class_errors(r: dict, split: str = "test") -> np.ndarray | None:
+    """Per-class error (%) of `split` by the head's test-time rule (W_j . x; cos t_j for the
+    heads on normalised features), or None where that rule does not reproduce the run's
+    saved test error (then the per-class numbers would not be the run's)."""
+    keep = r["split"] == split
+    f, labels, w = r["features"][keep], r["labels"][keep], r["weights"]
+    scores = f @ w.T
+    if "s" in r.get("head_hyper", {}):
+        scores = scores / (np.linalg.norm(f, axis=1, keepdims=True) * np.linalg.norm(w, axis=1))
+    wrong = scores.argmax(axis=1) != labels
+    if split == "test" and abs(100.0 * wrong.mean() - r["test_error"]) > 0.05:
+        return None
+    return np.array([100.0 * wrong[labels == j].mean() for j in range(len(r["classes"]))])
+
+
+def _failure_text(runs: list[dict]) -> str:
+    """Heads that did not separate the classes: a test error over twice softmax's, and any
+    class a head gets mostly wrong."""
+    soft = next((r["test_error"] for r in runs if r["head"] == "softmax"), None)
+    notes = []
+    for r in runs:
+        if soft is not None and r["head"] != "softmax" and r["test_error"] > 2 * soft:
+            notes.append(f"{r['head_label']} did not separate the classes on this schedule "
+                         f"({r['test_error']:.1f}% against softmax's {soft:.1f}%)")  # fmt: skip
+        errors = class_errors(r)
+        if errors is None:
+            continue
+        for j in np.flatnonzero(errors > 50.0):
+            notes.append(f"{r['head_label']} misclassifies {r['classes'][j]} in "
+                         f"{errors[j]:.0f}% of its test images")  # fmt: skip
+    return ("Failures kept as trained: " + "; ".join(notes) + ". ") if notes else ""
 
 
 def _runs_note(runs) -> str:
@@ -738,11 +782,12 @@ def fig1_features(runs: list[dict], out_stem: Path, command: str = COMMAND) -> l
     """Figure 1 (L-Softmax Fig. 2): 2-D features of train (top) and test (bottom) images per
     head, coloured by class, with the directions of the class weights dashed."""
     fig, axes = style.figure(2, len(runs), width=max(style.WIDTH, 1.8 * len(runs)), height=4.0)
+    cut = {}
     for col, r in enumerate(runs):
         for row, split in enumerate(("train", "test")):
             ax = axes[row, col]
             keep = r["split"] == split
-            reach = _limits(ax, r["features"][keep])
+            reach, cut[f"{r['head_label']} ({split})"] = _limits(ax, r["features"][keep])
             _scatter_classes(ax, r["features"][keep], r["labels"][keep], list(r["classes"]))
             _weight_rays(ax, r["weights"], reach)
         axes[0, col].set_title(r["head_label"], fontsize=8)
@@ -755,10 +800,27 @@ def fig1_features(runs: list[dict], out_stem: Path, command: str = COMMAND) -> l
         f"({runs[0]['n_train']} train and {runs[0]['n_test']} test images shown per head), "
         "coloured by digit; dashed rays are the directions of the class weights. Larger "
         f"angular margins should narrow each digit's wedge. Test error by each head's own "
-        f"decision rule: {', '.join(_test_errors(runs))}; a head far above softmax has not "
-        f"separated the digits on this schedule. {_runs_note(runs)}."
+        f"decision rule: {', '.join(_test_errors(runs))}. {_failure_text(runs)}"
+        f"{_normalised_note(runs)}{_clipping_text(cut, runs[0]['n_test'])} {_runs_note(runs)}."
     )
     return style.save(fig, out_stem, style.caption(text, command, _feature_sources(runs)))
+
+
+def _normalised_note(runs: list[dict]) -> str:
+    """Figure 1's normalised heads train with the study's shared lr and the papers' s: the
+    setting in which Figure 4's study saw 2-D normalised features collapse."""
+    normalised = [r for r in runs if "s" in r.get("head_hyper", {})]
+    if not normalised:
+        return ""
+    r = normalised[0]
+    toy = next(t for t in EXPERIMENTS["cosface-toy"].runs(r["profile"]) if "s" in t.head.kwargs)
+    return (
+        f"{', '.join(x['head_label'] for x in normalised)} trained at the study's shared "
+        f"lr {r['schedule']['lr']:g} with s = {r['head_hyper']['s']:g}: the setting in which "
+        "2-D normalised features collapse onto one side of the origin (see experiments.py, "
+        f"cosface-toy); Figure 4 trains its normalised heads at lr {toy.schedule.lr:g}, "
+        f"s = {toy.head.kwargs['s']:g} instead. "
+    )
 
 
 def _test_errors(runs: list[dict]) -> list[str]:
@@ -808,29 +870,50 @@ def _posterior_on_weight(s: float, classes: int) -> float:
     return float(np.exp(logits[0] - logits.max()) / np.exp(logits - logits.max()).sum())
 
 
+def _degrees_label(angle: float) -> str:
+    """An axis angle (any turn) as its direction in (-180, 180]; 180 reads ±180."""
+    wrapped = (angle + 180.0) % 360.0 - 180.0
+    return "±180" if wrapped == -180.0 else f"{wrapped:.0f}"
+
+
+def angle_seam(weight_deg: np.ndarray) -> float:
+    """Where to cut the circle of angles (degrees): the middle of the widest gap between
+    consecutive class-weight angles."""
+    ordered = np.sort(np.mod(weight_deg, 360.0))
+    gaps = np.diff(np.append(ordered, ordered[0] + 360.0))
+    widest = int(np.argmax(gaps))
+    middle = float(ordered[widest] + gaps[widest] / 2.0)  # in [0, 540)
+    return (middle + 180.0) % 360.0 - 180.0  # the same direction, in [-180, 180)
+
+
 @style.styled
 def fig4_cosface_toy(runs: list[dict], out_stem: Path, command: str = COMMAND) -> list[Path]:
     """Figure 4 (CosFace Fig. 3): 8 classes with 2-D features; top the features in Euclidean
     space, bottom their angles (features projected on the unit circle), per head."""
     fig, axes = style.figure(2, len(runs), width=max(style.WIDTH, 1.8 * len(runs)), height=4.2)
-    bins = np.linspace(-180, 180, 181)
+    cut, seams = {}, []
     for col, r in enumerate(runs):
         keep = r["split"] == "test"
         f, labels, classes = r["features"][keep], r["labels"][keep], list(r["classes"])
-        reach = _limits(axes[0, col], f)
+        reach, cut[r["head_label"]] = _limits(axes[0, col], f)
         _scatter_classes(axes[0, col], f, labels, classes)
         _weight_rays(axes[0, col], r["weights"], reach)
         spread = float(np.mean(target_angles(r)))
         axes[0, col].set_title(f"{r['head_label']}\nmean angle to W_y {spread:.1f}°", fontsize=7)
         ax = axes[1, col]
-        angle = np.degrees(np.arctan2(f[:, 1], f[:, 0]))
+        weight_deg = np.degrees(np.arctan2(r["weights"][:, 1], r["weights"][:, 0]))
+        seam = angle_seam(weight_deg)
+        seams.append(seam)
+        # angles on [seam, seam + 360): the cut falls between classes, not through one
+        angle = seam + np.mod(np.degrees(np.arctan2(f[:, 1], f[:, 0])) - seam, 360.0)
+        bins = np.linspace(seam, seam + 360.0, 181)
         for j in range(len(classes)):
             ax.hist(angle[labels == j], bins=bins, color=style.class_colour(j), alpha=0.7)
-            w = r["weights"][j]
-            ax.axvline(
-                np.degrees(np.arctan2(w[1], w[0])), color=style.class_colour(j), lw=0.8, ls="--"
-            )
-        ax.set(xlim=(-180, 180), xticks=range(-180, 181, 90), xlabel="feature angle (degrees)")
+            w_deg = seam + np.mod(weight_deg[j] - seam, 360.0)
+            ax.axvline(w_deg, color=style.class_colour(j), lw=0.8, ls="--")
+        ticks = np.arange(np.ceil(seam / 90.0) * 90.0, seam + 360.0, 90.0)
+        ax.set(xlim=(seam, seam + 360.0), xlabel="feature angle (degrees)")
+        ax.set_xticks(ticks, [_degrees_label(t) for t in ticks])
         ax.tick_params(labelsize=5)
     axes[0, 0].set_ylabel("Euclidean space")
     axes[1, 0].set_ylabel("angular space (count)")
@@ -839,11 +922,14 @@ def fig4_cosface_toy(runs: list[dict], out_stem: Path, command: str = COMMAND) -
         "Figure 4 (CosFace Fig. 3, toy experiment). MNIST digits 0-7 stand in for the paper's "
         "8 face identities (no face training data offline), through the 2-D visualisation "
         "network of Figure 1, not the paper's face CNN. Top: 2-D test features "
-        f"({runs[0]['n_test']} images) per head, dashed rays the class weights; bottom: the "
-        "feature angles (the features projected on the unit circle), dashed lines the weight "
-        "angles. LMCL m=0 is the normalised softmax; m = 0.1 and 0.2 lie below the bound "
-        "1 - cos(π/4) ≈ 0.29 for 8 classes in 2-D, and should open gaps between the classes' "
-        f"angular ranges. {_fig4_settings(runs)}{_runs_note(runs)}."
+        f"({runs[0]['n_test']} images) per head, dashed rays the class weights; bottom: "
+        "histograms of the same features' angles atan2(x2, x1) (count per 2° bin; each "
+        "panel's axis starts in the widest gap between class weights, at "
+        f"{', '.join(f'{(v + 180.0) % 360.0 - 180.0:.0f}°' for v in seams)}, so that no "
+        "class is cut in two), dashed lines the weight angles. LMCL m=0 is the normalised "
+        "softmax; m = 0.1 and 0.2 lie below the bound 1 - cos(π/4) ≈ 0.29 for 8 classes in "
+        f"2-D, and should open gaps between the classes' angular ranges. {_fig4_settings(runs)}"
+        f"{_failure_text(runs)}{_clipping_text(cut, runs[0]['n_test'])} {_runs_note(runs)}."
     )
     return style.save(fig, out_stem, style.caption(text, command, _feature_sources(runs)))
 

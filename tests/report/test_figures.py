@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import matplotlib.colors
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
@@ -352,3 +353,41 @@ def test_figure4_posterior_matches_the_closed_form(s):
     want = 1 / (1 + 2 * math.exp(-s * (1 - c)) + 2 * math.exp(-s) + 2 * math.exp(-s * (1 + c))
                 + math.exp(-2 * s))  # fmt: skip
     assert figures._posterior_on_weight(s, 8) == pytest.approx(want, rel=1e-12)
+
+
+def test_angle_seam_falls_in_the_widest_gap_between_weights():
+    # weights at 170, 180 (= -180) and -170 degrees: an axis cut at +-180 splits that class
+    weights = np.array([170.0, -180.0, -170.0, 0.0, 45.0, 100.0, -90.0, -45.0])
+    seam = figures.angle_seam(weights)
+    # brute force: the direction farthest from every weight on the circle
+    grid = np.arange(-180.0, 180.0, 0.5)
+    gap = np.min(np.abs((grid[:, None] - weights[None, :] + 180.0) % 360.0 - 180.0), axis=1)
+    assert seam == pytest.approx(grid[np.argmax(gap)], abs=0.5) and -180.0 <= seam < 180.0
+    assert figures._degrees_label(180.0) == "±180" and figures._degrees_label(270.0) == "-90"
+
+
+def test_class_errors_reproduce_the_saved_error_or_decline():
+    weights = np.array([[1.0, 0.0], [0.0, 1.0]])
+    features = np.array([[2.0, 0.1], [1.0, 0.5], [0.1, 1.0], [1.0, 0.2]])  # last one wrong
+    run = {"split": np.array(["test"] * 4), "features": features, "weights": weights,
+           "labels": np.array([0, 0, 1, 1]), "classes": ("a", "b"), "test_error": 25.0,
+           "head_hyper": {}}  # fmt: skip
+    np.testing.assert_allclose(figures.class_errors(run), [0.0, 50.0])
+    assert figures.class_errors({**run, "test_error": 0.0}) is None  # not the run's rule
+    text = figures._failure_text([{**run, "head": "lsoftmax", "head_label": "lsoftmax m=4",
+                                   "labels": np.array([0, 0, 1, 1]),
+                                   "features": features * [[1, 1], [1, 1], [1, -1], [1, 1]],
+                                   "test_error": 50.0}])  # fmt: skip
+    assert "lsoftmax m=4 misclassifies b in 100% of its test images" in text
+
+
+def test_clipping_is_counted_and_said():
+    fig, ax = plt.subplots()
+    inside = np.random.default_rng(0).uniform(-1.0, 1.0, size=(999, 2))  # limits ~ 1.1
+    _, cut = figures._limits(ax, np.concatenate([inside, [[1e6, 0.0]]]))
+    assert cut == 1
+    assert figures._clipping_text({"softmax": cut}, 1000).endswith(
+        "(of 1000 per panel): softmax 1."
+    )
+    assert figures._clipping_text({"softmax": 0}, 1000) == "Every point lies inside the axes."
+    plt.close(fig)
