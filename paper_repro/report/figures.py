@@ -28,9 +28,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from matplotlib.colors import ListedColormap
 from matplotlib.lines import Line2D
-from matplotlib.patches import Arc
+from matplotlib.patches import Arc, Wedge
 from matplotlib.ticker import LogFormatter
 
 from paper_repro.experiments import EXPERIMENTS
@@ -187,13 +186,13 @@ def binary_boundaries(
     )
 
 
-def _plane_regions(m, theta12_deg, norm1, norm2, extent=1.3, pixels=301) -> np.ndarray:
-    """(pixels, pixels) map of the plane: 1 / 2 where L-Softmax assigns class 1 / 2 with its
-    margin, 0 where neither meets it. Rows run along y, columns along x."""
-    grid = torch.linspace(-extent, extent, pixels, dtype=torch.float64)
-    yy, xx = torch.meshgrid(grid, grid, indexing="ij")
-    x = torch.stack([xx.flatten(), yy.flatten()], dim=1)
-    x = x + (x.norm(dim=1, keepdim=True) == 0) * 1e-9  # the origin has no direction
+def direction_regions(m, theta12_deg, norm1, norm2, step_deg=0.05) -> tuple[np.ndarray, np.ndarray]:
+    """(angles in degrees, region of each direction): 1 / 2 where L-Softmax assigns class 1 / 2
+    with its margin, 0 where neither meets it. Every logit scales with |x|, so a direction
+    decides the region of its whole ray."""
+    angles = np.arange(0.0, 360.0, step_deg)
+    a = torch.tensor(np.radians(angles), dtype=torch.float64)
+    x = torch.stack([torch.cos(a), torch.sin(a)], dim=1)
     theta = math.radians(theta12_deg)
     weight = torch.tensor(
         [[norm1, 0.0], [norm2 * math.cos(theta), norm2 * math.sin(theta)]], dtype=torch.float64
@@ -202,7 +201,18 @@ def _plane_regions(m, theta12_deg, norm1, norm2, extent=1.3, pixels=301) -> np.n
     as1 = lsoftmax_logits(x, weight, zeros, m, 0.0)
     as2 = lsoftmax_logits(x, weight, zeros + 1, m, 0.0)
     region = (as1[:, 0] > as1[:, 1]).long() + 2 * (as2[:, 1] > as2[:, 0]).long()
-    return region.reshape(pixels, pixels).numpy()
+    return angles, region.numpy()
+
+
+def _region_wedges(ax, angles, region, colours, radius, step_deg) -> None:
+    """One exact wedge per run of directions with the same region (no pixel steps)."""
+    starts = np.flatnonzero(np.diff(region, prepend=region[-1] - 1) != 0)
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else len(region)
+        if region[start]:
+            ax.add_patch(Wedge((0, 0), radius, angles[start] - step_deg / 2,
+                               angles[end - 1] + step_deg / 2, color=colours[region[start]],
+                               lw=0, zorder=0))  # fmt: skip
 
 
 def _ray(ax, angle_deg, length, **kw):
@@ -230,19 +240,11 @@ def fig3_binary_geometry(
             f"{equal.expected_margin_deg:.4f} deg"
         )
     fig, axes = style.figure(1, 2, height=3.4)
-    colours = ListedColormap(["white", "#cfe2f3", "#fde3c8"])  # neither, class 1, class 2
-    extent = 1.6  # regions are computed on [-1.6, 1.6]^2; the view is shifted right
+    colours = {1: "#cfe2f3", 2: "#fde3c8"}  # class 1, class 2; neither stays white
+    extent, step = 1.6, 0.05  # wedges reach past the view, which is shifted right
     for ax, b, tag in zip(axes[0], measured, "ab", strict=True):
-        regions = _plane_regions(m, theta12_deg, b.norm1, b.norm2, extent)
-        ax.imshow(
-            regions,
-            cmap=colours,
-            vmin=0,
-            vmax=2,
-            origin="lower",
-            interpolation="nearest",
-            extent=(-extent, extent, -extent, extent),
-        )
+        angles, region = direction_regions(m, theta12_deg, b.norm1, b.norm2, step)
+        _region_wedges(ax, angles, region, colours, 2 * extent, step)
         for norm, angle, name, colour in (
             (b.norm1, 0.0, "W1", "#1f4e99"),
             (b.norm2, theta12_deg, "W2", "#b35900"),
@@ -261,15 +263,17 @@ def fig3_binary_geometry(
         _ray(ax, b.class2_deg, 2 * extent, color="#b35900", label="L-Softmax edge, class 2")
         ax.add_patch(Arc((0, 0), 1.0, 1.0, theta1=b.class1_deg, theta2=b.class2_deg, lw=1.2))
         mid = math.radians((b.class1_deg + b.class2_deg) / 2)
-        label = f"margin {b.margin_deg:.2f}°"
-        if b.norm1 == b.norm2:
-            label += f"\n(m-1)/(m+1)·θ12 = {b.expected_margin_deg:.2f}°"
-        ax.text(
-            0.6 * math.cos(mid),
-            0.6 * math.sin(mid),
+        label = f"margin {b.margin_deg:.2f}°"  # the (m-1)/(m+1) check is in the caption
+        # the label sits in class 1's region below its edge, pointing at the arc: inside the
+        # margin wedge it would cover the softmax boundary that runs through it
+        below = math.radians(b.class1_deg - 14.0)
+        ax.annotate(
             label,
+            xy=(0.5 * math.cos(mid), 0.5 * math.sin(mid)),
+            xytext=(0.7 * math.cos(below), 0.7 * math.sin(below)),
             fontsize=7,
             va="center",
+            arrowprops={"arrowstyle": "-", "color": "black", "lw": 0.6},
             bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1},
         )
         norms = "|W1| = |W2|" if b.norm1 == b.norm2 else f"|W1| = {b.norm1:g} > |W2| = {b.norm2:g}"

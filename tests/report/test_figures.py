@@ -391,3 +391,19 @@ def test_clipping_is_counted_and_said():
     )
     assert figures._clipping_text({"softmax": 0}, 1000) == "Every point lies inside the axes."
     plt.close(fig)
+
+
+def test_geometry_regions_have_the_closed_form_edges_and_become_exact_wedges():
+    # |W1| = |W2|: cos(m t) = cos(theta12 - t) puts the class-1 edge at theta12 / (m + 1)
+    angles, region = figures.direction_regions(2, 80.0, 1.0, 1.0, step_deg=0.05)
+    edge = 80.0 / 3
+    assert (region[(angles > 0.1) & (angles < edge - 0.1)] == 1).all()
+    assert (region[(angles > edge + 0.1) & (angles < 80.0 - edge - 0.1)] == 0).all()
+    assert (region[(angles > 80.0 - edge + 0.1) & (angles < 79.9)] == 2).all()
+    fig, ax = plt.subplots()
+    figures._region_wedges(ax, angles, region, {1: "blue", 2: "orange"}, 3.0, 0.05)
+    spans = {c: sum((p.theta2 - p.theta1) % 360 for p in ax.patches if p.get_facecolor()[:3]
+                    == matplotlib.colors.to_rgb(c)) for c in ("blue", "orange")}  # fmt: skip
+    assert spans["blue"] == pytest.approx(0.05 * (region == 1).sum())
+    assert spans["orange"] == pytest.approx(0.05 * (region == 2).sum())
+    plt.close(fig)
