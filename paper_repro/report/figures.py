@@ -92,7 +92,7 @@ def fig2_psi(out_stem: Path, command: str = COMMAND) -> list[Path]:
     """Figure 2 (L-Softmax Fig. 3): cos(m t) and psi(t) for m = 1..4 on [0, 180] degrees."""
     curves = psi_curves()
     _check_psi(curves)
-    fig, axes = style.figure(1, 2)
+    fig, axes = style.figure(1, 2, height=style.PANEL_HEIGHT + 0.4)
     t = curves["t_deg"]
     for m in curves["psi"]:
         colour = style.head_colour("lsoftmax" if m > 1 else "softmax", m)
@@ -105,7 +105,9 @@ def fig2_psi(out_stem: Path, command: str = COMMAND) -> list[Path]:
     axes[0, 1].set(title="(b) ψ(t), L-Softmax eq. 6", ylabel="ψ(t)")
     for ax in axes[0]:
         ax.set(xlabel="t (degrees)", xlim=(0, 180), xticks=range(0, 181, 30))
-    axes[0, 1].legend(loc="lower left")  # (a) has no free corner; one legend serves both
+    # one legend for both panels (same curves, same colours), below them
+    handles, labels = axes[0, 1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False)
     text = (
         "Figure 2 (L-Softmax Fig. 3). (a) cos(m t) from the multiple-angle polynomial in "
         "cos t (eq. 7): not monotonic for m > 1, so it cannot serve as a logit by itself. "
