@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -59,6 +60,14 @@ def init_distributed(device: str | None) -> None:
     dist.init_process_group("nccl" if cuda else "gloo")
     if dist.get_rank() != 0:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+
+
+def use_compile(choice: str, device: str) -> bool:
+    """Whether to torch.compile: `auto` compiles where inductor can generate code (a CUDA GPU,
+    or a CPU with a C compiler on PATH)."""
+    if choice != "auto":
+        return choice == "on"
+    return device.startswith("cuda") or any(shutil.which(cc) for cc in ("cc", "gcc", "clang"))
 
 
 def default_profile(device: str) -> str:
@@ -130,7 +139,8 @@ def cmd_reproduce(args) -> int:
         for spec in todo:
             train_run(spec, catalog=catalog, device=device, runs_dir=args.runs_dir,
                       results_dir=args.results_dir, command=command,
-                      progress=not args.no_progress)  # fmt: skip
+                      progress=not args.no_progress,
+                      compile_net=use_compile(args.compile, device))  # fmt: skip
         table = write_table(exp, profile, runs[0].evaluator, **dirs)
         if table:
             print(f"table: {table}")
@@ -182,7 +192,8 @@ def cmd_train(args) -> int:
     command = args.command or "python -m paper_repro " + shlex.join(sys.argv[1:])
     result = train_run(spec, catalog=catalog, device=device, runs_dir=args.runs_dir,
                        results_dir=args.results_dir, command=command,
-                       progress=not args.no_progress)  # fmt: skip
+                       progress=not args.no_progress,
+                       compile_net=use_compile(args.compile, device))  # fmt: skip
     print(f"test error {result['metrics']['test_error']:.2f}%: "
           f"{result_path(spec, args.results_dir)}")  # fmt: skip
     return 0
@@ -228,6 +239,14 @@ def _run_options(parser) -> None:
         "--precision",
         choices=("fp32", "bf16"),
         help="network precision (default: bf16 on GPUs, fp32 on CPUs)",
+    )
+    parser.add_argument(
+        "--compile",
+        choices=("auto", "on", "off"),
+        default=os.environ.get("PAPER_REPRO_COMPILE", "auto"),
+        help="torch.compile the network (auto: where a C compiler or CUDA is present; falls "
+        "back to eager if compiling fails; recorded in the results; default "
+        "$PAPER_REPRO_COMPILE or auto)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--command", help="the command to record in the results (Makefile)")

@@ -17,6 +17,7 @@ import contextlib
 import io
 import json
 import math
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,8 @@ from paper_repro.results import RESULTS_DIR, SCHEMA, ResultError, read_result, w
 from paper_repro.spec import AUGMENTATIONS, RunSpec, jsonable
 
 RUNS_DIR = provenance.REPO_ROOT / "runs"
+# torch.compile's kernels, kept across runs and sessions (ignored by git)
+COMPILE_CACHE = provenance.REPO_ROOT / ".cache" / "torchinductor"
 
 
 class DivergenceError(RuntimeError):
@@ -240,7 +243,7 @@ class TrainingRun:
     shard, and rank 0 writes."""
 
     def __init__(self, spec, net, head, data: DeviceData, device, runs_dir, *,
-                 extra_curves=(), rank_world=(0, 1)):  # fmt: skip
+                 extra_curves=(), rank_world=(0, 1), compile_net=False):  # fmt: skip
         schedule = spec.schedule
         self.spec, self.data, self.device = spec, data, device
         self.pad = AUGMENTATIONS[spec.augment]
@@ -253,6 +256,12 @@ class TrainingRun:
             net.to(memory_format=torch.channels_last)
         self.net, self.head = net, head
         model = Classifier(net, head, spec.precision)
+        # torch.compile of the network only (the heads' own checks raise in Python); lazy:
+        # the first step compiles, and falls back to eager if that fails (see _step)
+        self.compiled = {"requested": compile_net, "used": False, "error": None}
+        if compile_net:
+            os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(COMPILE_CACHE))
+            model.net = torch.compile(net)
         self.step_model = DistributedDataParallel(model) if self.world > 1 else model
         self.params = [*net.parameters(), *head.parameters()]
         self.optimizer = torch.optim.SGD(
@@ -319,7 +328,7 @@ class TrainingRun:
             x = pad_crop_flip(x, step_generator(spec.seed, it, 1), self.pad)
         if self.world > 1:
             x, y = x.chunk(self.world)[self.rank], y.chunk(self.world)[self.rank]  # rank's shard
-        loss, features = self.step_model(x, y)
+        loss, features = self._forward(x, y)
         if self.world > 1:
             self._agree_finite(features, loss, it)
         check_finite(features, "features", spec, it, head)
@@ -331,6 +340,23 @@ class TrainingRun:
         self.optimizer.step()
         with torch.no_grad():
             self.log.add(loss, (head.scores(features).argmax(dim=1) != y).sum())
+
+    def _forward(self, x, y):
+        """The step's forward; the first compiled call compiles, and where that fails (no C
+        compiler, an unsupported op) the network runs eagerly from then on, reason recorded."""
+        if not self.compiled["requested"] or self.compiled["used"] or self.compiled["error"]:
+            return self.step_model(x, y)
+        model = self.step_model.module if self.world > 1 else self.step_model
+        try:
+            out = self.step_model(x, y)
+        except (torch._dynamo.exc.BackendCompilerFailed, torch._dynamo.exc.Unsupported,
+                OSError, RuntimeError) as exc:  # fmt: skip
+            self.compiled["error"] = f"{type(exc).__name__}: {exc}"[:300]
+            tqdm.write(f"torch.compile failed, training eagerly: {self.compiled['error']}")
+            model.net = self.net
+            return self.step_model(x, y)
+        self.compiled["used"] = True
+        return out
 
     def _agree_finite(self, features, loss, it: int) -> None:
         """Under DDP every rank raises together when any rank's step went NaN/inf, instead of
@@ -419,6 +445,7 @@ def train_run(
     command: str = "",
     progress: bool = True,
     stop_after: int | None = None,
+    compile_net: bool = False,
 ) -> dict | None:
     """Train one run, resuming from its checkpoint, evaluate it and write its result JSON.
 
@@ -441,7 +468,8 @@ def train_run(
     head = make_head(spec.head.name, net.feature_dim, len(train_split.classes), **spec.head.kwargs)
     evaluator = EVALUATORS[spec.evaluator](spec, evaluation, mean, device)
     run = TrainingRun(spec, net, head, DeviceData(train_split, mean, device), device, runs_dir,
-                      extra_curves=evaluator.curves, rank_world=(rank, world))  # fmt: skip
+                      extra_curves=evaluator.curves, rank_world=(rank, world),
+                      compile_net=compile_net)  # fmt: skip
     test_point = evaluator.curve_point(run) if evaluator.curves else None
     if not run.train(stop_after, progress, test_point):
         return None
@@ -484,7 +512,11 @@ def train_run(
         "train_time_s": run.train_time,
         "images_per_s": images / run.train_time if run.train_time > 0 else math.nan,
         "command": command,
-        "provenance": {**run_provenance(device), "world_size": world},
+        "provenance": {
+            **run_provenance(device),
+            "world_size": world,
+            "torch_compile": run.compiled,
+        },
         **fields,
     }
     if rank == 0:

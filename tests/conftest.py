@@ -23,6 +23,9 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# the CLI compiles networks by default where it can; tests that want it ask for it
+os.environ.setdefault("PAPER_REPRO_COMPILE", "off")
+
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 

@@ -212,3 +212,13 @@ def test_bad_hyper_parameters_are_refused_with_the_valid_names(tmp_path, capsys)
     assert "NAME one of s, m for head 'lmcl'" in capsys.readouterr().err
     assert cli(tmp_path, "train", "--data", str(tree), "--head", "lsoftmax", "--hyper", "m=0") == 2
     assert "m must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_compile_choice(monkeypatch):
+    from paper_repro import __main__ as cli_module
+
+    monkeypatch.setattr(cli_module.shutil, "which", lambda name: None)  # no C compiler
+    assert not cli_module.use_compile("auto", "cpu") and cli_module.use_compile("auto", "cuda")
+    assert cli_module.use_compile("on", "cpu") and not cli_module.use_compile("off", "cuda")
+    monkeypatch.setattr(cli_module.shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert cli_module.use_compile("auto", "cpu")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -235,3 +236,35 @@ def test_loss_jump_is_flagged_with_advice_but_not_normal_noise():
     assert "lam_min" in message
     curves["train_loss"] = [2.3, 2.2, 2.31]  # still at chance: not a jump
     assert loss_jump(curves, num_classes=10) is None
+
+
+@pytest.mark.skipif(not any(map(shutil.which, ("cc", "gcc", "clang"))), reason="no C compiler")
+def test_compiled_training_is_deterministic_close_to_eager_and_recorded(tiny_data, tmp_path):
+    spec = smoke("lsoftmax-2d", "lsoftmax-m2-seed0")
+    first = run(spec, tmp_path / "a", tiny_data, compile_net=True)
+    again = run(spec, tmp_path / "b", tiny_data, compile_net=True)
+    eager = run(spec, tmp_path / "c", tiny_data)
+    assert first["provenance"]["torch_compile"] == {"requested": True, "used": True,
+                                                    "error": None}  # fmt: skip
+    assert eager["provenance"]["torch_compile"]["requested"] is False
+    assert first["curves"] == again["curves"] and first["metrics"] == again["metrics"]
+    # fused kernels may round differently, nothing more
+    np.testing.assert_allclose(first["curves"]["train_loss"], eager["curves"]["train_loss"],
+                               rtol=1e-3)  # fmt: skip
+
+
+def test_failed_compile_falls_back_to_eager_and_says_why(tiny_data, tmp_path, monkeypatch):
+    class Broken(torch.nn.Module):  # what torch.compile returns where inductor cannot build
+        def __init__(self, net):
+            super().__init__()
+
+        def forward(self, x):
+            raise RuntimeError("no working C compiler")
+
+    monkeypatch.setattr(torch, "compile", Broken)
+    spec = smoke()
+    result = run(spec, tmp_path / "a", tiny_data, compile_net=True)
+    eager = run(spec, tmp_path / "b", tiny_data)
+    record = result["provenance"]["torch_compile"]
+    assert record["used"] is False and "no working C compiler" in record["error"]
+    assert _comparable(result) == _comparable(eager)  # the eager network, bit for bit
