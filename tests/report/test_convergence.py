@@ -41,3 +41,15 @@ def test_other_splits_and_missing_runs_are_not_used():
     (alone,) = check_rows({("cpu", "mnist-x2"): doubled})
     assert "converged" not in alone and "single" not in alone
     assert "not decidable" in "\n".join(convergence_lines({("cpu", "mnist-x2"): doubled}))
+
+
+def test_master_table_status_carries_the_doubling_verdict():
+    from paper_repro.report.document import master_lines
+
+    single = [_run("softmax", s, e, 1500) for s, e in enumerate((0.50, 0.60, 0.70))]
+    single += [_run("lsoftmax m=4", s, e, 1500) for s, e in enumerate((0.50, 0.52, 0.54))]
+    doubled = [_run("softmax", 0, 0.55, 3000), _run("lsoftmax m=4", 0, 0.47, 3000)]
+    lines = master_lines({("cpu", "mnist"): single, ("cpu", "mnist-x2"): doubled}, ("cpu",))
+    (row,) = [line for line in lines if line.startswith("| mnist | softmax |")]
+    assert "measured (cpu: converged for 1 of 2 heads (doubling check))" in row
+    assert not any(line.startswith("| mnist-x2 |") for line in lines)  # not a paper cell

@@ -84,7 +84,10 @@ def test_verification_claim_uses_each_network_as_a_sample(tmp_path):
     verification_results(tmp_path)  # 2 networks per head; LMCL 98.9 %, softmax 96.9 %
     rows = document.claim_rows(document.saved_runs(tmp_path, profiles=("quick",)))
     (row,) = [r for r in rows if r["claim"] == 3]
-    assert row["where"] == "lfw (`quick`)" and "n = 2 + 2 runs" in row["evidence"]
+    assert (
+        row["where"].startswith("lfw (`quick`; L-Softmax Table 5")
+        and "n = 2 + 2 runs" in row["evidence"]
+    )
     assert "difference +2.000 % accuracy" in row["evidence"]
     assert row["verdict"] == "supported (95%)"
     assert not [r for r in rows if r["claim"] in (1, 2)]  # no classification result here
@@ -125,6 +128,6 @@ def test_master_table_lists_every_paper_cell_with_status_and_direction(tmp_path)
     assert "| cifar100 | lsoftmax m=4 | 29.53 | - | data not available offline |" in text
     assert "| cifar10-jpeg | softmax | 9.05 | - | not run yet |" in text
     row = next(line for line in text.splitlines() if line.startswith("| mnist | lsoftmax m=2"))
-    assert "measured (quick)" in row and "smallest detectable" in row
+    assert "measured (quick: convergence not checked)" in row and "smallest detectable" in row
     # softmax 1.1, m=2 0.6: better by 0.50 (the paper: by 0.40 - 0.32 = 0.08)
     assert "better than softmax by 0.50 (paper: better by 0.08, same direction)" in row
