@@ -45,12 +45,28 @@ def load_benchmark(path: Path = BENCHMARK) -> dict | None:
         return None
 
 
+def _speeds(benchmark: dict) -> dict[str, float]:
+    """network -> images/s of the variant the runner trains on the benchmark's machine."""
+    precision = "bf16" if benchmark.get("bf16_native") else "fp32"
+    return {row["network"]: row["images_per_s"][RUNNER_VARIANT[precision]]
+            for row in benchmark["rows"]}  # fmt: skip
+
+
+def hours_needed(name: str, profile: str, done: int, benchmark: dict | None) -> float | None:
+    """Training hours still needed for an experiment's profile, or None if not estimable."""
+    specs = EXPERIMENTS[name].runs(profile)
+    speed = _speeds(benchmark).get(specs[0].network) if benchmark else None
+    if not speed:
+        return None
+    images = specs[0].schedule.iterations * specs[0].schedule.batch_size
+    return max(len(specs) - done, 0) * images / speed / 3600
+
+
 def estimate_lines(runs: dict[tuple[str, str], list[dict]], benchmark: dict | None) -> list[str]:
     if benchmark is None:
         return ["No training benchmark saved (`make bench-train`): no estimate."]
     precision = "bf16" if benchmark.get("bf16_native") else "fp32"
-    speed = {row["network"]: row["images_per_s"][RUNNER_VARIANT[precision]]
-             for row in benchmark["rows"]}  # fmt: skip
+    speed = _speeds(benchmark)
     hardware = benchmark["provenance"]["hardware"]
     lines = [
         f"Estimated from `{benchmark['command']}` at commit {benchmark['provenance']['commit'][:7]}"
@@ -73,7 +89,7 @@ def estimate_lines(runs: dict[tuple[str, str], list[dict]], benchmark: dict | No
                 lines.append(f"| `{profile}` / {name} | {len(specs)} ({done}) | {images:,} | "
                              f"network {network} not benchmarked | - |")  # fmt: skip
                 continue
-            hours = max(len(specs) - done, 0) * images / speed[network] / 3600
+            hours = hours_needed(name, profile, done, benchmark)
             lines.append(f"| `{profile}` / {name} | {len(specs)} ({done}) | {images:,} | "
                          f"{speed[network]:.0f} | {hours:.1f} |")  # fmt: skip
     return lines

@@ -24,7 +24,7 @@ from pathlib import Path
 from paper_repro.experiments import EXPERIMENTS
 from paper_repro.fileio import atomic_write
 from paper_repro.provenance import REPO_ROOT
-from paper_repro.report.compute import compute_lines, load_benchmark
+from paper_repro.report.compute import compute_lines, hours_needed, load_benchmark
 from paper_repro.report.convergence import check_rows, convergence_lines
 from paper_repro.report.deviations import deviation_lines
 from paper_repro.report.figures import FIGURES_DIR, verification_of
@@ -248,7 +248,16 @@ def _effect(ours: tuple, softmax: tuple, lower_better: bool, paper_gap: float | 
     return f"{c.verdict()}, smallest detectable {c.mde:.2f}; {words}"
 
 
-def master_lines(runs: dict[tuple[str, str], list[dict]], profiles=PROFILES) -> list[str]:
+def _cost_text(name: str, runs, benchmark) -> str:
+    """What running the experiment's cpu profile would take, from the training benchmark."""
+    hours = hours_needed(name, "cpu", len(runs.get(("cpu", name), [])), benchmark)
+    if hours is None:
+        return ""
+    return f": the `cpu` profile needs ~{hours:.0f} h of training on the benchmark's machine"
+
+
+def master_lines(runs: dict[tuple[str, str], list[dict]], profiles=PROFILES,
+                 benchmark: dict | None = None) -> list[str]:  # fmt: skip
     """One row per cell of the papers' tables and figures: the paper's value, ours per profile
     (mean +- std, n), the status, and the test against softmax with its minimum detectable
     effect."""
@@ -296,7 +305,7 @@ def master_lines(runs: dict[tuple[str, str], list[dict]], profiles=PROFILES) -> 
             elif run.dataset == "casia-webface":
                 status = "needs CASIA-WebFace (the paper profile); not run"
             else:
-                status = "not run yet"
+                status = "not run yet" + _cost_text(name, runs, benchmark)
             lines.append(
                 f"| {name} | {label} | {_paper_value(run)} | {'; '.join(ours) or '-'} | "
                 f"{status} | {'; '.join(tests) or '-'} |"
@@ -464,7 +473,7 @@ def render_report(
         "are per network (mean of its test folds). The CosFace toy and Figure 1 studies have "
         "no printed numbers and are figures below.",
         "",
-        *master_lines(runs, profiles),
+        *master_lines(runs, profiles, load_benchmark()),
         "",
         "## Verdicts",
         "",
