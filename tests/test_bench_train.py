@@ -1,0 +1,41 @@
+"""The training benchmark measures what it names and judges the targets from its own rows."""
+
+from __future__ import annotations
+
+import pytest
+
+from paper_repro import bench_train
+
+
+def test_variants_time_the_same_network_in_each_setting():
+    runs, notes = bench_train.variants("face-smoke", 4, False, "cpu")
+    assert [v.name for v in runs] == ["baseline", "fp32", "fp32-cl", "bf16-cl"]
+    assert [(v.precision, v.channels_last) for v in runs] == [
+        ("fp32", False), ("fp32", False), ("fp32", True), ("bf16", True)]  # fmt: skip
+    assert notes == {}
+    row = bench_train.measure("face-smoke", 4, 2, False)
+    assert row["vs_baseline"]["baseline"] == 1.0
+    assert row["best"] != "baseline" and row["floor"]["variant"] == row["best"]
+    for name, speed in row["images_per_s"].items():
+        assert row["vs_baseline"][name] == pytest.approx(speed / row["images_per_s"]["baseline"])
+
+
+def _row(network, best_ratio):
+    speeds = {"baseline": 100.0, "fp32-cl": 100.0 * best_ratio}
+    return {"network": network, "batch": 256, "rounds": 3, "images_per_s": speeds,
+            "vs_baseline": {k: v / 100.0 for k, v in speeds.items()}, "best": "fp32-cl",
+            "floor": {"variant": "fp32-cl", "images_per_s": 500.0},
+            "share_of_floor": speeds["fp32-cl"] / 500.0,
+            "target_vs_baseline": bench_train.TARGETS.get(network),
+            "compile_s": {"compiled": 12.0}}  # fmt: skip
+
+
+def test_render_judges_each_target_from_the_measured_ratio():
+    hardware = {"cpu": "Test CPU", "cpu_cores": 2, "torch_threads": 2,
+                "cpu_capability": "AVX512", "bf16_native": True}  # fmt: skip
+    prov = {"hardware": hardware, "commit": "abc",
+            "software": {"torch": "2.13", "python": "3.11"}}  # fmt: skip
+    text = bench_train.render([_row("table1-mnist", 4.5), _row("table1-cifar10", 2.0)], prov,
+                              "make bench-train", 60.0)  # fmt: skip
+    assert "4x: met (4.50x)" in text and "3x: missed (2.00x)" in text
+    assert "`compiled` 12 s" in text
