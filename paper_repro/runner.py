@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
+import torch._dynamo.exc
+import torch._inductor.exc
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
@@ -41,6 +43,14 @@ from paper_repro.spec import AUGMENTATIONS, RunSpec, jsonable
 RUNS_DIR = provenance.REPO_ROOT / "runs"
 # torch.compile's kernels, kept across runs and sessions (ignored by git)
 COMPILE_CACHE = provenance.REPO_ROOT / ".cache" / "torchinductor"
+# what a failed compile raises (dynamo's errors, inductor's lowering and C++ build errors);
+# any other error in the forward is the network's own and is not retried
+COMPILE_ERRORS = (
+    torch._dynamo.exc.TorchDynamoException,
+    torch._inductor.exc.InductorError,
+    torch._inductor.exc.CppCompileError,
+    torch._inductor.exc.LoweringException,
+)
 
 
 class DivergenceError(RuntimeError):
@@ -257,7 +267,7 @@ class TrainingRun:
         self.net, self.head = net, head
         model = Classifier(net, head, spec.precision)
         # torch.compile of the network only (the heads' own checks raise in Python); lazy:
-        # the first step compiles, and falls back to eager if that fails (see _step)
+        # the first step compiles, and falls back to eager if that fails (see _forward)
         self.compiled = {"requested": compile_net, "used": False, "error": None}
         if compile_net:
             os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(COMPILE_CACHE))
@@ -277,6 +287,10 @@ class TrainingRun:
             self.optimizer.load_state_dict(state["optimizer"])
             self.start, self.train_time = state["iteration"], state["train_time"]
         self.log = TrainingLog(device, extra_curves, state)
+        # one entry per session of this run: a resumed run may compile in one, not another
+        self.compile_history = [] if state is None else state.get("compile_history", [])
+        self.compile_history.append({"from_iteration": self.start, **self.compiled})
+        self.compiled = self.compile_history[-1]
         self.order = BatchOrder(len(data), schedule.batch_size, spec.seed)
         model.train()
 
@@ -314,7 +328,8 @@ class TrainingRun:
             "run": json.dumps(identity(self.spec), sort_keys=True),
             "net": self.net.state_dict(), "head": self.head.state_dict(),
             "optimizer": self.optimizer.state_dict(), "iteration": it,
-            "train_time": self.train_time, **self.log.state(),
+            "train_time": self.train_time, "compile_history": self.compile_history,
+            **self.log.state(),
         }, buffer)  # fmt: skip
         atomic_write_bytes(self.path, buffer.getvalue())
 
@@ -343,16 +358,19 @@ class TrainingRun:
 
     def _forward(self, x, y):
         """The step's forward; the first compiled call compiles, and where that fails (no C
-        compiler, an unsupported op) the network runs eagerly from then on, reason recorded."""
+        compiler, an unsupported op) the network runs eagerly from then on, reason recorded.
+        The network's state is restored first, so statistics a partly run graph updated
+        (batch norm) are not updated twice; the head runs after the network, once."""
         if not self.compiled["requested"] or self.compiled["used"] or self.compiled["error"]:
             return self.step_model(x, y)
         model = self.step_model.module if self.world > 1 else self.step_model
+        before = {k: v.clone() for k, v in self.net.state_dict().items()}
         try:
             out = self.step_model(x, y)
-        except (torch._dynamo.exc.BackendCompilerFailed, torch._dynamo.exc.Unsupported,
-                OSError, RuntimeError) as exc:  # fmt: skip
+        except COMPILE_ERRORS as exc:
             self.compiled["error"] = f"{type(exc).__name__}: {exc}"[:300]
             tqdm.write(f"torch.compile failed, training eagerly: {self.compiled['error']}")
+            self.net.load_state_dict(before)
             model.net = self.net
             return self.step_model(x, y)
         self.compiled["used"] = True
@@ -515,7 +533,7 @@ def train_run(
         "provenance": {
             **run_provenance(device),
             "world_size": world,
-            "torch_compile": run.compiled,
+            "torch_compile": run.compile_history,
         },
         **fields,
     }

@@ -244,9 +244,9 @@ def test_compiled_training_is_deterministic_close_to_eager_and_recorded(tiny_dat
     first = run(spec, tmp_path / "a", tiny_data, compile_net=True)
     again = run(spec, tmp_path / "b", tiny_data, compile_net=True)
     eager = run(spec, tmp_path / "c", tiny_data)
-    assert first["provenance"]["torch_compile"] == {"requested": True, "used": True,
-                                                    "error": None}  # fmt: skip
-    assert eager["provenance"]["torch_compile"]["requested"] is False
+    assert first["provenance"]["torch_compile"] == [
+        {"from_iteration": 0, "requested": True, "used": True, "error": None}]  # fmt: skip
+    assert eager["provenance"]["torch_compile"][0]["requested"] is False
     assert first["curves"] == again["curves"] and first["metrics"] == again["metrics"]
     # fused kernels may round differently, nothing more
     np.testing.assert_allclose(first["curves"]["train_loss"], eager["curves"]["train_loss"],
@@ -255,16 +255,27 @@ def test_compiled_training_is_deterministic_close_to_eager_and_recorded(tiny_dat
 
 def test_failed_compile_falls_back_to_eager_and_says_why(tiny_data, tmp_path, monkeypatch):
     class Broken(torch.nn.Module):  # what torch.compile returns where inductor cannot build
+        error = torch._dynamo.exc.BackendCompilerFailed(
+            print, RuntimeError("no working C compiler"), None)  # fmt: skip
+
         def __init__(self, net):
             super().__init__()
+            self.net = net
 
         def forward(self, x):
-            raise RuntimeError("no working C compiler")
+            self.net(x)  # a graph that ran partly (batch norm statistics updated), then failed
+            raise self.error
 
     monkeypatch.setattr(torch, "compile", Broken)
     spec = smoke()
-    result = run(spec, tmp_path / "a", tiny_data, compile_net=True)
+    # killed after 2 compiled-then-eager steps, resumed without compiling
+    assert run(spec, tmp_path / "a", tiny_data, compile_net=True, stop_after=2) is None
+    result = run(spec, tmp_path / "a", tiny_data)
     eager = run(spec, tmp_path / "b", tiny_data)
-    record = result["provenance"]["torch_compile"]
-    assert record["used"] is False and "no working C compiler" in record["error"]
+    first, second = result["provenance"]["torch_compile"]
+    assert first["used"] is False and "no working C compiler" in first["error"]
+    assert (second["from_iteration"], second["requested"]) == (2, False)
     assert _comparable(result) == _comparable(eager)  # the eager network, bit for bit
+    Broken.error = RuntimeError("a shape error of the network itself")
+    with pytest.raises(RuntimeError, match="shape error"):  # not taken for a compile failure
+        run(spec, tmp_path / "c", tiny_data, compile_net=True)
