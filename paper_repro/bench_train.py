@@ -4,10 +4,12 @@ float32 eager baseline and the convolution-only floor, all measured in the same 
 
 Variants (each a full step at batch 256, face 128):
 - `baseline`: float32, NCHW, torch's nn.PReLU: the project's networks before this benchmark.
-- `fp32`: float32, NCHW, PReLU as relu(x) - a relu(-x) (paper_repro.models.layers).
-- `fp32-cl`: the same in channels_last.
-- `bf16-cl`: bf16 autocast of the network, channels_last (heads stay float32).
-- `compiled`: torch.compile of the network, float32 (with --compile; compile time reported).
+- `fp32`: float32, NCHW, the networks' own PReLU (paper_repro.models.layers: torch's
+  kernel in float32, relu(x) - a relu(-x) under bf16): what the runner trains on CPU.
+- `fp32-cl`: the same in channels_last (what the runner trains on CUDA).
+- `bf16`, `bf16-cl`: bf16 autocast of the network, NCHW / channels_last (heads stay float32).
+- `compiled`, `compiled-bf16`: torch.compile of the NCHW network in float32 and, where bf16
+  is native, in bf16 (with --compile; compile time reported).
 - `floor`: the convolutions and linear layers alone (batch norm and PReLU removed), the
   precision and layout of the fastest other variant: what the step cannot beat.
 
@@ -103,15 +105,17 @@ def variants(network, batch, compile_net, device) -> tuple[list[Variant], dict]:
         Variant("baseline", torch_prelu(net), "fp32", False, batch, device),
         Variant("fp32", copy.deepcopy(net), "fp32", False, batch, device),
         Variant("fp32-cl", copy.deepcopy(net), "fp32", True, batch, device),
+        Variant("bf16", copy.deepcopy(net), "bf16", False, batch, device),
         Variant("bf16-cl", copy.deepcopy(net), "bf16", True, batch, device),
     ]
     notes = {}
     if not compile_net:
         return out, notes
-    # float32 always; bf16 where it is native (emulated bf16 is the slowest column anyway)
+    # what the runner compiles (NCHW on CPU): float32 always, bf16 where it is native
+    # (emulated bf16 is the slowest column anyway)
     settings = [("compiled", "fp32", False)]
     if bf16_native(device):
-        settings.append(("compiled-bf16-cl", "bf16", True))
+        settings.append(("compiled-bf16", "bf16", False))
     for name, precision, channels_last in settings:
         tick = time.perf_counter()
         compiled = Variant(name, copy.deepcopy(net), precision, channels_last, batch, device)
@@ -159,7 +163,7 @@ def measure(network: str, batch: int, rounds: int, compile_net: bool, device="cp
 def render(rows: list[dict], prov: dict, command: str, wall_s: float) -> str:
     hw = prov["hardware"]
     where = f"GPU {hw['gpu']}" if hw.get("gpu") else "CPU"
-    names = ["baseline", "fp32", "fp32-cl", "bf16-cl", "compiled", "compiled-bf16-cl"]
+    names = ["baseline", "fp32", "fp32-cl", "bf16", "bf16-cl", "compiled", "compiled-bf16"]
     shown = [n for n in names if any(n in r["images_per_s"] for r in rows)]
     lines = [
         "# Training-step throughput (images/s)",
@@ -171,7 +175,8 @@ def render(rows: list[dict], prov: dict, command: str, wall_s: float) -> str:
         "baseline and fp32 columns time the same computation and their ratio shows the noise "
         "of this machine; `-cl`: channels_last; `bf16`: autocast of the network (PReLU as "
         "relu(x) - a relu(-x)); `compiled`: torch.compile of the float32 network "
-        "(`compiled-bf16-cl`: of the bf16 channels_last one, where bf16 is native); `floor`: "
+        "(`compiled-bf16`: of the bf16 one, where bf16 is native); the runner trains NCHW on "
+        "CPU and channels_last on CUDA; `floor`: "
         "convolutions and linear layers alone in the fastest variant's setting. Ratios are to "
         "the baseline of the same run.",
         "",
@@ -206,8 +211,9 @@ def render(rows: list[dict], prov: dict, command: str, wall_s: float) -> str:
             f"({r['best']}) | {verdict} |"
         )
     compile_notes = [
-        f"- {r['network']}: " + (_compile_times(r["compile_s"]) if "compile_s" in r
-                                 else f"not compiled ({r['compile_error']})")
+        f"- {r['network']}: " + "; ".join(
+            ([_compile_times(r["compile_s"])] if "compile_s" in r else [])
+            + ([f"not compiled: {r['compile_error']}"] if "compile_error" in r else []))
         for r in rows if "compile_s" in r or "compile_error" in r
     ]  # fmt: skip
     if compile_notes:

@@ -9,9 +9,10 @@ from paper_repro import bench_train
 
 def test_variants_time_the_same_network_in_each_setting():
     runs, notes = bench_train.variants("face-smoke", 4, False, "cpu")
-    assert [v.name for v in runs] == ["baseline", "fp32", "fp32-cl", "bf16-cl"]
-    assert [(v.precision, v.channels_last) for v in runs] == [
-        ("fp32", False), ("fp32", False), ("fp32", True), ("bf16", True)]  # fmt: skip
+    assert [v.name for v in runs] == ["baseline", "fp32", "fp32-cl", "bf16", "bf16-cl"]
+    settings = [(v.precision, v.channels_last) for v in runs]
+    assert settings == [("fp32", False), ("fp32", False), ("fp32", True), ("bf16", False),
+                        ("bf16", True)]  # fmt: skip
     assert notes == {}
     row = bench_train.measure("face-smoke", 4, 2, False)
     assert row["vs_baseline"]["baseline"] == 1.0

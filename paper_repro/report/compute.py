@@ -11,9 +11,17 @@ from paper_repro.experiments import EXPERIMENTS
 from paper_repro.provenance import REPO_ROOT
 
 BENCHMARK = REPO_ROOT / "reports" / "benchmarks" / "training.json"
+GPU_BENCHMARK = REPO_ROOT / "reports" / "benchmarks" / "training-cuda.json"  # make gpu-check
 ESTIMATED = ("cpu", "paper")  # the profiles whose cost decides what can be run
-# what the runner trains: channels_last eager, bf16 autocast where native (bench_train names)
-RUNNER_VARIANT = {"bf16": "bf16-cl", "fp32": "fp32-cl"}
+# what the runner trains, as bench_train names it: (device, precision) -> the variants in
+# order of preference (compiled first: `--compile auto` compiles where a C compiler is; the
+# runner is NCHW on CPU, channels_last on CUDA; older benchmarks lack some variants)
+RUNNER_VARIANTS = {
+    ("cpu", "fp32"): ("compiled", "fp32"),
+    ("cpu", "bf16"): ("compiled-bf16", "bf16", "bf16-cl"),
+    ("cuda", "fp32"): ("fp32-cl",),
+    ("cuda", "bf16"): ("bf16-cl",),
+}
 
 
 def spent_lines(runs: dict[tuple[str, str], list[dict]]) -> list[str]:
@@ -45,11 +53,22 @@ def load_benchmark(path: Path = BENCHMARK) -> dict | None:
         return None
 
 
-def _speeds(benchmark: dict) -> dict[str, float]:
-    """network -> images/s of the variant the runner trains on the benchmark's machine."""
+def runner_variant(benchmark: dict, row: dict) -> str | None:
+    """The benchmark variant closest to what the runner trains on the benchmark's machine."""
+    device = benchmark["provenance"]["hardware"].get("device", "cpu")
     precision = "bf16" if benchmark.get("bf16_native") else "fp32"
-    return {row["network"]: row["images_per_s"][RUNNER_VARIANT[precision]]
-            for row in benchmark["rows"]}  # fmt: skip
+    choices = RUNNER_VARIANTS[("cuda" if device == "cuda" else "cpu", precision)]
+    return next((v for v in choices if v in row["images_per_s"]), None)
+
+
+def _speeds(benchmark: dict) -> dict[str, tuple[float, str]]:
+    """network -> (images/s, variant) of what the runner trains on the benchmark's machine."""
+    out = {}
+    for row in benchmark["rows"]:
+        variant = runner_variant(benchmark, row)
+        if variant:
+            out[row["network"]] = (row["images_per_s"][variant], variant)
+    return out
 
 
 def hours_needed(name: str, profile: str, done: int, benchmark: dict | None) -> float | None:
@@ -59,20 +78,21 @@ def hours_needed(name: str, profile: str, done: int, benchmark: dict | None) -> 
     if not speed:
         return None
     images = specs[0].schedule.iterations * specs[0].schedule.batch_size
-    return max(len(specs) - done, 0) * images / speed / 3600
+    return max(len(specs) - done, 0) * images / speed[0] / 3600
 
 
 def estimate_lines(runs: dict[tuple[str, str], list[dict]], benchmark: dict | None) -> list[str]:
+    """Hours still to train per profile and experiment on the benchmark's machine."""
     if benchmark is None:
         return ["No training benchmark saved (`make bench-train`): no estimate."]
-    precision = "bf16" if benchmark.get("bf16_native") else "fp32"
     speed = _speeds(benchmark)
     hardware = benchmark["provenance"]["hardware"]
+    variants = sorted({v for _, v in speed.values()})
     lines = [
         f"Estimated from `{benchmark['command']}` at commit {benchmark['provenance']['commit'][:7]}"
-        f" ({_machine(hardware)}, {precision}, images/s of a full training step; evaluation "
-        "not included). One GPU: not estimated, no GPU has run the training benchmark yet "
-        "(`make gpu-check` measures it).",
+        f" ({_machine(hardware)}; variant {', '.join(f'`{v}`' for v in variants)}, what "
+        "`make reproduce` trains there; images/s of a full training step; evaluation not "
+        "included).",
         "",
         "| profile / experiment | runs (done) | images per run | images/s | hours still to train |",
         "|---|---:|---:|---:|---:|",
@@ -91,18 +111,26 @@ def estimate_lines(runs: dict[tuple[str, str], list[dict]], benchmark: dict | No
                 continue
             hours = hours_needed(name, profile, done, benchmark)
             lines.append(f"| `{profile}` / {name} | {len(specs)} ({done}) | {images:,} | "
-                         f"{speed[network]:.0f} | {hours:.1f} |")  # fmt: skip
+                         f"{speed[network][0]:.0f} | {hours:.1f} |")  # fmt: skip
     return lines
 
 
-def compute_lines(runs: dict[tuple[str, str], list[dict]], benchmark: dict | None) -> list[str]:
+def compute_lines(runs: dict[tuple[str, str], list[dict]], benchmark: dict | None,
+                  gpu_benchmark: dict | None = None) -> list[str]:  # fmt: skip
+    gpu = (estimate_lines(runs, gpu_benchmark) if gpu_benchmark else
+           ["No GPU training benchmark saved yet (`make gpu-check` writes "
+            f"`{GPU_BENCHMARK.relative_to(REPO_ROOT).as_posix()}`): not estimated."])  # fmt: skip
     return [
         "### Spent",
         "",
         *spent_lines(runs),
         "",
-        "### Needed",
+        "### Needed on the benchmark's CPU",
         "",
         *estimate_lines(runs, benchmark),
+        "",
+        "### Needed on one GPU",
+        "",
+        *gpu,
         "",
     ]

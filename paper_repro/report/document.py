@@ -24,7 +24,12 @@ from pathlib import Path
 from paper_repro.experiments import EXPERIMENTS
 from paper_repro.fileio import atomic_write
 from paper_repro.provenance import REPO_ROOT
-from paper_repro.report.compute import compute_lines, hours_needed, load_benchmark
+from paper_repro.report.compute import (
+    GPU_BENCHMARK,
+    compute_lines,
+    hours_needed,
+    load_benchmark,
+)
 from paper_repro.report.convergence import check_rows, convergence_lines
 from paper_repro.report.deviations import deviation_lines
 from paper_repro.report.figures import FIGURES_DIR, verification_of
@@ -497,7 +502,7 @@ def render_report(
         *deviation_lines(),
         "## Compute",
         "",
-        *compute_lines(runs, load_benchmark()),
+        *compute_lines(runs, load_benchmark(), load_benchmark(GPU_BENCHMARK)),
         "## Derivations",
         "",
         f"- the losses and their gradients, derived in SymPy: {derivations}",

@@ -9,19 +9,27 @@ from paper_repro.experiments import EXPERIMENTS
 from paper_repro.report import compute
 
 
-def _benchmark(bf16_native):
-    rows = [{"network": "table1-mnist", "images_per_s": {"fp32-cl": 100.0, "bf16-cl": 400.0}}]
-    hardware = {"device": "cpu", "cpu": "Test CPU", "cpu_cores": 2}
+def _benchmark(bf16_native, speeds=None, device="cpu"):
+    speeds = speeds or {"fp32-cl": 90.0, "fp32": 100.0, "compiled": 120.0, "bf16": 300.0,
+                        "bf16-cl": 350.0, "compiled-bf16": 400.0}  # fmt: skip
+    rows = [{"network": "table1-mnist", "images_per_s": speeds}]
+    hardware = {"device": device, "cpu": "Test CPU", "cpu_cores": 2}
     return {"command": "make bench-train", "bf16_native": bf16_native, "rows": rows,
             "provenance": {"commit": "0123456789", "hardware": hardware}}  # fmt: skip
 
 
-@pytest.mark.parametrize(("native", "speed"), [(True, 400.0), (False, 100.0)])
-def test_needed_hours_use_the_runners_precision_and_count_done_runs(native, speed):
+@pytest.mark.parametrize(("saved", "speed"), [
+    (_benchmark(True), 400.0),  # CPU, native bf16, compiled: what make reproduce trains
+    (_benchmark(False), 120.0),  # CPU without native bf16: fp32, compiled
+    (_benchmark(False, {"fp32": 100.0, "fp32-cl": 90.0}), 100.0),  # no compiled variant: eager
+    (_benchmark(True, {"bf16-cl": 350.0, "fp32": 1.0}), 350.0),  # an older benchmark
+    (_benchmark(True, device="cuda"), 350.0),  # CUDA trains channels_last
+])  # fmt: skip
+def test_needed_hours_use_what_the_runner_trains_and_count_done_runs(saved, speed):
     specs = EXPERIMENTS["mnist"].runs("cpu")
     images = specs[0].schedule.iterations * specs[0].schedule.batch_size
     done = {("cpu", "mnist"): [{}] * 2}  # two of the runs saved
-    lines = compute.estimate_lines(done, _benchmark(native))
+    lines = compute.estimate_lines(done, saved)
     (row,) = [line for line in lines if line.startswith("| `cpu` / mnist |")]
     hours = (len(specs) - 2) * images / speed / 3600
     assert row == f"| `cpu` / mnist | {len(specs)} (2) | {images:,} | {speed:.0f} | {hours:.1f} |"
@@ -35,3 +43,4 @@ def test_spent_hours_sum_wall_times():
     (row,) = compute.spent_lines({("cpu", "lfw"): results})[2:]
     assert row == "| `cpu` / lfw | 3 | 1.50 | 100 | bf16 | Test CPU, 2 cores |"
     assert compute.estimate_lines({}, None)[0].startswith("No training benchmark")
+    assert "No GPU training benchmark saved yet" in "\n".join(compute.compute_lines({}, None))
