@@ -65,7 +65,8 @@ def render(summary: dict, results: dict[str, list[dict]], command: str) -> str:
         f"The `{PROFILE}` profile's {EXPERIMENT.upper()} {HEAD} runs ({schedule['iterations']} "
         f"SGD steps of {schedule['batch_size']}, seeds {seeds}) trained "
         "once with the network in float32 and once under bf16 autocast (the heads compute in "
-        "float32 either way). Final test error on all 10,000 test images.",
+        f"float32 either way). Final test error on {first['metrics']['test_images']:,} test "
+        "images.",
         "",
         f"- command: `{command}`",
         f"- commit: {prov['commit']}",
@@ -81,12 +82,17 @@ def render(summary: dict, results: dict[str, list[dict]], command: str) -> str:
             f"| {p} | {', '.join(f'{e:.2f}' for e in errors)} | {s['mean'][p]:.2f} ± "
             f"{s['std'][p]:.2f} | {s['images_per_s'][p]:.0f} |"
         )
+    finding = {
+        "inconclusive": "no difference found",
+        "supported (95%)": "bf16's test error is higher",
+        "contradicted (95%)": "bf16's test error is lower",
+    }[s["verdict"]]
+    seeds_each = len(s["test_error"]["fp32"])
     lines += [
         "",
-        f"bf16 - fp32: {s['evidence']}. Two-sided test at 95%: "
-        f"{'no difference found' if s['verdict'] == 'inconclusive' else s['verdict']}; a "
-        f"true difference below {s['mde']:.2f} points could not have been detected with 3 "
-        "seeds each.",
+        f"bf16 - fp32: {s['evidence']}. Two-sided test at 95%: {finding}; a true difference "
+        f"below {s['mde']:.2f} points could not have been detected with {seeds_each} seeds "
+        "each.",
         "",
     ]
     return "\n".join(lines)

@@ -19,7 +19,8 @@ def test_runs_differ_only_in_precision():
 
 
 def _result(error, seed, precision):
-    return {"metrics": {"test_error": error}, "images_per_s": 100.0, "seed": seed,
+    return {"metrics": {"test_error": error, "test_images": 10_000}, "images_per_s": 100.0,
+            "seed": seed,
             "wall_time_s": 60.0, "config": {"schedule": {"iterations": 200, "batch_size": 256}},
             "provenance": {"commit": "abc", "hardware": {"device": "cpu", "cpu": "x",
                            "cpu_cores": 2, "bf16_native": True},
@@ -38,4 +39,5 @@ def test_comparison_against_a_hand_computed_t_test():
     assert math.isclose(summary["mde"], (2.776 + 0.941) * 0.2 * math.sqrt(2 / 3), rel_tol=1e-3)
     text = bench_precision.render(summary, results, "make bench-precision")
     assert "| bf16 | 1.10, 1.30, 1.50 | 1.30 ± 0.20 |" in text
-    assert f"below {summary['mde']:.2f} points" in text
+    assert f"below {summary['mde']:.2f} points could not have been detected with 3 seeds" in text
+    assert "no difference found" in text and "10,000 test images" in text

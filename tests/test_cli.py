@@ -222,3 +222,9 @@ def test_compile_choice(monkeypatch):
     assert cli_module.use_compile("on", "cpu") and not cli_module.use_compile("off", "cuda")
     monkeypatch.setattr(cli_module.shutil, "which", lambda name: f"/usr/bin/{name}")
     assert cli_module.use_compile("auto", "cpu")
+
+
+def test_default_reproduce_leaves_the_doubling_checks_out(tmp_path, capsys):
+    assert cli(tmp_path, "reproduce", "--profile", "smoke", "--dry-run") == 0
+    plan = capsys.readouterr().out
+    assert "mnist " in plan and "lfw " in plan and "-x2" not in plan

@@ -61,6 +61,8 @@ def convergence_lines(runs: dict[tuple[str, str], list[dict]]) -> list[str]:
         change = f"{r['change']:+.2f}" if "change" in r else "-"
         std = f"{r['seed_std']:.2f} ({r['seeds']})" if "seed_std" in r else f"- ({r['seeds']})"
         verdict = {True: "yes", False: "**no**"}.get(r.get("converged"), "not decidable")
+        if "converged" in r:
+            verdict += f" (std of {r['seeds']} seeds)"
         lines.append(f"| {where} | {r['head']} | {single} | {r['doubled']:.2f} "
                      f"({r['iterations']} it.) | {change} | {std} | {verdict} |")  # fmt: skip
     return [*lines, ""]

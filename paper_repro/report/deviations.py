@@ -7,8 +7,10 @@ from __future__ import annotations
 from paper_repro.data.lfw import LFW_BOX
 from paper_repro.experiments import (
     CIFAR_SCHEDULES,
+    EXPERIMENTS,
     FACE_SCHEDULES,
     FACE_SETUP,
+    MAX_GRAD_NORM,
     SCHEDULES,
     STUDY_SCHEDULES,
 )
@@ -47,18 +49,22 @@ def deviation_lines() -> list[str]:
             f"(SphereFace's solver: batch {face_paper.batch_size}).",
             f"- **`{p}` lambda annealing** compressed to the run: L-Softmax's decay, written "
             f"for {lsoftmax_ref:,} iterations, {lsoftmax_ref / mnist.iterations:.3g}x faster on "
-            f"MNIST and {lsoftmax_ref / faces.iterations:.3g}x on faces; A-Softmax's "
-            f"({asoftmax_ref:,}) {asoftmax_ref / faces.iterations:.3g}x; each ends where the "
-            "original ends.",
+            f"MNIST, {lsoftmax_ref / cifar.iterations:.3g}x on CIFAR and "
+            f"{lsoftmax_ref / faces.iterations:.3g}x on faces; A-Softmax's ({asoftmax_ref:,}) "
+            f"{asoftmax_ref / faces.iterations:.3g}x. Each ends where the original ends"
+            + (f", except that the face runs stop at lambda_min {setup['lam_min']:g}"
+               if "lam_min" in setup else "") + ".",
             f"- **`{p}` faces**: {setup['dataset'].upper()} people only (no CASIA-WebFace "
             f"offline), {len(setup['splits'])}-fold: a network trained on the people of one "
             "half is tested on the View 2 pairs of the other; "
             f"{net.image_size[0]}x{net.image_size[1]} "
             f"{'luma' if net.in_channels == 1 else 'RGB'} faces, network widths x{net.width:g}; "
-            f"s = {setup['s']:g} for the normalised heads (papers: 64) at the papers' margins"
+            f"s = {setup['s']:g} for the normalised heads (papers: "
+            f"{FACE_SETUP['paper']['s']:g}) at the papers' margins"
             + (f"; {'; '.join(extra)}" if extra else "") + ".",
         ]  # fmt: skip
     study = STUDY_SCHEDULES["quick"]
+    toy = next(r for r in EXPERIMENTS["cosface-toy"].runs("quick") if "s" in r.head.kwargs)
     lines += [
         f"- **Face crop**: one fixed box {LFW_BOX} of the 250x250 deep-funneled image instead "
         "of the papers' five-landmark alignment (no landmark detector offline).",
@@ -71,7 +77,8 @@ def deviation_lines() -> list[str]:
         "(AMX or AVX512-BF16 CPUs, CUDA), float32 elsewhere; each result records which. The "
         "heads compute in float32 in both.",
         f"- **2-D studies**: MNIST digits stand in for the papers' face identities; lr "
-        f"{study.lr:g} (0.1 diverges without batch norm), gradient-norm clipping at 10 for "
-        "every head; the CosFace toy uses s = 16 and lr 0.001 (see experiments.py).",
+        f"{study.lr:g} (0.1 diverges without batch norm), gradient-norm clipping at "
+        f"{MAX_GRAD_NORM:g} for every head; the CosFace toy uses s = {toy.head.kwargs['s']:g} "
+        f"and lr {toy.schedule.lr:g} (see experiments.py).",
     ]
     return [*lines, ""]

@@ -258,7 +258,8 @@ def _cost_text(name: str, runs, benchmark) -> str:
     hours = hours_needed(name, "cpu", len(runs.get(("cpu", name), [])), benchmark)
     if hours is None:
         return ""
-    return f": the `cpu` profile needs ~{hours:.0f} h of training on the benchmark's machine"
+    return (f": the experiment's `cpu` profile needs {hours:.1f} h of training on the "
+            "benchmark's machine")  # fmt: skip
 
 
 def master_lines(runs: dict[tuple[str, str], list[dict]], profiles=PROFILES,
@@ -323,13 +324,15 @@ def _convergence_status(runs) -> dict[tuple[str, str], str]:
     found: dict[tuple[str, str], list] = {}
     for row in check_rows(runs):
         found.setdefault((row["profile"], row["experiment"]), []).append(row.get("converged"))
+    checks = {e.checks: e for e in EXPERIMENTS.values() if e.checks}
     words = {}
-    for key, verdicts in found.items():
-        if None in verdicts:
-            words[key] = "doubling check incomplete"
-        else:
-            n = sum(verdicts)
-            words[key] = f"converged for {n} of {len(verdicts)} heads (doubling check)"
+    for (profile, name), verdicts in found.items():
+        expected = len(checks[name].runs(profile))  # one doubled run per head
+        decided = [v for v in verdicts if v is not None]
+        status = f"converged for {sum(decided)} of {expected} heads (doubling check"
+        if len(decided) < expected:
+            status += f"; {expected - len(decided)} not decided yet"
+        words[(profile, name)] = status + ")"
     return words
 
 
