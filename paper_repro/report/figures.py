@@ -367,6 +367,9 @@ def aligned(runs: list[dict], x_key: str, y_key: str) -> tuple[np.ndarray, np.nd
     return np.array(common, float), np.array([[t[x] for x in common] for t in tables], float)
 
 
+SPLIT_MARKERS = {"half1": "o", "half2": "^"}  # LFW's two halves of people
+
+
 def _band(ax, x, y, colour, label):
     """The mean line (returned, for a legend) and the min-max band over runs."""
     (line,) = ax.plot(x, y.mean(axis=0), color=colour, label=label)
@@ -433,8 +436,10 @@ def curves_figure(results: list[dict]):
         "per logging interval (no test-error curve is logged for these runs)."
     )
     faces = results[0]["evaluator"] == "verification"
+    halves = {r.get("split") for r in results} <= set(SPLIT_MARKERS)
     spread = ("over the networks (seeds x halves of LFW's people: each half's network is "
-              "tested on the other half's pairs)" if faces else "over seeds")  # fmt: skip
+              "tested on the other half's pairs)" if faces and halves
+              else "over the networks (seeds x splits)" if faces else "over seeds")  # fmt: skip
     text = (
         f"Figure 5. Training curves on {_title(results)}: mean {spread} (line) and their "
         "min-max (band); n counts them. (a) training loss averaged over each logging "
@@ -607,9 +612,6 @@ def verification_of(result: dict) -> dict | None:
     }
 
 
-SPLIT_MARKERS = {"half1": "o", "half2": "^"}  # LFW's two halves of people
-
-
 @style.styled
 def fig7_roc(results, sources, out_stem: Path, command: str = COMMAND) -> list[Path]:
     """Figure 7 (CosFace Fig. 6 style): (a) LFW ROC per head (true accept against false
@@ -652,6 +654,7 @@ def fig7_roc(results, sources, out_stem: Path, command: str = COMMAND) -> list[P
                         rotation=45, ha="right")  # fmt: skip
     per_fold.set(ylabel="verification accuracy (%)", title="(b) accuracy per test fold")
     splits = sorted({r["split"] for r in results if r["split"] in SPLIT_MARKERS})
+    split_note = " (the half of LFW's people)" if splits else ""
     if len(splits) > 1:
         per_fold.legend(handles=[
             Line2D([], [], ls="", marker=SPLIT_MARKERS[h], color="0.4", label=f"trained on {h}")
@@ -663,8 +666,8 @@ def fig7_roc(results, sources, out_stem: Path, command: str = COMMAND) -> list[P
         f"Figure 7. Face verification on {_title(results)}. (a) ROC, mean over runs (n in the "
         f"legend), drawn only from one false accept up (a false accept rate of 1 / the "
         f"mismatched pairs a network was tested on; below it a ROC has no point). (b) Accuracy "
-        f"of every tested fold of every network (dots; one column per network, by the half of "
-        f"LFW's people it was trained on and its seed), mean ± std over all of them (black): "
+        f"of every tested fold of every network (dots; one column per network, by its "
+        f"training split{split_note} and seed), mean ± std over all of them (black): "
         f"{summary or 'no fold accuracies saved'}. "
         f"{_profile_note(results)}. Results at commit {_commits(results)}."
     )
@@ -724,13 +727,13 @@ def _limits(ax, features) -> tuple[float, int]:
     return reach, int((np.abs(features) > reach).any(axis=1).sum())
 
 
-def _clipping_text(cut: dict[str, int], shown: int) -> str:
-    """The caption's account of the points the axis limits leave out."""
-    if not any(cut.values()):
+def _clipping_text(cut: dict[str, tuple[int, int]]) -> str:
+    """The caption's account of the points the axis limits leave out: panel -> (cut, shown)."""
+    if not any(n for n, _ in cut.values()):
         return "Every point lies inside the axes."
-    counts = ", ".join(f"{k} {v}" for k, v in cut.items() if v)
+    counts = ", ".join(f"{k} {n} of {shown}" for k, (n, shown) in cut.items() if n)
     return (f"Axes end at 1.1x the 99.5th percentile of |coordinate|; points beyond are not "
-            f"drawn (of {shown} per panel): {counts}.")  # fmt: skip
+            f"drawn: {counts}.")  # fmt: skip
 
 
 def class_errors(r: dict, split: str = "test") -> np.ndarray | None:
@@ -749,14 +752,14 @@ def class_errors(r: dict, split: str = "test") -> np.ndarray | None:
 
 
 def _failure_text(runs: list[dict]) -> str:
-    """Heads that did not separate the classes: a test error over twice softmax's, and any
-    class a head gets mostly wrong."""
+    """Heads with a test error over twice softmax's, and any class a head gets mostly
+    wrong."""
     soft = next((r["test_error"] for r in runs if r["head"] == "softmax"), None)
     notes = []
     for r in runs:
         if soft is not None and r["head"] != "softmax" and r["test_error"] > 2 * soft:
-            notes.append(f"{r['head_label']} did not separate the classes on this schedule "
-                         f"({r['test_error']:.1f}% against softmax's {soft:.1f}%)")  # fmt: skip
+            notes.append(f"{r['head_label']} ends at {r['test_error']:.1f}% test error, "
+                         f"{r['test_error'] / soft:.1f}x softmax's {soft:.1f}%")  # fmt: skip
         errors = class_errors(r)
         if errors is None:
             continue
@@ -793,7 +796,8 @@ def fig1_features(runs: list[dict], out_stem: Path, command: str = COMMAND) -> l
         for row, split in enumerate(("train", "test")):
             ax = axes[row, col]
             keep = r["split"] == split
-            reach, cut[f"{r['head_label']} ({split})"] = _limits(ax, r["features"][keep])
+            reach, n_cut = _limits(ax, r["features"][keep])
+            cut[f"{r['head_label']} ({split})"] = (n_cut, int(keep.sum()))
             _scatter_classes(ax, r["features"][keep], r["labels"][keep], list(r["classes"]))
             _weight_rays(ax, r["weights"], reach)
         axes[0, col].set_title(r["head_label"], fontsize=8)
@@ -807,7 +811,7 @@ def fig1_features(runs: list[dict], out_stem: Path, command: str = COMMAND) -> l
         "coloured by digit; dashed rays are the directions of the class weights. Larger "
         f"angular margins should narrow each digit's wedge. Test error by each head's own "
         f"decision rule: {', '.join(_test_errors(runs))}. {_failure_text(runs)}"
-        f"{_normalised_note(runs)}{_clipping_text(cut, runs[0]['n_test'])} {_runs_note(runs)}."
+        f"{_normalised_note(runs)}{_clipping_text(cut)} {_runs_note(runs)}."
     )
     return style.save(fig, out_stem, style.caption(text, command, _feature_sources(runs)))
 
@@ -901,7 +905,8 @@ def fig4_cosface_toy(runs: list[dict], out_stem: Path, command: str = COMMAND) -
     for col, r in enumerate(runs):
         keep = r["split"] == "test"
         f, labels, classes = r["features"][keep], r["labels"][keep], list(r["classes"])
-        reach, cut[r["head_label"]] = _limits(axes[0, col], f)
+        reach, n_cut = _limits(axes[0, col], f)
+        cut[r["head_label"]] = (n_cut, len(f))
         _scatter_classes(axes[0, col], f, labels, classes)
         _weight_rays(axes[0, col], r["weights"], reach)
         spread = float(np.mean(target_angles(r)))
@@ -930,12 +935,12 @@ def fig4_cosface_toy(runs: list[dict], out_stem: Path, command: str = COMMAND) -
         "network of Figure 1, not the paper's face CNN. Top: 2-D test features "
         f"({runs[0]['n_test']} images) per head, dashed rays the class weights; bottom: "
         "histograms of the same features' angles atan2(x2, x1) (count per 2° bin; each "
-        "panel's axis starts in the widest gap between class weights, at "
-        f"{', '.join(f'{(v + 180.0) % 360.0 - 180.0:.0f}°' for v in seams)}, so that no "
-        "class is cut in two), dashed lines the weight angles. LMCL m=0 is the normalised "
+        "panel's axis starts in the middle of the widest gap between class weights, at "
+        f"{', '.join(f'{(v + 180.0) % 360.0 - 180.0:.0f}°' for v in seams)}, not through a "
+        "class's weight), dashed lines the weight angles. LMCL m=0 is the normalised "
         "softmax; m = 0.1 and 0.2 lie below the bound 1 - cos(π/4) ≈ 0.29 for 8 classes in "
         f"2-D, and should open gaps between the classes' angular ranges. {_fig4_settings(runs)}"
-        f"{_failure_text(runs)}{_clipping_text(cut, runs[0]['n_test'])} {_runs_note(runs)}."
+        f"{_failure_text(runs)}{_clipping_text(cut)} {_runs_note(runs)}."
     )
     return style.save(fig, out_stem, style.caption(text, command, _feature_sources(runs)))
 

@@ -386,10 +386,9 @@ def test_clipping_is_counted_and_said():
     inside = np.random.default_rng(0).uniform(-1.0, 1.0, size=(999, 2))  # limits ~ 1.1
     _, cut = figures._limits(ax, np.concatenate([inside, [[1e6, 0.0]]]))
     assert cut == 1
-    assert figures._clipping_text({"softmax": cut}, 1000).endswith(
-        "(of 1000 per panel): softmax 1."
-    )
-    assert figures._clipping_text({"softmax": 0}, 1000) == "Every point lies inside the axes."
+    text = figures._clipping_text({"softmax (train)": (cut, 1000), "softmax (test)": (0, 50)})
+    assert text.endswith("not drawn: softmax (train) 1 of 1000.")
+    assert figures._clipping_text({"softmax": (0, 1000)}) == "Every point lies inside the axes."
     plt.close(fig)
 
 
