@@ -68,7 +68,7 @@ def test_compressed_lambda_ends_where_the_originals_end(profile):
                 assert half == pytest.approx(max(schedule(reference // 2), floor))
 
 
-@pytest.mark.parametrize("name", ["mnist", "lfw"])
+@pytest.mark.parametrize("name", ["mnist", "cifar10-jpeg", "lfw"])
 def test_doubling_checks_run_seed_0_twice_as_long(name):
     single, double = EXPERIMENTS[name].runs("cpu"), EXPERIMENTS[f"{name}-x2"].runs("cpu")
     first = [r for r in single if r.seed == 0 and r.split == single[0].split]

@@ -10,32 +10,54 @@ from pathlib import Path
 
 import numpy as np
 
-from paper_repro.experiments import Experiment
+from paper_repro.experiments import (
+    CIFAR_SCHEDULES,
+    CIFAR_SEEDS,
+    FACE_SCHEDULES,
+    FACE_SETUP,
+    SCHEDULES,
+    SEEDS,
+    Experiment,
+)
 from paper_repro.fileio import atomic_write
 from paper_repro.provenance import REPO_ROOT
 from paper_repro.results import RESULTS_DIR, load_results
 
 TABLES_DIR = REPO_ROOT / "reports" / "tables"
 
+
+def _ratio(profile_iterations: int, paper_iterations: int) -> str:
+    return f"1/{paper_iterations / profile_iterations:.3g} of the paper's iterations"
+
+
+_S, _C, _F = SCHEDULES, CIFAR_SCHEDULES, FACE_SCHEDULES
+_CPU_FACES = FACE_SETUP["cpu"]
 PROFILE_NOTES = {
-    "paper": "the paper's schedule (18k iterations of batch 256)",
-    "quick": "QUICK profile: a schedule 90x shorter than the paper's (200 iterations), for 2 "
-    "CPU cores; errors are far above the paper's and only the ordering of heads is comparable",
-    "cpu": "CPU profile: 1/12 of the paper's iterations for MNIST (1500), 1/3 for CIFAR "
-    "(6000), the paper's networks and lr; converged where the doubling check (the x2 "
-    "experiment) says so",
+    "paper": f"the paper's schedule ({_S['paper'].iterations:,} iterations of batch "
+    f"{_S['paper'].batch_size})",
+    "quick": f"QUICK profile: {_ratio(_S['quick'].iterations, _S['paper'].iterations)} "
+    f"({_S['quick'].iterations}), for 2 CPU cores; errors are far above the paper's and only "
+    "the ordering of heads is comparable",
+    "cpu": f"CPU profile: {_ratio(_S['cpu'].iterations, _S['paper'].iterations)} for MNIST "
+    f"({_S['cpu'].iterations:,}, {len(SEEDS['cpu'])} seeds), "
+    f"{_ratio(_C['cpu'].iterations, _C['paper'].iterations)} for CIFAR "
+    f"({_C['cpu'].iterations:,}, {len(CIFAR_SEEDS['cpu'])} seeds), the paper's networks and "
+    "lr; converged where the doubling check (REPORT.md) says so",
     "smoke": "SMOKE profile: a few iterations on a few hundred images; numbers are meaningless",
 }
 FACE_PROFILE_NOTES = {
-    "paper": "the papers' schedule (SphereFace's solver: 28k iterations of batch 256)",
-    "quick": "QUICK profile: 56x48 luma faces, a quarter-width network and 1200 iterations of "
-    "batch 128 on 2 CPU cores; not a fully trained network: compare the heads with each "
-    "other, not with the papers",
-    "cpu": "CPU profile: quick's 56x48 luma faces and quarter-width network, trained twice "
-    "as long (2400 iterations of batch 128) with lambda_min 5 for L-Softmax and A-Softmax, "
-    "so that the margin heads fit their training people; 2 seeds per half; no ArcFace; LFW "
-    "people only, not CASIA-WebFace: compare the heads with each other, not with the papers",
-    "smoke": "SMOKE profile: 4 iterations; numbers are meaningless",
+    "paper": f"the papers' schedule (SphereFace's solver: {_F['paper'].iterations:,} "
+    f"iterations of batch {_F['paper'].batch_size})",
+    "quick": f"QUICK profile: 56x48 luma faces, a quarter-width network and "
+    f"{_F['quick'].iterations:,} iterations of batch {_F['quick'].batch_size} on 2 CPU cores; "
+    "not a fully trained network: compare the heads with each other, not with the papers",
+    "cpu": f"CPU profile: quick's faces and network, {_F['cpu'].iterations:,} iterations of "
+    f"batch {_F['cpu'].batch_size} with lambda_min {_CPU_FACES['lam_min']:g} for L-Softmax "
+    "and A-Softmax, so that the margin heads fit their training people; "
+    f"{len(_CPU_FACES['seeds'])} seeds per half; without {', '.join(_CPU_FACES['without'])}; "
+    "LFW people only, not CASIA-WebFace: compare the heads with each other, not with the "
+    "papers",
+    "smoke": f"SMOKE profile: {_F['smoke'].iterations} iterations; numbers are meaningless",
 }
 
 
