@@ -71,14 +71,16 @@ def _speeds(benchmark: dict) -> dict[str, tuple[float, str]]:
     return out
 
 
+def _remaining_hours(specs, done: int, images_per_s: float) -> float:
+    images = specs[0].schedule.iterations * specs[0].schedule.batch_size
+    return max(len(specs) - done, 0) * images / images_per_s / 3600
+
+
 def hours_needed(name: str, profile: str, done: int, benchmark: dict | None) -> float | None:
     """Training hours still needed for an experiment's profile, or None if not estimable."""
     specs = EXPERIMENTS[name].runs(profile)
     speed = _speeds(benchmark).get(specs[0].network) if benchmark else None
-    if not speed:
-        return None
-    images = specs[0].schedule.iterations * specs[0].schedule.batch_size
-    return max(len(specs) - done, 0) * images / speed[0] / 3600
+    return None if speed is None else _remaining_hours(specs, done, speed[0])
 
 
 def estimate_lines(runs: dict[tuple[str, str], list[dict]], benchmark: dict | None) -> list[str]:
@@ -109,7 +111,7 @@ def estimate_lines(runs: dict[tuple[str, str], list[dict]], benchmark: dict | No
                 lines.append(f"| `{profile}` / {name} | {len(specs)} ({done}) | {images:,} | "
                              f"network {network} not benchmarked | - |")  # fmt: skip
                 continue
-            hours = hours_needed(name, profile, done, benchmark)
+            hours = _remaining_hours(specs, done, speed[network][0])
             lines.append(f"| `{profile}` / {name} | {len(specs)} ({done}) | {images:,} | "
                          f"{speed[network][0]:.0f} | {hours:.1f} |")  # fmt: skip
     return lines
