@@ -27,6 +27,7 @@ T_RANDOM = f"{T_SYMPY}::test_random_batches_match_sympy"
 T_JOINTS = f"{T_SYMPY}::test_psi_joints_k_pi_over_m_match_sympy"
 T_POLES = f"{T_SYMPY}::test_cos_near_plus_minus_one_match_sympy"
 T_MUTANT = "tests/losses/test_mutants.py::test_planted_bug_is_caught"
+T_CLOSED = "tests/losses/test_heads.py::test_closed_form_partials_equal_autograd_of_the_target"
 T_WORKED = "tests/losses/test_worked_numbers.py"
 
 
@@ -73,7 +74,7 @@ NORMALISE = _eq(
     "normalisation Jacobian (I - u uᵀ)/|v| (no equation number)",
     "the route the hand-written backward takes, equal to the dcos route",
     "not an equation of any paper: the implementation's backward",
-    [f"{F}:_tangential", f"{F}:_margin_backward"],
+    [f"{F}:_add_radial", f"{F}:_margin_backward"],
     [T_RANDOM, T_POLES, f"{T_MUTANT}[transposed-normalisation-jacobian]"],
 )
 SOFTMAX_LOSS = _eq(
@@ -124,7 +125,7 @@ LS_PSI = _eq(
     "L-Softmax eq. 6",
     "ψ(θ) = (-1)^k cos(mθ) - 2k on [kπ/m, (k+1)π/m]; it must decrease (section 2.2)",
     f"{WALK}: printed with \\tag{{6}}",
-    [f"{A}:psi", f"{A}:angle_segment"],
+    [f"{A}:psi", f"{A}:psi_and_slope", f"{A}:angle_segment"],
     [T_JOINTS, f"{T_MUTANT}[psi-drops-minus-2k]"],
 )
 LS_EXPANSION = _eq(
@@ -150,16 +151,16 @@ LS_GRAD_X = _eq(
     "L-Softmax eqs. 8-10: ∂f_y/∂x (which of the three: numbering not confirmed)",
     "the term-by-term derivative of the forward form, every m",
     LS_FORWARD.checked,
-    [f"{F}:_margin_backward", f"{F}:lsoftmax_target"],
-    [T_RANDOM, T_JOINTS],
+    [f"{F}:_margin_backward", f"{F}:lsoftmax_partials", f"{A}:multiple_angle_slope"],
+    [T_RANDOM, T_JOINTS, f"{T_MUTANT}[psi-slope-ignores-segment-sign]", T_CLOSED],
 )
 LS_GRAD_W = _eq(
     "lsoftmax-eq8-10-grad-w",
     "L-Softmax eqs. 8-10: ∂f_y/∂W_y (which of the three: numbering not confirmed)",
     "the W_y counterpart of ∂f_y/∂x",
     LS_FORWARD.checked,
-    [f"{F}:_margin_backward", f"{F}:lsoftmax_target"],
-    [T_RANDOM, T_JOINTS],
+    [f"{F}:_margin_backward", f"{F}:lsoftmax_partials", f"{A}:multiple_angle_slope"],
+    [T_RANDOM, T_JOINTS, f"{T_MUTANT}[psi-slope-ignores-segment-sign]", T_CLOSED],
 )
 LS_M2 = _eq(
     "lsoftmax-m2",
@@ -190,8 +191,13 @@ AS_LOSS = _eq(
     "SphereFace eq. 7 (A-Softmax; numbering not confirmed)",
     "f_y = |x| ψ(θ_y) (λ-blended as L-Softmax) and its gradients in x and W_j",
     AS_MODIFIED.checked,
-    [f"{F}:asoftmax_target", f"{F}:asoftmax_logits", "paper_repro.losses.asoftmax:ASoftmaxHead"],
-    [T_RANDOM, T_JOINTS, T_POLES],
+    [
+        f"{F}:asoftmax_target",
+        f"{F}:asoftmax_partials",
+        f"{F}:asoftmax_logits",
+        "paper_repro.losses.asoftmax:ASoftmaxHead",
+    ],
+    [T_RANDOM, T_JOINTS, T_POLES, T_CLOSED],
 )
 CF_NSL = _eq(
     "lmcl-eq3",
@@ -206,16 +212,32 @@ CF_LOSS = _eq(
     "CosFace eq. 4 (LMCL; numbering not confirmed)",
     "f_y = s (cos θ_y - m), f_j = s cos θ_j, and its gradients in x and W_j",
     CF_NSL.checked,
-    [f"{F}:lmcl_target", f"{F}:lmcl_logits", "paper_repro.losses.lmcl:LMCLHead"],
-    [T_RANDOM, T_POLES, f"{T_MUTANT}[lmcl-margin-sign]"],
+    [
+        f"{F}:lmcl_target",
+        f"{F}:lmcl_partials",
+        f"{F}:lmcl_logits",
+        "paper_repro.losses.lmcl:LMCLHead",
+    ],
+    [T_RANDOM, T_POLES, f"{T_MUTANT}[lmcl-margin-sign]", T_CLOSED],
 )
 AF_LOSS = _eq(
     "arcface-eq3",
     "ArcFace eq. 3 (additive angular margin; numbering not confirmed)",
     "f_y = s cos(θ_y + m) and its gradients in x and W_j",
     f"no source text prints ArcFace's equations ({OVERVIEW} only names it)",
-    [f"{F}:arcface_logit", f"{A}:arcface_target", "paper_repro.losses.arcface:ArcFaceHead"],
-    [T_RANDOM, T_POLES, f"{T_MUTANT}[factor-2-near-pole]"],
+    [
+        f"{F}:arcface_logit",
+        f"{F}:arcface_partials",
+        f"{A}:arcface_target_and_slope",
+        "paper_repro.losses.arcface:ArcFaceHead",
+    ],
+    [
+        T_RANDOM,
+        T_POLES,
+        f"{T_MUTANT}[factor-2-near-pole]",
+        f"{T_MUTANT}[arcface-slope-sign-of-sine-term]",
+        T_CLOSED,
+    ],
 )
 AF_FALLBACK = _eq(
     "arcface-fallback",

@@ -10,7 +10,8 @@ Steps (each timed; a failing step is recorded and the others still run):
 3. CPU-vs-CUDA equality of the CIFAR-10+ augmentation for one seed;
 4. a CPU checkpoint resumed on CUDA (smoke MNIST run, killed after 2 steps on CPU);
 5. the smoke profile of every runner on CUDA (tables, LFW when its files are there, 2-D study);
-6. the paper-profile MNIST run of each table head, seed 0, one process per head at once.
+6. host synchronisations in the training step, and ms/step with one forced sync per step;
+7. the paper-profile MNIST run of each table head, seed 0, one process per head at once.
 Writes reports/gpu/check.md and check.json with provenance; results of step 6 go to
 reports/results/paper/mnist/ like any run."""
 
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 import torch
@@ -33,7 +35,7 @@ from paper_repro.data import Catalog
 from paper_repro.experiments import get_experiment
 from paper_repro.fileio import atomic_write
 from paper_repro.provenance import REPO_ROOT, describe
-from paper_repro.runner import pad_crop_flip, step_generator, train_run
+from paper_repro.runner import FiniteWatch, pad_crop_flip, step_generator, train_run
 
 OUT = REPO_ROOT / "reports" / "gpu"
 
@@ -96,6 +98,42 @@ def smoke_runners(args) -> dict:
     return done
 
 
+def step_syncs(args, device="cuda", iterations=60) -> dict:
+    """Host synchronisations inside the training steps (torch's sync debug mode counts them;
+    the checks at the one curve point, checkpoint and evaluation at the end are outside the
+    steps) and ms/step of the MNIST net as trained, against the same run with one forced
+    sync per step, as the finite checks had before they moved to `FiniteWatch`."""
+    spec = _smoke("mnist")
+    schedule = dataclasses.replace(spec.schedule, iterations=iterations, log_every=iterations,
+                                   checkpoint_every=iterations, eval_every=10**9)  # fmt: skip
+    precision = "bf16" if device == "cuda" else spec.precision
+    spec = dataclasses.replace(spec, schedule=schedule, precision=precision)
+    observe, out = FiniteWatch.observe, {}
+
+    def synced(self, features, loss, iteration):
+        observe(self, features, loss, iteration)
+        self.first.tolist()
+
+    for variant in ("as trained", "one sync per step"):
+        FiniteWatch.observe = observe if variant == "as trained" else synced
+        with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            if device == "cuda":
+                torch.cuda.set_sync_debug_mode("warn")
+            try:
+                result = train_run(spec, catalog=Catalog(args.data_root), device=device,
+                                   runs_dir=Path(tmp) / "runs", results_dir=Path(tmp) / "res",
+                                   progress=False)  # fmt: skip
+            finally:
+                FiniteWatch.observe = observe
+                if device == "cuda":
+                    torch.cuda.set_sync_debug_mode("default")
+        syncs = sum("synchroniz" in str(w.message) for w in seen)
+        out[variant] = {"ms_per_step": 1000 * result["train_time_s"] / iterations,
+                        "syncs_in_run": syncs}  # fmt: skip
+    return out
+
+
 def paper_mnist(args) -> dict:
     """Seed 0 of each table head on the paper's schedule, one process per head at once."""
     script = (
@@ -119,7 +157,7 @@ def paper_mnist(args) -> dict:
 
 
 STEPS = (gradient_tests, augmentation_equality, cpu_checkpoint_on_cuda, smoke_runners,
-         bench_train, paper_mnist)  # fmt: skip
+         step_syncs, bench_train, paper_mnist)  # fmt: skip
 
 
 def main(argv=None) -> int:

@@ -36,6 +36,7 @@ from paper_repro.data import Catalog, Split
 from paper_repro.evaluators import EVALUATORS, DeviceData, forward_features
 from paper_repro.fileio import atomic_write_bytes
 from paper_repro.losses import make_head
+from paper_repro.losses.checks import values_checked_by_caller
 from paper_repro.models import make_network
 from paper_repro.results import RESULTS_DIR, SCHEMA, ResultError, read_result, write_result
 from paper_repro.spec import AUGMENTATIONS, RunSpec, jsonable
@@ -72,8 +73,16 @@ def pad_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> 
     the mean pixel after mean subtraction), take a random crop of the original size, and flip
     horizontally with probability 1/2 (pad 0: flips only). x: (B, C, H, W) on any device."""
     b, _, h, w = x.shape
-    offsets = torch.randint(0, 2 * pad + 1, (b, 2), generator=generator).to(x.device)
-    flips = torch.rand(b, generator=generator).to(x.device) < 0.5
+    # drawn on the CPU, so every device crops alike; one copy, from pinned memory on CUDA so
+    # that it does not block the host
+    draws = torch.cat((
+        torch.randint(0, 2 * pad + 1, (b, 2), generator=generator).float(),
+        torch.rand(b, 1, generator=generator),
+    ), dim=1)  # fmt: skip
+    if x.device.type == "cuda":
+        draws = draws.pin_memory()
+    draws = draws.to(x.device, non_blocking=True)  # (B, 3): row offset, column offset, u
+    offsets, flips = draws[:, :2].long(), draws[:, 2] < 0.5
     padded = F.pad(x, (pad, pad, pad, pad))  # (B, C, H + 2 pad, W + 2 pad)
     rows = offsets[:, 0, None] + torch.arange(h, device=x.device)  # (B, H)
     cols = offsets[:, 1, None] + torch.arange(w, device=x.device)  # (B, W)
@@ -86,10 +95,10 @@ def pad_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> 
 class BatchOrder:
     """Epoch-wise random permutations of the training set, each a function of (seed, epoch)."""
 
-    def __init__(self, n: int, batch_size: int, seed: int):
+    def __init__(self, n: int, batch_size: int, seed: int, device="cpu"):
         if batch_size > n:
             raise ValueError(f"batch size {batch_size} exceeds the {n} training images")
-        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.n, self.batch_size, self.seed, self.device = n, batch_size, seed, device
         self.steps_per_epoch = n // batch_size  # the remainder of each epoch is dropped
         self._epoch, self._perm = -1, None
 
@@ -98,7 +107,8 @@ class BatchOrder:
         if epoch != self._epoch:
             self._epoch, self._perm = (
                 epoch,
-                torch.randperm(self.n, generator=step_generator(self.seed, epoch)),
+                # drawn on the CPU (the same order on every device), copied once per epoch
+                torch.randperm(self.n, generator=step_generator(self.seed, epoch)).to(self.device),
             )
         return self._perm[step * self.batch_size : (step + 1) * self.batch_size]
 
@@ -112,8 +122,6 @@ class Classifier(nn.Module):
 
     def forward(self, x, y):
         features = forward_features(self.net, x, self.precision).float()
-        if not torch.isfinite(features).all():
-            return None, features  # the training loop raises DivergenceError with context
         return self.head(features, y), features
 
 
@@ -124,13 +132,35 @@ def distributed() -> tuple[int, int]:
     return 0, 1
 
 
-def check_finite(value: torch.Tensor, what: str, spec: RunSpec, iteration: int, head) -> None:
-    if not torch.isfinite(value).all():
-        lam = f" with lambda = {head.lam:.4g}" if hasattr(head, "lam") else ""
+class FiniteWatch:
+    """The first iteration whose features or loss held a NaN/inf, kept on the device so a
+    step adds no host synchronisation; `check` reads it (one sync) and raises. The loop
+    checks before every curve point, evaluation and checkpoint, so nothing computed after a
+    NaN is logged or saved; under DDP the ranks agree first, so all raise together."""
+
+    NEVER = 2**62  # no iteration yet
+
+    def __init__(self, device):
+        self.first = torch.full((2,), self.NEVER, dtype=torch.int64, device=device)
+
+    def observe(self, features: torch.Tensor, loss: torch.Tensor, iteration: int) -> None:
+        bad = torch.stack((~torch.isfinite(features).all(), ~torch.isfinite(loss)))  # (2,)
+        self.first = torch.minimum(self.first, torch.where(bad, iteration, self.NEVER))
+
+    def check(self, spec: RunSpec, head, world: int) -> None:
+        if world > 1:
+            dist.all_reduce(self.first, op=dist.ReduceOp.MIN)
+        features_at, loss_at = self.first.tolist()
+        if min(features_at, loss_at) == self.NEVER:
+            return
+        what, iteration = ("features", features_at) if features_at <= loss_at else ("loss", loss_at)
+        schedule = getattr(head, "schedule", None)
+        lam = "" if schedule is None else f" with lambda = {schedule(iteration):.4g}"
+        rank = " on some rank" if world > 1 else ""
         raise DivergenceError(
-            f"{spec.name}: the {what} became NaN/inf at iteration {iteration}{lam}. Margin heads "
-            "can diverge when the margin is enforced too early: raise lam_min or slow the "
-            "lambda decay (smaller gamma), or lower the learning rate."
+            f"{spec.name}: the {what} became NaN/inf at iteration {iteration}{rank}{lam}. Margin "
+            "heads can diverge when the margin is enforced too early: raise lam_min or slow "
+            "the lambda decay (smaller gamma), or lower the learning rate."
         )
 
 
@@ -291,7 +321,8 @@ class TrainingRun:
         self.compile_history = [] if state is None else state.get("compile_history", [])
         self.compile_history.append({"from_iteration": self.start, **self.compiled})
         self.compiled = self.compile_history[-1]
-        self.order = BatchOrder(len(data), schedule.batch_size, spec.seed)
+        self.order = BatchOrder(len(data), schedule.batch_size, spec.seed, device)
+        self.watch = FiniteWatch(device)
         model.train()
 
     def train(self, stop_after=None, progress=True, test_point=None) -> bool:
@@ -308,12 +339,17 @@ class TrainingRun:
         self.tick = time.perf_counter()  # train_time + (now - tick): this run's training time
         for it in range(self.start + 1, end + 1):
             self._step(it)
-            if it % schedule.log_every == 0 or it == schedule.iterations:
+            log = it % schedule.log_every == 0 or it == schedule.iterations
+            test = test_point and it % schedule.eval_every == 0 and it != schedule.iterations
+            save = it % schedule.checkpoint_every == 0 or it == end
+            if log or test or save:
+                self.watch.check(self.spec, self.head, self.world)
+            if log:
                 self._curve_point(it, bar)
-            if test_point and it % schedule.eval_every == 0 and it != schedule.iterations:
+            if test:
                 with self._paused():
                     test_point(it)
-            if (it % schedule.checkpoint_every == 0 or it == end) and self.rank == 0:
+            if save and self.rank == 0:
                 with self._paused():
                     self._save(it)
             bar.update(1)
@@ -337,17 +373,15 @@ class TrainingRun:
         spec, head = self.spec, self.head
         for group in self.optimizer.param_groups:
             group["lr"] = spec.schedule.learning_rate(it)
-        index = self.order.indices(it).to(self.device)
+        index = self.order.indices(it)
         x, y = self.data.normalised(index), self.data.labels[index]
         if self.pad is not None:
             x = pad_crop_flip(x, step_generator(spec.seed, it, 1), self.pad)
         if self.world > 1:
             x, y = x.chunk(self.world)[self.rank], y.chunk(self.world)[self.rank]  # rank's shard
-        loss, features = self._forward(x, y)
-        if self.world > 1:
-            self._agree_finite(features, loss, it)
-        check_finite(features, "features", spec, it, head)
-        check_finite(loss, "loss", spec, it, head)
+        with values_checked_by_caller():  # the watch below, and labels validated at loading
+            loss, features = self._forward(x, y)
+        self.watch.observe(features, loss, it)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if spec.max_grad_norm is not None:
@@ -375,22 +409,6 @@ class TrainingRun:
             return self.step_model(x, y)
         self.compiled["used"] = True
         return out
-
-    def _agree_finite(self, features, loss, it: int) -> None:
-        """Under DDP every rank raises together when any rank's step went NaN/inf, instead of
-        one raising while the others wait in the gradient all-reduce until NCCL times out."""
-        bad = torch.stack([
-            (~torch.isfinite(features)).any(),
-            torch.ones((), dtype=torch.bool, device=features.device) if loss is None
-            else (~torch.isfinite(loss)).any(),
-        ]).float()  # fmt: skip
-        dist.all_reduce(bad, op=dist.ReduceOp.MAX)
-        if bad.any():
-            what = "features" if bad[0] else "loss"
-            raise DivergenceError(
-                f"{self.spec.name}: the {what} became NaN/inf at iteration {it} on some rank; "
-                "lower the learning rate, raise lam_min or slow the lambda decay."
-            )
 
     def _curve_point(self, it: int, bar: tqdm) -> None:
         schedule = self.spec.schedule

@@ -19,6 +19,7 @@ from paper_repro.results import read_result
 from paper_repro.runner import (
     BatchOrder,
     CheckpointError,
+    Classifier,
     DivergenceError,
     is_done,
     loss_jump,
@@ -192,6 +193,33 @@ def test_divergence_stops_with_iteration_and_advice(tiny_data, tmp_path):
     spec = dataclasses.replace(spec, schedule=dataclasses.replace(spec.schedule, lr=1e12))
     with pytest.raises(DivergenceError, match=r"at iteration \d+ with lambda = .*lam_min"):
         run(spec, tmp_path, tiny_data)
+
+
+@pytest.mark.parametrize(("poisoned", "last_checkpoint"), [(1, None), (5, 4)])
+def test_nan_is_reported_at_its_iteration_and_nothing_after_it_is_saved(
+    poisoned, last_checkpoint, tiny_data, tmp_path, monkeypatch
+):
+    """The step keeps no host sync for the finite checks: a NaN at iteration `poisoned` is
+    found at the next check (checkpoints every 2 iterations, curve points every 4), reported
+    with the iteration where it appeared, and no checkpoint or result holds a later step."""
+    spec = smoke()
+    schedule = dataclasses.replace(
+        spec.schedule, iterations=8, log_every=4, checkpoint_every=2, eval_every=100
+    )
+    spec = dataclasses.replace(spec, schedule=schedule)
+    calls, forward = [0], Classifier.forward
+
+    def poisoned_forward(self, x, y):
+        calls[0] += 1
+        return forward(self, x * float("nan") if calls[0] == poisoned else x, y)
+
+    monkeypatch.setattr(Classifier, "forward", poisoned_forward)
+    with pytest.raises(DivergenceError, match=rf"features became NaN/inf at iteration {poisoned}"):
+        run(spec, tmp_path, tiny_data)
+    checkpoint = tmp_path / "runs" / "smoke" / "mnist" / f"{spec.run_id}.pt"
+    saved = torch.load(checkpoint, weights_only=True)["iteration"] if checkpoint.exists() else None
+    assert saved == last_checkpoint
+    assert not result_path(spec, tmp_path / "results").exists()
 
 
 @pytest.mark.parametrize(

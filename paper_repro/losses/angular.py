@@ -23,26 +23,60 @@ def cos_multiple_angle(cos: torch.Tensor, m: int) -> torch.Tensor:
     return functools.reduce(torch.add, terms)
 
 
+def multiple_angle_slope(cos: torch.Tensor, m: int) -> torch.Tensor:
+    """d cos(m t) / d cos(t) = m U_(m-1)(c), the Chebyshev polynomial of the second kind from
+    U_0 = 1, U_1 = 2c, U_(n+1) = 2c U_n - U_(n-1): the derivative of eq. 7's polynomial."""
+    previous, current = torch.ones_like(cos), 2.0 * cos
+    if m == 1:
+        return previous
+    for _ in range(m - 2):
+        previous, current = current, 2.0 * cos * current - previous
+    return m * current
+
+
 def angle_segment(cos: torch.Tensor, m: int) -> torch.Tensor:
     """k such that t in [k pi/m, (k+1) pi/m]: the number of thresholds cos(j pi/m), j = 1..m-1,
     that cos(t) lies below. Ties are harmless because psi is continuous at k pi/m."""
-    k = torch.zeros_like(cos)
-    for j in range(1, m):
-        k = k + (cos < math.cos(j * math.pi / m)).to(cos.dtype)
-    return k
+    # ascending thresholds; m - 1 minus those <= cos is the number above it, in one search
+    thresholds = torch.tensor(
+        [math.cos(j * math.pi / m) for j in range(m - 1, 0, -1)], dtype=cos.dtype, device=cos.device
+    )
+    at_or_below = torch.searchsorted(thresholds, cos.contiguous(), right=True)
+    return (m - 1 - at_or_below).to(cos.dtype)
 
 
 def psi(cos: torch.Tensor, m: int) -> torch.Tensor:
     """psi(t) = (-1)^k cos(m t) - 2k, L-Softmax eq. 6, evaluated from cos(t)."""
+    return psi_and_slope(cos, m, slope=False)[0]
+
+
+def psi_and_slope(cos: torch.Tensor, m: int, slope: bool = True):
+    """psi(cos t) and, when asked, d psi / d cos t = (-1)^k m U_(m-1)(cos t) (k is piecewise
+    constant), sharing the segment k."""
     k = angle_segment(cos, m)
     sign = 1.0 - 2.0 * torch.remainder(k, 2.0)
-    return sign * cos_multiple_angle(cos, m) - 2.0 * k
+    value = sign * cos_multiple_angle(cos, m) - 2.0 * k
+    return value, (sign * multiple_angle_slope(cos, m) if slope else None)
 
 
 def arcface_target(cos: torch.Tensor, m: float) -> torch.Tensor:
     """cos(t + m) = c cos m - sin t sin m where t + m <= pi; beyond that, the insightface
     fallback (easy_margin=False) c - m sin m keeps the target logit decreasing in t."""
+    return arcface_target_and_slope(cos, m, slope=False)[0]
+
+
+def arcface_target_and_slope(cos: torch.Tensor, m: float, slope: bool = True):
+    """arcface_target and, when asked, its derivative in c: cos m + sin m c / sin t on the
+    shifted branch, 1 on the fallback."""
     # clamp keeps d sin/d c finite at c = +-1, where the exact derivative is infinite
-    sin = torch.sqrt(torch.clamp(1.0 - cos * cos, min=torch.finfo(cos.dtype).eps))
+    one_minus_sq = 1.0 - cos * cos
+    eps = torch.finfo(cos.dtype).eps
+    sin = torch.sqrt(torch.clamp(one_minus_sq, min=eps))
     shifted = cos * math.cos(m) - sin * math.sin(m)
-    return torch.where(cos > math.cos(math.pi - m), shifted, cos - m * math.sin(m))
+    on_shifted = cos > math.cos(math.pi - m)
+    value = torch.where(on_shifted, shifted, cos - m * math.sin(m))
+    if not slope:
+        return value, None
+    # where the clamp holds sin at sqrt(eps), sin is constant in c
+    sin_slope = torch.where(one_minus_sq >= eps, -cos / sin, 0.0)
+    return value, torch.where(on_shifted, math.cos(m) - math.sin(m) * sin_slope, 1.0)

@@ -21,5 +21,8 @@ class ArcFaceHead(CosineHead):
     def target(self, dot, x_norm, w_norm):
         return functional.arcface_logit(dot, x_norm, w_norm, self.s, self.m)
 
+    def partials(self, dot, x_norm, w_norm):
+        return functional.arcface_partials(dot, x_norm, w_norm, self.s, self.m)
+
     def extra_repr(self) -> str:
         return f"s={self.s}, m={self.m}"

@@ -14,3 +14,6 @@ class ASoftmaxHead(AnnealedHead):
 
     def target(self, dot, x_norm, w_norm):
         return functional.asoftmax_target(dot, x_norm, w_norm, self.m, self.lam)
+
+    def partials(self, dot, x_norm, w_norm):
+        return functional.asoftmax_partials(dot, x_norm, w_norm, self.m, self.lam)

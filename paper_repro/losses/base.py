@@ -45,7 +45,8 @@ class MarginHead(nn.Module):
     analysis, `head.scores(features)` for label-free prediction, `head.weight` (C, D).
 
     Subclasses override `target`, the target logit from x_i . W_y, |x_i| and |W_y| (the one
-    place a margin variant differs), and set the geometry of the other logits: normalised
+    place a margin variant differs; `partials` may add its closed-form derivatives), and set
+    the geometry of the other logits: normalised
     class weights, and a scale s for features normalised to |x| = s (`functional`'s recipe).
     They also declare themselves: `key` (the registry name), `title` (for people), `hypers`
     (every constructor keyword with default and range), `margin` (which hyper-parameter
@@ -107,6 +108,14 @@ class MarginHead(nn.Module):
     def target(self, dot: torch.Tensor, x_norm: torch.Tensor, w_norm: torch.Tensor):
         raise NotImplementedError
 
+    def partials(self, z: torch.Tensor, x_norm: torch.Tensor, w_norm: torch.Tensor):
+        """The target in the plain logit z_iy it replaces, for the hand-written backward:
+        (target, d/dz, d/d|x|, d/d|W_y|) at fixed z, each (B,) or None where zero (see
+        `functional`). By autograd of `target` unless a head gives the closed form (faster;
+        the tests hold each closed form to that autograd and to the SymPy derivation)."""
+        fallback = functional.autograd_partials(self.target, self.normalise_weight, self.scale)
+        return fallback(z, x_norm, w_norm)
+
     def logits(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return functional.margin_logits(
             features, self.weight, labels, self.target, self.normalise_weight, self.scale
@@ -121,7 +130,7 @@ class MarginHead(nn.Module):
     def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return functional.margin_cross_entropy(
             features, self.weight, labels, self.target, self.normalise_weight, self.scale,
-            self.select,
+            self.select, self.partials,
         )  # fmt: skip
 
 

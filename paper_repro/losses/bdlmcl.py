@@ -45,6 +45,9 @@ class BDLMCLHead(LMCLHead):
     def _target_without_margin(self, dot, x_norm, w_norm):
         return functional.lmcl_target(dot, x_norm, w_norm, self.s, 0.0)
 
+    def _partials_without_margin(self, dot, x_norm, w_norm):
+        return functional.lmcl_partials(dot, x_norm, w_norm, self.s, 0.0)
+
     def logits(self, features, labels):
         return functional.bdlmcl_logits(
             features, self.weight, labels, self.s, self.m, self.k, self.unselected
@@ -58,7 +61,7 @@ class BDLMCLHead(LMCLHead):
         # others without it; two fused passes, each weighting the other's samples by zero
         return loss + functional.margin_cross_entropy(
             features, self.weight, labels, self._target_without_margin, self.normalise_weight,
-            self.scale, self._not_selected,
+            self.scale, self._not_selected, self._partials_without_margin,
         )  # fmt: skip
 
     def extra_repr(self) -> str:

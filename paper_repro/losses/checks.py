@@ -5,11 +5,29 @@ call site instead of deep inside cross-entropy (or as a CUDA device-side assert)
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import numbers
 import operator
+from collections.abc import Iterator
 
 import torch
+
+# set while a caller (the training loop) watches the features and the loss for NaN/inf
+# itself and trains on validated labels: the heads then skip their value checks, the one
+# host synchronisation they would add to a GPU step
+_CALLER_CHECKS_VALUES = contextvars.ContextVar("caller_checks_values", default=False)
+
+
+@contextlib.contextmanager
+def values_checked_by_caller() -> Iterator[None]:
+    """Within this block `check_batch` checks types and shapes only."""
+    token = _CALLER_CHECKS_VALUES.set(True)
+    try:
+        yield
+    finally:
+        _CALLER_CHECKS_VALUES.reset(token)
 
 
 def check_batch(features: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor) -> None:
@@ -40,16 +58,17 @@ def check_batch(features: torch.Tensor, weight: torch.Tensor, labels: torch.Tens
         raise TypeError(f"labels must be torch.int64 class indices, got {labels.dtype}")
     if weight.shape[0] == 0:
         raise ValueError("weight has no classes (C=0)")
+    if _CALLER_CHECKS_VALUES.get():
+        return
     # One host sync for all value checks. A sum is finite only if every element is, and one
     # reduction is far cheaper than isfinite over a (10572, 512) weight; a finite tensor whose
     # sum overflows falls back to the exact element-wise test below.
-    lo, hi, feature_sum, weight_sum = torch.stack(
-        [labels.min().double(), labels.max().double(), features.sum().double(),
-         weight.sum().double()]
-    ).tolist()  # fmt: skip
+    lo, hi = labels.aminmax()
+    total = features.sum(dtype=torch.float64) + weight.sum(dtype=torch.float64)
+    lo, hi, total = torch.stack((lo.double(), hi.double(), total)).tolist()
     bad_label = lo < 0 or hi >= weight.shape[0]
-    bad_feature = not math.isfinite(feature_sum) and not torch.isfinite(features).all()
-    bad_weight = not math.isfinite(weight_sum) and not torch.isfinite(weight).all()
+    bad_feature = not math.isfinite(total) and not torch.isfinite(features).all()
+    bad_weight = not math.isfinite(total) and not torch.isfinite(weight).all()
     if bad_label:
         raise ValueError(
             f"labels must lie in [0, {weight.shape[0] - 1}] (num_classes={weight.shape[0]}), "

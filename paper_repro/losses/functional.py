@@ -26,11 +26,17 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from paper_repro.losses.angular import arcface_target, psi
+from paper_repro.losses.angular import arcface_target, arcface_target_and_slope, psi_and_slope
 from paper_repro.losses.checks import check_batch, integer_margin, real_in
 
 # target(dot, x_norm, w_norm) -> target logit, each (B,); row i may only use row i
 Target = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+# partials(z_y, x_norm, w_norm) -> (target, d/dz_y, d/d x_norm, d/d w_norm), each (B,) or
+# None where zero: the target in terms of the plain logit z_y it replaces (see below)
+Partials = Callable[
+    [torch.Tensor, torch.Tensor, torch.Tensor],
+    tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None],
+]
 # select(plain logits (B, C), labels) -> per-sample weights (B,) of the cross-entropy
 Select = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -68,11 +74,22 @@ def softmax_target(dot, x_norm, w_norm):
     return dot
 
 
-def _annealed_psi(dot, norms, m: int, lam: float):
+def _annealed_psi(dot, norms, m: int, lam: float, partials: bool = False):
     # no clamp of cos to [-1, 1]: rounding can give |cos| = 1 + eps, where a clamp would zero
     # the gradient, while psi's polynomial and segment k are well defined there
-    cos = dot / _safe(norms)
-    return (lam * dot + norms * psi(cos, m)) / (1.0 + lam)
+    safe = _safe(norms)
+    cos = dot / safe
+    value, slope = psi_and_slope(cos, m, slope=partials)
+    t = (lam * dot + norms * value) / (1.0 + lam)
+    if not partials:
+        return t
+    # d/d dot: lam + |.| psi' / safe; d/d|.|: psi - (dot / safe^2) |.| psi' where the floor
+    # of `_safe` is not reached (below it the divisor is constant)
+    ratio_slope = norms / safe * slope
+    d_dot = (lam + ratio_slope) / (1.0 + lam)
+    floor_reached = norms < torch.finfo(norms.dtype).tiny
+    d_norms = (value - torch.where(floor_reached, 0.0, cos * ratio_slope)) / (1.0 + lam)
+    return t, d_dot, d_norms
 
 
 def lsoftmax_target(dot, x_norm, w_norm, m: int, lam: float = 0.0):
@@ -94,6 +111,57 @@ def arcface_logit(dot, x_norm, w_norm, s: float, m: float):
     """ArcFace: s cos(t_y + m), with insightface's fallback past t_y + m = pi."""
     cos = dot / (_floored(x_norm) * _floored(w_norm))
     return s * arcface_target(cos.clamp(-1.0, 1.0), m)
+
+
+# --- the same targets in the plain logit, with their derivatives (the fast path) -----------
+# Each `*_partials(z, x_norm, w_norm)` is its `*_target` written in the plain logit
+# z_iy = a_i b_y (x_i . W_y) that the target replaces (a_i = s / |x_i| and b_y = 1 / |W_y|
+# where the head normalises, else 1), and returns (target, d/dz, d/d|x| at fixed z,
+# d/d|W_y| at fixed z), None for a derivative that is zero.
+
+
+def lsoftmax_partials(z, x_norm, w_norm, m: int, lam: float = 0.0):
+    """`lsoftmax_target`, z = x . W_y."""
+    t, d_dot, d_norms = _annealed_psi(z, x_norm * w_norm, m, lam, partials=True)
+    return t, d_dot, d_norms * w_norm, d_norms * x_norm
+
+
+def asoftmax_partials(z, x_norm, w_norm, m: int, lam: float = 0.0):
+    """`asoftmax_target`, z = |x| cos t: no dependence on |W_y| left."""
+    return *_annealed_psi(z, x_norm, m, lam, partials=True), None
+
+
+def lmcl_partials(z, x_norm, w_norm, s: float, m: float):
+    """`lmcl_target`, z = s cos t: the margin is a shift."""
+    return z - s * m, torch.ones_like(z), None, None
+
+
+def arcface_partials(z, x_norm, w_norm, s: float, m: float):
+    """`arcface_logit`, z = s cos t."""
+    cos = z / s
+    value, slope = arcface_target_and_slope(cos.clamp(-1.0, 1.0), m)
+    return s * value, torch.where(cos.abs() <= 1.0, slope, 0.0), None, None  # clamp: flat
+
+
+def autograd_partials(target: Target, normalise_weight=False, scale=None) -> Partials:
+    """The partials of any `target` by autograd on three detached (B,) vectors: the generic
+    route for a head without a closed form (slower: it builds and walks a graph per step)."""
+
+    def partials(z, x_norm, w_norm):
+        with torch.enable_grad():
+            leaves = [v.detach().requires_grad_() for v in (z, x_norm, w_norm)]
+            dot = leaves[0]  # x . W_y = z / (a b)
+            if scale is not None:
+                dot = dot * _floored(leaves[1]) / scale
+            if normalise_weight:
+                dot = dot * _floored(leaves[2])
+            t = target(dot, leaves[1], leaves[2])
+            # row i of t depends on row i of the leaves only, so the gradient of the sum
+            # holds the per-sample partial derivatives
+            grads = torch.autograd.grad(t.sum(), leaves, materialize_grads=True)
+        return t.detach(), *grads
+
+    return partials
 
 
 # --- logits (reference) and cross-entropy (fast) ------------------------------------------
@@ -120,12 +188,21 @@ def margin_logits(x, weight, labels, target: Target, normalise_weight=False, sca
 
 @_full_precision
 def margin_cross_entropy(
-    x, weight, labels, target: Target, normalise_weight=False, scale=None, select=None
+    x,
+    weight,
+    labels,
+    target: Target,
+    normalise_weight=False,
+    scale=None,
+    select=None,
+    partials: Partials | None = None,
 ):
     """Mean cross-entropy of `margin_logits`, each sample weighted by select(plain logits,
     labels) when given; the same value and gradients, without autograd's (B, C) and (C, D)
-    intermediates. Not twice differentiable."""
-    return _MarginCrossEntropy.apply(x, weight, labels, target, normalise_weight, scale, select)
+    intermediates. `partials`: the target's closed-form partial derivatives (default: by
+    autograd of `target`). Not twice differentiable."""
+    partials = partials or autograd_partials(target, normalise_weight, scale)
+    return _MarginCrossEntropy.apply(x, weight, labels, partials, normalise_weight, scale, select)
 
 
 class _MarginCrossEntropy(torch.autograd.Function):
@@ -133,36 +210,30 @@ class _MarginCrossEntropy(torch.autograd.Function):
     target-replaced copy and walk back through each. Here the backward pass is the softmax,
     one (B, C) scaling and two matmuls; the normalisations' Jacobians, (I - u u^T) / |v| for
     u = v / |v|, are applied to the (B, D) and (C, D) products instead of the (B, C) matrix.
-    The target logit takes no part in the matmuls: its derivatives in x_i . W_y, |x_i| and
-    |W_y| are per sample (B,), taken by autograd on three detached vectors."""
+
+    The target logit rides on the plain logit z_iy = a_i b_y (x_i . W_y) it replaces: its
+    slope in z_iy goes into column y of the (B, C) gradient, so the matmuls and projections
+    carry it, and what remains, its dependence on |x_i| and |W_y| at fixed z_iy, is radial:
+    one coefficient per row of x and per class of W. No (B, D) copy of W_y is made."""
 
     @staticmethod
-    def forward(ctx, x, weight, labels, target, normalise_weight, scale, select):
+    def forward(ctx, x, weight, labels, partials, normalise_weight, scale, select):
         x_norm = torch.linalg.vector_norm(x, dim=1)  # (B,)
-        w_y = weight[labels]  # (B, D)
-        w_norm = torch.linalg.vector_norm(w_y, dim=1)  # (B,) |W_y|
+        weight_norm = torch.linalg.vector_norm(weight, dim=1)  # (C,)
         row = None if scale is None else scale / _floored(x_norm)  # (B,) a_i
-        weight_norm = torch.linalg.vector_norm(weight, dim=1) if normalise_weight else None
-        col = None if weight_norm is None else 1.0 / _floored(weight_norm)  # (C,) b_j
+        col = 1.0 / _floored(weight_norm) if normalise_weight else None  # (C,) b_j
         z = (x if row is None else x * row[:, None]) @ weight.T  # (B, C)
         if col is not None:
             z.mul_(col)
         sample_weight = None if select is None else select(z, labels).to(z.dtype)  # (B,)
-
-        with torch.enable_grad():
-            leaves = [v.detach().requires_grad_() for v in ((x * w_y).sum(dim=1), x_norm, w_norm)]
-            t = target(*leaves)
-            # row i of t depends on row i of the leaves only, so the gradient of the sum holds
-            # the per-sample partial derivatives (not needed for an evaluation-only loss)
-            if any(ctx.needs_input_grad[:2]):
-                ctx.partials = torch.autograd.grad(t.sum(), leaves, materialize_grads=True)
-        t = t.detach()
+        z_y = z.gather(1, labels[:, None]).squeeze(1)  # (B,)
+        t, *ctx.partials = partials(z_y, x_norm, weight_norm[labels])
         z.scatter_(1, labels[:, None], t[:, None])
         log_p = torch.log_softmax(z, dim=1)  # (B, C)
         per_sample = -log_p.gather(1, labels[:, None]).squeeze(1)  # (B,) cross-entropy
         ctx.save_for_backward(x, weight, labels)
         ctx.log_p = log_p
-        ctx.norms, ctx.w_y, ctx.row, ctx.col = (x_norm, w_norm, weight_norm), w_y, row, col
+        ctx.norms, ctx.row, ctx.col = (x_norm, weight_norm), row, col
         ctx.sample_weight = sample_weight
         if sample_weight is not None:
             per_sample = per_sample * sample_weight
@@ -179,42 +250,48 @@ class _MarginCrossEntropy(torch.autograd.Function):
 
 
 def _margin_backward(ctx, grad_loss, x, weight, labels):
-    x_norm, w_norm, weight_norm = ctx.norms
-    row, col, w_y = ctx.row, ctx.col, ctx.w_y
-    p = torch.exp(ctx.log_p)  # (B, C) softmax
-    p_y = p.gather(1, labels[:, None]).squeeze(1)  # (B,)
-    p.scatter_(1, labels[:, None], 0.0)  # the target column reaches x, W via the partials
-    per_row = (grad_loss / x.shape[0]).expand(x.shape[0])  # (B,) d loss / d CE_i
+    x_norm, weight_norm = ctx.norms
+    row, col = ctx.row, ctx.col
+    d_z, d_xnorm, d_wnorm = ctx.partials  # (B,) each, or None
+    per_row = grad_loss / x.shape[0]  # d loss / d CE_i
     if ctx.sample_weight is not None:
-        per_row = per_row * ctx.sample_weight
-    g_dot, g_xnorm, g_wnorm = ((p_y - 1.0) * per_row * d for d in ctx.partials)  # (B,)
+        per_row = per_row * ctx.sample_weight  # (B,)
+    p = torch.exp(ctx.log_p)  # (B, C) softmax: d CE_i / d z_ij off the target
+    g_target = (p.gather(1, labels[:, None]).squeeze(1) - 1.0) * per_row  # (B,) d loss / d t_i
+    p.mul_(per_row if ctx.sample_weight is None else per_row[:, None])
+    p.scatter_(1, labels[:, None], (g_target * d_z)[:, None])  # d loss / d z_iy via the target
     if col is not None:
-        p.mul_(col)  # (B, C): dz_ij / d(x_i . W_j) = a_i b_j, a_i applied to the products
-    row_factor = per_row if row is None else per_row * row  # (B,)
+        p.mul_(col)
+    if row is not None:
+        p.mul_(row[:, None])  # (B, C): d loss / d(x_i . W_j) along the normalised directions
 
     grad_x = grad_w = None
     if ctx.needs_input_grad[0]:
-        grad_x = (p @ weight) * row_factor[:, None]  # (B, D)
-        if row is not None:  # d(x / |x|): 1 / |x| is in a_i; project out x's own direction
-            _tangential(grad_x, x, x_norm)
-        # d|x|/dx = x / |x| formed first: T's partials can be large where |x| is tiny
-        grad_x += g_dot[:, None] * w_y + g_xnorm[:, None] * (x / _safe(x_norm)[:, None])
+        grad_x = p @ weight  # (B, D)
+        radial = None if d_xnorm is None else g_target * d_xnorm / _safe(x_norm)  # (B,)
+        _add_radial(grad_x, x, x_norm, radial, project=row is not None)
     if ctx.needs_input_grad[1]:
-        grad_w = p.T @ (x * row_factor[:, None])  # (C, D)
-        if col is not None:  # d(W / |W|), likewise
-            _tangential(grad_w, weight, weight_norm)
-        target_part = g_dot[:, None] * x + g_wnorm[:, None] * (w_y / _safe(w_norm)[:, None])
-        grad_w.index_add_(0, labels, target_part)  # (B, D) into rows y_i
+        grad_w = p.T @ x  # (C, D)
+        radial = None
+        if d_wnorm is not None:
+            radial = torch.zeros_like(weight_norm).index_add_(0, labels, g_target * d_wnorm)
+            radial = radial / _safe(weight_norm)  # (C,)
+        _add_radial(grad_w, weight, weight_norm, radial, project=col is not None)
     return grad_x, grad_w
 
 
-def _tangential(grad: torch.Tensor, v: torch.Tensor, v_norm: torch.Tensor) -> torch.Tensor:
-    """grad - (grad . u) u in place for u = v / |v|, rows (N, D): the Jacobian of
-    F.normalize without its 1 / |v|. Where |v| < NORM_FLOOR, F.normalize divides by the
-    constant floor and the radial term is absent."""
-    coefficient = torch.linalg.vecdot(grad, v) / _floored(v_norm) ** 2  # (N,)
-    coefficient = torch.where(v_norm > NORM_FLOOR, coefficient, 0.0)
-    return grad.addcmul_(v, coefficient[:, None], value=-1.0)
+def _add_radial(grad, v, v_norm, radial, project: bool) -> None:
+    """grad (N, D) += c v in place, one pass: c = radial (the target's d/d|v| over |v|, or
+    None), minus grad . v / |v|^2 when `project` (the Jacobian of F.normalize without its
+    1 / |v|: the component along v removed; where |v| < NORM_FLOOR, F.normalize divides by
+    the constant floor and there is no such component)."""
+    coefficient = radial
+    if project:
+        along = torch.linalg.vecdot(grad, v) / _floored(v_norm) ** 2  # (N,)
+        along = torch.where(v_norm > NORM_FLOOR, along, 0.0)
+        coefficient = -along if radial is None else radial - along
+    if coefficient is not None:
+        grad.addcmul_(v, coefficient[:, None])
 
 
 @_full_precision

@@ -23,5 +23,8 @@ class LMCLHead(CosineHead):
     def target(self, dot, x_norm, w_norm):
         return functional.lmcl_target(dot, x_norm, w_norm, self.s, self.m)
 
+    def partials(self, dot, x_norm, w_norm):
+        return functional.lmcl_partials(dot, x_norm, w_norm, self.s, self.m)
+
     def extra_repr(self) -> str:
         return f"s={self.s}, m={self.m}"

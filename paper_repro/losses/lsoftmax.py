@@ -12,3 +12,6 @@ class LSoftmaxHead(AnnealedHead):
 
     def target(self, dot, x_norm, w_norm):
         return functional.lsoftmax_target(dot, x_norm, w_norm, self.m, self.lam)
+
+    def partials(self, dot, x_norm, w_norm):
+        return functional.lsoftmax_partials(dot, x_norm, w_norm, self.m, self.lam)

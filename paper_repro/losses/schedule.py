@@ -62,15 +62,24 @@ class AnnealedHead(MarginHead):
         super().__init__(in_features, num_classes)
         self.m = integer_margin("m", m)
         self.schedule = lam if isinstance(lam, LambdaSchedule) else LambdaSchedule.constant(lam)
+        # the buffer is what a checkpoint holds; the host copy gives lam without reading the
+        # device (a GPU synchronisation per step)
         self.register_buffer("iteration", torch.zeros((), dtype=torch.int64))
+        self._iteration = 0
+        self.register_load_state_dict_post_hook(AnnealedHead._read_iteration)
+
+    @staticmethod
+    def _read_iteration(module, incompatible_keys) -> None:
+        module._iteration = int(module.iteration)
 
     @property
     def lam(self) -> float:
-        return self.schedule(int(self.iteration))
+        return self.schedule(self._iteration)
 
     def forward(self, features, labels):
         if self.training:
-            self.iteration += 1
+            self._iteration += 1
+            self.iteration.fill_(self._iteration)
         return super().forward(features, labels)
 
     def extra_repr(self) -> str:

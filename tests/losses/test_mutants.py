@@ -47,44 +47,77 @@ def _factor_2_near_pole(monkeypatch):
 
 
 def _psi_drops_minus_2k(monkeypatch):
-    def mutant(cos, m):
-        return angular.psi(cos, m) + 2.0 * angular.angle_segment(cos, m)
+    def mutant(cos, m, slope=True):
+        value, psi_slope = angular.psi_and_slope(cos, m, slope)
+        return value + 2.0 * angular.angle_segment(cos, m), psi_slope
 
-    monkeypatch.setattr(functional, "psi", mutant)
+    monkeypatch.setattr(functional, "psi_and_slope", mutant)
+
+
+def _psi_slope_ignores_segment_sign(monkeypatch):
+    """The closed-form slope of psi without its (-1)^k: right on the first piece only."""
+
+    def mutant(cos, m, slope=True):
+        value, _ = angular.psi_and_slope(cos, m, slope=False)
+        return value, (angular.multiple_angle_slope(cos, m) if slope else None)
+
+    monkeypatch.setattr(functional, "psi_and_slope", mutant)
 
 
 def _lmcl_margin_sign(monkeypatch):
-    original = functional.lmcl_target
-    monkeypatch.setattr(
-        functional, "lmcl_target", lambda dot, xn, wn, s, m: original(dot, xn, wn, s, -m)
-    )
+    for name in ("lmcl_target", "lmcl_partials"):
+        original = getattr(functional, name)
+        monkeypatch.setattr(
+            functional,
+            name,
+            lambda dot, xn, wn, s, m, original=original: original(dot, xn, wn, s, -m),
+        )
 
 
 def _arcface_fallback_off_by_a_term(monkeypatch):
-    def mutant(cos, m):  # the fallback without its - m sin m
-        sin = torch.sqrt(torch.clamp(1.0 - cos * cos, min=torch.finfo(cos.dtype).eps))
-        shifted = cos * math.cos(m) - sin * math.sin(m)
-        return torch.where(cos > math.cos(math.pi - m), shifted, cos)
+    def mutant(cos, m, slope=True):  # the fallback without its - m sin m
+        value, arc_slope = angular.arcface_target_and_slope(cos, m, slope)
+        return torch.where(cos > math.cos(math.pi - m), value, cos), arc_slope
 
-    monkeypatch.setattr(functional, "arcface_target", mutant)
+    monkeypatch.setattr(functional, "arcface_target_and_slope", mutant)
+
+
+def _arcface_slope_sign_of_sine_term(monkeypatch):
+    """d cos(t + m)/d cos t with the sine term's sign flipped: cos m - sin m cos t / sin t."""
+
+    def mutant(cos, m, slope=True):
+        value, arc_slope = angular.arcface_target_and_slope(cos, m, slope)
+        if slope:
+            sin = torch.sqrt(torch.clamp(1.0 - cos * cos, min=torch.finfo(cos.dtype).eps))
+            flipped = math.cos(m) - math.sin(m) * cos / sin
+            arc_slope = torch.where(cos > math.cos(math.pi - m), flipped, arc_slope)
+        return value, arc_slope
+
+    monkeypatch.setattr(functional, "arcface_target_and_slope", mutant)
 
 
 def _lambda_weights_swapped(monkeypatch):
-    def mutant(dot, norms, m, lam):
-        cos = dot / functional._safe(norms)
-        return (dot + lam * norms * functional.psi(cos, m)) / (1.0 + lam)
+    original = functional._annealed_psi
+
+    def mutant(dot, norms, m, lam, partials=False):
+        # (dot + lam |.| psi) / (1 + lam): the same as lam' = 1 / lam in the right formula
+        return original(dot, norms, m, 1.0 / lam, partials)
 
     monkeypatch.setattr(functional, "_annealed_psi", mutant)
 
 
 def _transposed_normalisation_jacobian(monkeypatch):
-    def mutant(grad, v, v_norm):
+    original = functional._add_radial
+
+    def mutant(grad, v, v_norm, radial, project):
         # the batched Jacobian transposed: every row projected by U^T U = sum_n u_n u_n^T
         # instead of its own u_i u_i^T
-        u = v / functional._floored(v_norm)[:, None]
-        return grad.sub_((grad @ u.T) @ u)
+        if project:
+            u = v / functional._floored(v_norm)[:, None]
+            grad.sub_((grad @ u.T) @ u)
+        original(grad, v, v_norm, radial, project=False)
 
-    monkeypatch.setattr(functional, "_tangential", mutant)
+    monkeypatch.setattr(functional, "_add_radial", mutant)
 
 
 MUTANTS = {
@@ -100,6 +133,12 @@ MUTANTS = {
         {"m": 3, "lam": 0.0},
         _problem([2.0, 2.5, 1.2, 0.5]),
     ),
+    "psi-slope-ignores-segment-sign": (
+        _psi_slope_ignores_segment_sign,
+        "lsoftmax",
+        {"m": 3, "lam": 0.0},
+        _problem([2.0, 2.5, 1.2, 0.5]),
+    ),
     "lmcl-margin-sign": (
         _lmcl_margin_sign,
         "lmcl",
@@ -111,6 +150,12 @@ MUTANTS = {
         "arcface",
         {"s": 16.0, "m": 0.5},
         _problem([2.9, 3.0, 1.0, 2.8]),
+    ),
+    "arcface-slope-sign-of-sine-term": (
+        _arcface_slope_sign_of_sine_term,
+        "arcface",
+        {"s": 16.0, "m": 0.5},
+        _problem([0.4, 1.1, 1.9, 0.9]),
     ),
     "lambda-weights-swapped": (
         _lambda_weights_swapped,

@@ -204,7 +204,10 @@ def test_figure3_renders_with_measured_margin(tmp_path):
 
 
 def test_figure3_refuses_a_wrong_psi(monkeypatch, tmp_path):
-    monkeypatch.setattr("paper_repro.losses.functional.psi", lambda cos, m: cos)  # no margin
+    def no_margin(cos, m, slope=True):  # psi(t) = cos t, slope 1
+        return cos, (cos * 0.0 + 1.0 if slope else None)
+
+    monkeypatch.setattr("paper_repro.losses.functional.psi_and_slope", no_margin)
     with pytest.raises(figures.FigureCheckError):
         figures.fig3_binary_geometry(tmp_path / "fig3")
     assert not list(tmp_path.iterdir())  # nothing saved
