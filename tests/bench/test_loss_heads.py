@@ -81,6 +81,38 @@ def _pml_loss_fn(case: bench.Case, weight: torch.Tensor, shape: bench.Shape):
     return loss, loss.W
 
 
+# interleaved rounds per shape for the ratios (a CIFAR-shape step is ~1 ms, a face one ~100)
+INTERLEAVED_ROUNDS = {"cifar": 60, "face": 9}
+
+
+def _step_of(loss_fn, param, features, labels, autocast, sync):
+    def step():
+        with autocast:
+            loss = loss_fn(features, labels)
+        grads = torch.autograd.grad(loss, (features, param))
+        sync()
+        return loss, grads
+
+    return step
+
+
+def _interleaved_ratios(case, weight, shape, step, inputs) -> dict:
+    """The head against plain softmax and its pytorch-metric-learning twin, each once per
+    round (bench.interleaved): the ratios the report shows."""
+    steps = {"ours": step, "plain": _step_of(*_loss_fn(bench.BASELINE, weight, shape), *inputs)}
+    if case.pml:
+        with contextlib.suppress(pytest.skip.Exception):  # absent: its column shows none
+            steps["pml"] = _step_of(*_pml_loss_fn(case, weight, shape), *inputs)
+    for s in steps.values():
+        s()  # warm-up
+    rounds = INTERLEAVED_ROUNDS[shape.name]
+    times = bench.interleaved(steps, rounds)
+    out = {"rounds": rounds, "vs_softmax": bench.round_ratios(times, "ours", "plain")}
+    if "pml" in steps:
+        out["vs_pml"] = bench.round_ratios(times, "ours", "pml")
+    return out
+
+
 def _run(benchmark, shape_name, device, dtype, regime_name, case, impl):
     if benchmark.disabled:
         pytest.skip("benchmarks are disabled: make bench, or pytest -m bench --benchmark-enable")
@@ -103,13 +135,7 @@ def _run(benchmark, shape_name, device, dtype, regime_name, case, impl):
         else contextlib.nullcontext()
     )
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-
-    def step():
-        with autocast:
-            loss = loss_fn(features, labels)
-        grads = torch.autograd.grad(loss, (features, param))
-        sync()
-        return loss, grads
+    step = _step_of(loss_fn, param, features, labels, autocast, sync)
 
     loss, grads = step()  # warm-up (allocator, lazy initialisation), and a sanity check
     step()
@@ -125,6 +151,10 @@ def _run(benchmark, shape_name, device, dtype, regime_name, case, impl):
                 else loss_fn.logits(features, labels)
             )
         share = bench.subnormal_share(logits.float(), labels)
+    mixed = None
+    if impl == "ours":
+        inputs = (features, labels, autocast, sync)
+        mixed = _interleaved_ratios(case, weight, shape, step, inputs)
     benchmark.group = f"{shape_name} {device} {dtype} {regime_name}"
     benchmark.extra_info.update(
         suite="loss_heads",
@@ -138,6 +168,7 @@ def _run(benchmark, shape_name, device, dtype, regime_name, case, impl):
         head=case.label,
         impl=impl,
         subnormal_share=share,
+        interleaved=mixed,
         gpu=torch.cuda.get_device_name() if device == "cuda" else None,
         **session,
     )
