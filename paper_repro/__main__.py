@@ -239,7 +239,8 @@ def _run_options(parser) -> None:
     parser.add_argument(
         "--precision",
         choices=("fp32", "bf16"),
-        help="network precision (default: bf16 on GPUs, fp32 on CPUs)",
+        help="network precision (default: bf16 where the hardware computes it natively: CUDA "
+        "GPUs, CPUs with AMX-BF16 or AVX512-BF16; fp32 elsewhere)",
     )
     parser.add_argument(
         "--compile",
