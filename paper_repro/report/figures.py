@@ -33,11 +33,17 @@ from matplotlib.patches import Arc, Wedge
 from matplotlib.ticker import LogFormatter
 
 from paper_repro.experiments import EXPERIMENTS
+from paper_repro.losses import HEADS
 from paper_repro.losses.angular import cos_multiple_angle, psi
 from paper_repro.losses.functional import lsoftmax_logits, softmax_logits
 from paper_repro.provenance import REPO_ROOT
 from paper_repro.report import style
-from paper_repro.report.tables import FACE_PROFILE_NOTES, PROFILE_NOTES, summarise
+from paper_repro.report.tables import (
+    FACE_PROFILE_NOTES,
+    PROFILE_NOTES,
+    summarise,
+    unfitted_text,
+)
 from paper_repro.results import RESULTS_DIR, load_results
 from paper_repro.spec import PROFILES
 
@@ -95,12 +101,14 @@ def fig2_psi(out_stem: Path, command: str = COMMAND) -> list[Path]:
     fig, axes = style.figure(1, 2, height=style.PANEL_HEIGHT + 0.4)
     t = curves["t_deg"]
     for m in curves["psi"]:
-        colour = style.head_colour("lsoftmax" if m > 1 else "softmax", m)
+        head = "lsoftmax" if m > 1 else "softmax"
+        line = {"color": style.head_colour(head, m), "ls": style.head_linestyle(head, m)}
         label = "m=1 (softmax: cos t)" if m == 1 else f"m={m}"
-        axes[0, 0].plot(t, curves["cos_mt"][m], color=colour, label=label)
-        axes[0, 1].plot(t, curves["psi"][m], color=colour, label=label)
+        axes[0, 0].plot(t, curves["cos_mt"][m], label=label, **line)
+        axes[0, 1].plot(t, curves["psi"][m], label=label, **line)
         joins = np.arange(1, m) * 180.0 / m  # where the pieces k pi/m of eq. 6 meet
-        axes[0, 1].plot(joins, np.interp(joins, t, curves["psi"][m]), "o", color=colour, ms=3)
+        axes[0, 1].plot(joins, np.interp(joins, t, curves["psi"][m]), "o", color=line["color"],
+                        ms=3)  # fmt: skip
     axes[0, 0].set(title="(a) cos(m t), L-Softmax eq. 7", ylabel="cos(m t)")
     axes[0, 1].set(title="(b) ψ(t), L-Softmax eq. 6", ylabel="ψ(t)")
     for ax in axes[0]:
@@ -370,9 +378,9 @@ def aligned(runs: list[dict], x_key: str, y_key: str) -> tuple[np.ndarray, np.nd
 SPLIT_MARKERS = {"half1": "o", "half2": "^"}  # LFW's two halves of people
 
 
-def _band(ax, x, y, colour, label):
+def _band(ax, x, y, colour, label, ls="-"):
     """The mean line (returned, for a legend) and the min-max band over runs."""
-    (line,) = ax.plot(x, y.mean(axis=0), color=colour, label=label)
+    (line,) = ax.plot(x, y.mean(axis=0), color=colour, label=label, ls=ls)
     if len(y) > 1:  # spread over runs
         ax.fill_between(x, y.min(axis=0), y.max(axis=0), color=colour, alpha=0.2, lw=0)
     return line
@@ -402,16 +410,17 @@ def curves_figure(results: list[dict]):
         ("loss", axes[0, 0], "iteration", "train_loss", "(a) training loss (incl. margin)"),
         ("error", axes[0, 1], *(("test_iteration", "test_error", "(b) test error (%)") if tested
                                else ("iteration", "train_error", "(b) training error (%)"))),
-        ("lam", axes[0, 2], "iteration", "lam", "(c) λ (L-Softmax annealing)"),
+        ("lam", axes[0, 2], "iteration", "lam", "(c) λ (annealed heads)"),
     )  # fmt: skip
     has = dict.fromkeys(("loss", "error", "lam"), False)
     handles = {}
     for (head, margin), runs in _groups(experiment, results).items():
         colour, label = style.head_colour(head, margin), f"{_label(runs[0])} (n={len(runs)})"
+        ls = style.head_linestyle(head, margin)
         for key, ax, x_key, y_key, _ in panels:
             x, y = aligned(runs, x_key, y_key)
             if len(x):
-                handles[label] = _band(ax, x, y, colour, label)
+                handles[label] = _band(ax, x, y, colour, label, ls)
                 has[key] = True
     for key, ax, _, _, title in panels:
         ax.set(title=title, xlabel="iteration")
@@ -444,10 +453,23 @@ def curves_figure(results: list[dict]):
         f"Figure 5. Training curves on {_title(results)}: mean {spread} (line) and their "
         "min-max (band); n counts them. (a) training loss averaged over each logging "
         "interval; it includes each head's own margin, so levels are not comparable across "
-        f"heads. {error_text} (c) λ of the annealed heads. {_profile_note(results)}. "
+        f"heads. {error_text} (c) λ of the annealed heads{_shared_schedules(results)}. "
+        f"{unfitted_text(results)} {_profile_note(results)}. "
         f"Results at commit {_commits(results)}."
     )
     return fig, text
+
+
+def _shared_schedules(results: list[dict]) -> str:
+    """Names the heads whose λ curves coincide (drawn on top of one another)."""
+    by_curve = defaultdict(list)
+    for runs in _groups(results[0]["experiment"], results).values():
+        lam = [v for v in runs[0]["curves"].get("lam") or [] if v is not None]
+        if lam:
+            by_curve[tuple(lam)].append(_label(runs[0]))
+    shared = [labels for labels in by_curve.values() if len(labels) > 1]
+    return "".join(f"; {', '.join(labels)} follow one schedule (lines on top of each other)"
+                   for labels in shared)  # fmt: skip
 
 
 def angle_summary(results: list[dict], experiment: str | None = None) -> dict[str, dict]:
@@ -494,10 +516,14 @@ def fig6_angles(results, sources, out_stem: Path, command: str = COMMAND) -> lis
         ax.axvline(s["mean_deg"], color=colour, ls=":", lw=1)
         cumulative = np.cumsum(s["density"]) / max(s["density"].sum(), 1e-12)
         upper = max(upper, float(s["centres"][np.searchsorted(cumulative, 0.995)]) + 5)
+    right = min(upper, 180.0)
+    beyond = {k: float((v["density"] * (v["centres"] > right)).sum() / v["density"].sum())
+              for k, v in summary.items() if v["density"].sum()}  # fmt: skip
+    beyond_text = "; ".join(f"{k} {100 * v:.2f}%" for k, v in beyond.items() if v > 0)
     ax.set(
         xlabel="angle between test feature and its class weight (degrees)",
         ylabel="% of test images per degree",
-        xlim=(0, min(upper, 180.0)),
+        xlim=(0, right),
         title=f"Target angles: {_title(results)}",
     )
     ax.legend(loc="upper right")
@@ -506,9 +532,11 @@ def fig6_angles(results, sources, out_stem: Path, command: str = COMMAND) -> lis
         f"Figure 6. Angle between each test feature and the weight of its true class on "
         f"{_title(results)}, from the 2-degree histograms saved with each run, summed over "
         f"seeds; dotted lines mark the means ({means}). A working angular margin shifts the "
-        f"mass to smaller angles than softmax's. {_profile_note(results)}. "
-        f"Results at commit {_commits(results)}."
-    )
+        f"mass to smaller angles than softmax's. "
+        + (f"The axis ends at {right:.0f}°; beyond it lie {beyond_text} of the test images. "
+           if beyond_text else "")
+        + f"{_profile_note(results)}. Results at commit {_commits(results)}."
+    )  # fmt: skip
     return style.save(fig, out_stem, style.caption(text, command, sources))
 
 
@@ -620,8 +648,9 @@ def fig7_roc(results, sources, out_stem: Path, command: str = COMMAND) -> list[P
     experiment = results[0]["experiment"]
     fig, axes = style.figure(1, 2, width=style.WIDTH, height=3.4)
     roc, per_fold = axes[0, 0], axes[0, 1]
-    accuracies = {}
+    accuracies, lowest = {}, 1.0
     groups = _groups(experiment, results)
+    seeds = sorted({r["seed"] for r in results})
     for x, ((head, margin), runs) in enumerate(groups.items()):
         colour, label = style.head_colour(head, margin), _label(runs[0])
         data = [verification_of(r) for r in runs]
@@ -629,8 +658,9 @@ def fig7_roc(results, sources, out_stem: Path, command: str = COMMAND) -> list[P
         # below one false accept among a run's mismatched pairs the ROC holds no data point
         resolution = max(r["metrics"].get("far_resolution", 0.0) for r in runs)
         seen = resolution <= FPR_GRID
-        roc.plot(FPR_GRID[seen], np.mean(tpr, axis=0)[seen], color=colour,
-                 label=f"{label} (n={len(runs)})")  # fmt: skip
+        lowest = min(lowest, FPR_GRID[seen][0])
+        roc.plot(FPR_GRID[seen], np.mean(tpr, axis=0)[seen], color=colour, label=f"{label} "
+                 f"(n={len(runs)})", ls=style.head_linestyle(head, margin))  # fmt: skip
         folds = [a for d in data for a in d["fold_accuracies"]]
         if folds:
             mean = statistics.fmean(folds)
@@ -644,31 +674,37 @@ def fig7_roc(results, sources, out_stem: Path, command: str = COMMAND) -> list[P
                 centre = x - 0.25 + slot * (i + 0.5)
                 spread = np.linspace(-0.3, 0.3, len(d["fold_accuracies"])) * slot
                 marker = SPLIT_MARKERS.get(run["split"], "o")
-                per_fold.scatter(centre + spread, d["fold_accuracies"], s=10, color=colour,
-                                 alpha=0.7, marker=marker)  # fmt: skip
+                # the first seed filled, the others hollow
+                face = colour if run["seed"] == seeds[0] else "none"
+                per_fold.scatter(centre + spread, d["fold_accuracies"], s=10, marker=marker,
+                                 facecolors=face, edgecolors=colour, alpha=0.8)  # fmt: skip
             per_fold.errorbar(x, mean, yerr=std, fmt="_", color="black", capsize=4, ms=14)
     roc.set(xscale="log", xlabel="false accept rate", ylabel="true accept rate",
-            xlim=(FPR_GRID[0], 1), title="(a) ROC, mean over runs")  # fmt: skip
+            xlim=(lowest / 1.5, 1), title="(a) ROC, mean over runs")  # fmt: skip
     roc.legend(loc="upper left", fontsize="x-small")
     per_fold.set_xticks(range(len(groups)), [_label(runs[0]) for runs in groups.values()],
                         rotation=45, ha="right")  # fmt: skip
     per_fold.set(ylabel="verification accuracy (%)", title="(b) accuracy per test fold")
     splits = sorted({r["split"] for r in results if r["split"] in SPLIT_MARKERS})
     split_note = " (the half of LFW's people)" if splits else ""
-    if len(splits) > 1:
-        per_fold.legend(handles=[
-            Line2D([], [], ls="", marker=SPLIT_MARKERS[h], color="0.4", label=f"trained on {h}")
-            for h in splits
-        ], loc="best", fontsize="x-small")  # fmt: skip
+    keys = [Line2D([], [], ls="", marker=SPLIT_MARKERS[h], color="0.4", label=f"trained on {h}")
+            for h in splits] if len(splits) > 1 else []  # fmt: skip
+    if len(seeds) > 1:
+        keys += [Line2D([], [], ls="", marker="o", color="0.4", label=f"seed {seeds[0]}"),
+                 Line2D([], [], ls="", marker="o", markerfacecolor="none", color="0.4",
+                        label="other seeds")]  # fmt: skip
+    if keys:
+        per_fold.legend(handles=keys, loc="best", fontsize="x-small")
     fig.suptitle(f"Face verification: {_title(results)}")
     summary = "; ".join(f"{k} {m:.2f} ± {s:.2f}%" for k, (m, s) in accuracies.items())
     text = (
         f"Figure 7. Face verification on {_title(results)}. (a) ROC, mean over runs (n in the "
         f"legend), drawn only from one false accept up (a false accept rate of 1 / the "
         f"mismatched pairs a network was tested on; below it a ROC has no point). (b) Accuracy "
-        f"of every tested fold of every network (dots; one column per network, by its "
-        f"training split{split_note} and seed), mean ± std over all of them (black): "
-        f"{summary or 'no fold accuracies saved'}. "
+        f"of every tested fold of every network (dots; one column per head, its networks "
+        f"side by side by training split{split_note} and seed: marker = split, filled = the "
+        f"first seed, hollow = the others), mean ± std over all of them (black): "
+        f"{summary or 'no fold accuracies saved'}. {unfitted_text(results)} "
         f"{_profile_note(results)}. Results at commit {_commits(results)}."
     )
     return style.save(fig, out_stem, style.caption(text, command, sources))
@@ -763,9 +799,21 @@ def _failure_text(runs: list[dict]) -> str:
         errors = class_errors(r)
         if errors is None:
             continue
+        norms = np.linalg.norm(r["weights"], axis=1)
         for j in np.flatnonzero(errors > 50.0):
+            why = ""
+            # unnormalised weights: a short W_j loses the test-time logit W.x to a longer
+            # neighbour even for features along W_j itself
+            if not HEADS[r["head"]].normalise_weight and j == norms.argmin():
+                others = np.delete(norms, j)
+                test = r["split"] == "test"
+                mine = r["features"][test][r["labels"][test] == j]
+                taken = np.bincount((mine @ r["weights"].T).argmax(1)).argmax()
+                why = (f" (its class weight is the shortest: |W| = {norms[j]:.2f}, the "
+                       f"others {others.min():.2f}-{others.max():.2f}; most of them go to "
+                       f"{r['classes'][taken]})")  # fmt: skip
             notes.append(f"{r['head_label']} misclassifies {r['classes'][j]} in "
-                         f"{errors[j]:.0f}% of its test images")  # fmt: skip
+                         f"{errors[j]:.0f}% of its test images{why}")  # fmt: skip
     return ("Failures kept as trained: " + "; ".join(notes) + ". ") if notes else ""
 
 
@@ -899,7 +947,7 @@ def angle_seam(weight_deg: np.ndarray) -> float:
 @style.styled
 def fig4_cosface_toy(runs: list[dict], out_stem: Path, command: str = COMMAND) -> list[Path]:
     """Figure 4 (CosFace Fig. 3): 8 classes with 2-D features; top the features in Euclidean
-    space, bottom their angles (features projected on the unit circle), per head."""
+    space, bottom histograms of their angles, per head."""
     fig, axes = style.figure(2, len(runs), width=max(style.WIDTH, 1.8 * len(runs)), height=4.2)
     cut, seams = {}, []
     for col, r in enumerate(runs):
@@ -921,7 +969,9 @@ def fig4_cosface_toy(runs: list[dict], out_stem: Path, command: str = COMMAND) -
         for j in range(len(classes)):
             ax.hist(angle[labels == j], bins=bins, color=style.class_colour(j), alpha=0.7)
             w_deg = seam + np.mod(weight_deg[j] - seam, 360.0)
-            ax.axvline(w_deg, color=style.class_colour(j), lw=0.8, ls="--")
+            # a tick above the panel, so that it hides no bar
+            ax.plot(w_deg, 1.0, marker="v", ms=4, color=style.class_colour(j), clip_on=False,
+                    transform=ax.get_xaxis_transform())  # fmt: skip
         ticks = np.arange(np.ceil(seam / 90.0) * 90.0, seam + 360.0, 90.0)
         ax.set(xlim=(seam, seam + 360.0), xlabel="feature angle (degrees)")
         ax.set_xticks(ticks, [_degrees_label(t) for t in ticks])
@@ -937,7 +987,8 @@ def fig4_cosface_toy(runs: list[dict], out_stem: Path, command: str = COMMAND) -
         "histograms of the same features' angles atan2(x2, x1) (count per 2° bin; each "
         "panel's axis starts in the middle of the widest gap between class weights, at "
         f"{', '.join(f'{(v + 180.0) % 360.0 - 180.0:.0f}°' for v in seams)}, not through a "
-        "class's weight), dashed lines the weight angles. LMCL m=0 is the normalised "
+        "class's weight), triangles above each panel the weight angles. Panel titles: the mean "
+        "angle between a test feature and its own class's weight. LMCL m=0 is the normalised "
         "softmax; m = 0.1 and 0.2 lie below the bound 1 - cos(π/4) ≈ 0.29 for 8 classes in "
         f"2-D, and should open gaps between the classes' angular ranges. {_fig4_settings(runs)}"
         f"{_failure_text(runs)}{_clipping_text(cut)} {_runs_note(runs)}."

@@ -67,6 +67,17 @@ def head_colour(head: str, margin: float | None = None) -> tuple[float, ...] | s
     return colormaps[cls.colours](min(shade, 0.9))
 
 
+def head_linestyle(head: str, margin: float | None = None) -> str:
+    """A line style per integer margin, so that shades of one hue that lie close (m = 3 and
+    m = 4) and curves that coincide (the three L-Softmax lambda schedules) stay apart."""
+    cls = HEADS.get(head)
+    if cls is None or cls.margin is None or margin is None:
+        return "-"
+    if next(h.kind for h in cls.hypers if h.name == cls.margin) is not int:
+        return "-"
+    return {3: "--", 4: ":"}.get(int(margin), "-")
+
+
 def class_colour(index: int):
     return colormaps[CLASS_COLOURS](index % 10)
 

@@ -53,12 +53,27 @@ FACE_PROFILE_NOTES = {
     "not a fully trained network: compare the heads with each other, not with the papers",
     "cpu": f"CPU profile: quick's faces and network, {_F['cpu'].iterations:,} iterations of "
     f"batch {_F['cpu'].batch_size} with lambda_min {_CPU_FACES['lam_min']:g} for L-Softmax "
-    "and A-Softmax, so that the margin heads fit their training people; "
+    "and A-Softmax, chosen so that the margin heads can fit their training people; "
     f"{len(_CPU_FACES['seeds'])} seeds per half; without {', '.join(_CPU_FACES['without'])}; "
     "LFW people only, not CASIA-WebFace: compare the heads with each other, not with the "
     "papers",
     "smoke": f"SMOKE profile: {_F['smoke'].iterations} iterations; numbers are meaningless",
 }
+
+
+def unfitted_text(results: list[dict], above: float = 50.0) -> str:
+    """A sentence naming every network whose last logged training error is above `above` %,
+    since its test numbers then say more about the failed fit than about its loss."""
+    names = []
+    for r in results:
+        curve = r.get("curves", {}).get("train_error") or []
+        if curve and curve[-1] > above:
+            split = f"{r['split']}, " if r.get("split") else ""
+            names.append(f"{r['head_label']} ({split}seed {r['seed']}: {curve[-1]:.1f}%)")
+    if not names:
+        return ""
+    return (f"Did not fit its training set (last training error above {above:g}%), and is "
+            f"included in the means: {', '.join(names)}.")  # fmt: skip
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

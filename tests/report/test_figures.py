@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.collections
 import matplotlib.colors
 import matplotlib.pyplot as plt
 import numpy as np
@@ -299,9 +300,45 @@ def test_curves_average_seeds_at_common_iterations(results_dir):
     assert x.tolist() == [10, 20, 30, 40] and y.shape == (3, 4)
     np.testing.assert_allclose(y.mean(0), [0.2 + 1, 0.1 + 1, 2 / 30 + 1, 0.05 + 1])
     assert len(figures.aligned(softmax, "iteration", "lam")[0]) == 0  # softmax logs no lambda
-    fig, _ = figures.curves_figure(results)
+    fig, text = figures.curves_figure(results)
     lam_lines = [line.get_label() for line in fig.axes[2].get_lines()]
     assert lam_lines == ["lsoftmax m=2 (n=3)", "lsoftmax m=4 (n=1)"]
+    # m = 2 and m = 4 share one lambda schedule: the caption says the lines coincide, and
+    # different line styles keep them apart; softmax logs no lambda and is not named
+    assert "lsoftmax m=2, lsoftmax m=4 follow one schedule" in text
+    assert "softmax, " not in text.split("(c)")[1].split(".")[0]
+    assert len({line.get_linestyle() for line in fig.axes[2].get_lines()}) == 2
+    results[0]["curves"]["lam"] = [1.0, 2.0, 3.0, 4.0]  # softmax's first seed: no longer shared
+    m4 = next(r for r in results if r["margin"] == 4)
+    m4["curves"]["lam"] = [5.0, 6.0, 7.0, 8.0]
+    assert "follow one schedule" not in figures.curves_figure(results)[1]
+
+
+def test_line_styles_part_close_shades_of_one_hue():
+    styles = [style.head_linestyle("lsoftmax", m) for m in (2, 3, 4)]
+    assert len(set(styles)) == 3  # m = 3 and m = 4 are near blues: styles keep them apart
+    assert style.head_linestyle("softmax") == style.head_linestyle("lmcl", 0.35) == "-"
+    assert style.head_linestyle("asoftmax", 4) == ":"
+
+
+def test_roc_starts_at_one_false_accept_and_marks_the_seeds(results_dir, monkeypatch):
+    verification_results(results_dir)
+    faces, sources = figures.load_experiment("quick", "lfw", results_dir)
+    seed1 = {**faces[0], "seed": 1}  # a second seed of softmax's first network
+    drawn = {}
+    monkeypatch.setattr(figures.style, "save", lambda fig, stem, caption: drawn.update(
+        fig=fig, caption=caption) or [])  # fmt: skip
+    figures.fig7_roc([*faces, seed1], [*sources, sources[0]], results_dir / "fig7")
+    roc, per_fold = drawn["fig"].axes[:2]
+    first = min(line.get_xdata().min() for line in roc.get_lines())
+    # drawn from one false accept in 1500 mismatched pairs (the first grid point at or above
+    # it), the axis starting just left of it: no empty decade
+    assert 1 / 1500 <= first < 1.01 / 1500
+    assert roc.get_xlim()[0] == pytest.approx(first / 1.5)
+    dots = [c.get_facecolors() for c in per_fold.collections
+            if isinstance(c, matplotlib.collections.PathCollection)]  # fmt: skip
+    assert len(dots) == 5 and sum(len(f) == 0 or f[0][3] == 0 for f in dots) == 1  # seed 1
+    assert "filled = the first seed, hollow = the others" in drawn["caption"]
 
 
 def test_angle_summary_means_and_density(results_dir):
@@ -382,6 +419,20 @@ def test_class_errors_reproduce_the_saved_error_or_decline():
                                    "features": features * [[1, 1], [1, 1], [1, -1], [1, 1]],
                                    "test_error": 50.0}])  # fmt: skip
     assert "lsoftmax m=4 misclassifies b in 100% of its test images" in text
+    # b's features along W_b, but |W_b| = 0.6 < |W_a| cos(30 deg): W_a's logit wins for them
+    short = np.array([[0.5, math.sqrt(3) / 2], [0.0, 0.6]])
+    along = np.array([[1.0, 1.0], [2.0, 2.0], [0.0, 1.0], [0.0, 2.0]])
+    text = figures._failure_text([{**run, "head": "lsoftmax", "head_label": "lsoftmax m=4",
+                                   "weights": short, "features": along,
+                                   "test_error": 50.0}])  # fmt: skip
+    assert (
+        "(its class weight is the shortest: |W| = 0.60, the others 1.00-1.00; most of "
+        "them go to a)" in text
+    )
+    normalised = figures._failure_text([{**run, "head": "lmcl", "head_label": "lmcl m=0.1",
+                                         "weights": short, "features": along,
+                                         "test_error": 50.0}])  # fmt: skip
+    assert "misclassifies b" in normalised and "shortest" not in normalised  # W is normalised
 
 
 def test_clipping_is_counted_and_said():

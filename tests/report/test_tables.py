@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from paper_repro.experiments import get_experiment
-from paper_repro.report.tables import render_table, write_table
+from paper_repro.report.tables import render_table, unfitted_text, write_table
 from paper_repro.results import SCHEMA, write_result
 from tests.report.fakes import result_path
 
@@ -80,3 +80,17 @@ def test_2d_studies_have_no_table(tmp_path):
         )
         is None
     )
+
+
+def test_unfitted_networks_are_named_with_their_last_training_error():
+    def run(label, split, seed, errors):
+        return {"head_label": label, "split": split, "seed": seed,
+                "curves": {"train_error": errors}}  # fmt: skip
+
+    runs = [run("softmax", "half1", 0, [90.0, 0.1]), run("asoftmax m=4", "half1", 1, [99.0, 98.6]),
+            run("lmcl m=0.35", None, 0, [60.0, 50.0]), run("arcface", "half2", 0, [])]  # fmt: skip
+    text = unfitted_text(runs)
+    assert "asoftmax m=4 (half1, seed 1: 98.6%)" in text
+    # 50.0 is not above 50; softmax fitted; no curve: nothing to say
+    assert "lmcl" not in text and "softmax (" not in text and "arcface" not in text
+    assert unfitted_text(runs[:1]) == ""
