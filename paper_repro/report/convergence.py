@@ -11,11 +11,20 @@ from paper_repro.experiments import EXPERIMENTS
 from paper_repro.report.figures import verification_of
 
 
-def final_value(result: dict) -> float:
-    """Test error (%), or the network's LFW accuracy (%, mean of its test folds)."""
+def final_value(result: dict) -> float | None:
+    """Test error (%), or the network's LFW accuracy (%, mean of its test folds; None where
+    the run saved no fold accuracies). Each run is an independently trained network (a seed,
+    or a split of LFW's people): one sample of a test over runs."""
     if result["evaluator"] == "verification":
-        return statistics.fmean(verification_of(result)["fold_accuracies"])
+        data = verification_of(result)
+        folds = data["fold_accuracies"] if data else []
+        return statistics.fmean(folds) if folds else None
     return result["metrics"]["test_error"]
+
+
+def final_values(results: list[dict]) -> tuple[float, ...]:
+    """final_value of every run that has one."""
+    return tuple(v for v in map(final_value, results) if v is not None)
 
 
 def check_rows(runs: dict[tuple[str, str], list[dict]]) -> list[dict]:
@@ -31,7 +40,7 @@ def check_rows(runs: dict[tuple[str, str], list[dict]]) -> list[dict]:
             key = (long["head_label"], long["split"])
             same = [r for r in single if (r["head_label"], r["split"]) == key]
             seed0 = [r for r in same if r["seed"] == long["seed"]]
-            values = [final_value(r) for r in same]
+            values = final_values(same)
             row = {"profile": profile, "experiment": checked, "head": long["head_label"],
                    "split": long["split"], "doubled": final_value(long), "seeds": len(values),
                    "iterations": long["config"]["schedule"]["iterations"]}  # fmt: skip

@@ -30,7 +30,7 @@ from paper_repro.report.compute import (
     hours_needed,
     load_benchmark,
 )
-from paper_repro.report.convergence import check_rows, convergence_lines
+from paper_repro.report.convergence import check_rows, convergence_lines, final_values
 from paper_repro.report.deviations import deviation_lines
 from paper_repro.report.figures import FIGURES_DIR, verification_of
 from paper_repro.report.tables import provenance_lines, render
@@ -143,15 +143,8 @@ def _errors(results: list[dict], head: str, margin) -> tuple[float, ...]:
     )
 
 
-def _fold_means(results: list[dict]) -> tuple[float, ...]:
-    """Per-run mean fold accuracy (%): each run is an independently trained network (a seed,
-    or a split of LFW's people), the samples of the test."""
-    data = [verification_of(r) for r in results]
-    return tuple(statistics.fmean(d["fold_accuracies"]) for d in data if d and d["fold_accuracies"])
-
-
 def _verification(results: list[dict], head: str) -> tuple[float, ...]:
-    return _fold_means([r for r in results if r["head"] == head])
+    return final_values([r for r in results if r["head"] == head and verification_of(r)])
 
 
 def saved_runs(results_dir: Path, profiles=PROFILES) -> dict[tuple[str, str], list[dict]]:
@@ -224,10 +217,7 @@ OFFLINE_MISSING = ("cifar10", "cifar100")  # datasets the offline machines do no
 
 def _values(results: list[dict], label: str) -> tuple[float, ...]:
     """Per-run values of one head: test error (%), or mean LFW fold accuracy (%)."""
-    mine = [r for r in results if r["head_label"] == label]
-    if mine and mine[0]["evaluator"] == "verification":
-        return _fold_means(mine)
-    return tuple(r["metrics"]["test_error"] for r in mine)
+    return final_values([r for r in results if r["head_label"] == label])
 
 
 def _paper_value(run) -> str:
