@@ -4,15 +4,16 @@ torch, numpy, sympy, pillow, tqdm, matplotlib, pytest and hypothesis, not ruff o
 pytorch-metric-learning. Data: the MNIST files (and optionally LFW's decoded cache) copied into
 an ignored folder beside the code, given by --data-root.
 
-Steps (each timed; a failing step is recorded and the others still run):
+Steps, in this order (each timed; a failing step is recorded and the others still run):
 1. the loss-head gradient tests on CUDA (tests/losses, CI hypothesis profile);
-2. bench-train on CUDA -> reports/benchmarks/training-cuda.md;
-3. CPU-vs-CUDA equality of the CIFAR-10+ augmentation for one seed;
-4. a CPU checkpoint resumed on CUDA (smoke MNIST run, killed after 2 steps on CPU);
-5. the smoke profile of every runner on CUDA (tables, LFW when its files are there, 2-D study);
-6. host synchronisations in the training step, and ms/step with one forced sync per step;
-7. the paper-profile MNIST run of each table head, seed 0, one process per head at once.
-Writes reports/gpu/check.md and check.json with provenance; results of step 6 go to
+2. CPU-vs-CUDA equality of the CIFAR-10+ augmentation for one seed;
+3. a CPU checkpoint resumed on CUDA (smoke MNIST run, killed after 2 steps on CPU);
+4. the smoke profile of every runner on CUDA (tables, LFW when its files are there, 2-D study);
+5. host synchronisations in the training step, and ms/step with one forced sync per step;
+6. the CUDA rows of `make bench` (needs pytest-benchmark) -> reports/benchmarks/loss_heads-cuda.md;
+7. bench-train on CUDA -> reports/benchmarks/training-cuda.md;
+8. the paper-profile MNIST run of each table head, seed 0, one process per head at once.
+Writes reports/gpu/check.md and check.json with provenance; results of step 8 go to
 reports/results/paper/mnist/ like any run."""
 
 from __future__ import annotations
@@ -52,6 +53,28 @@ def gradient_tests(args) -> dict:
     if proc.returncode:
         raise RuntimeError(f"pytest exit {proc.returncode}: {tail[0]}")
     return {"pytest": tail[0]}
+
+
+def loss_head_bench(args, select="cuda", out=None) -> dict:
+    """The CUDA rows of `make bench` (float32 and bf16 autocast), without the CPU rows; the
+    pytorch-metric-learning columns stay empty where that package is absent. select: the
+    pytest -k expression of the benchmarks run."""
+    from paper_repro import bench
+
+    out = out or REPO_ROOT / "reports" / "benchmarks" / "loss_heads-cuda.md"
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "bench.json"
+        command = [sys.executable, "-m", "pytest", "tests/bench", "-m", "bench", "-k", select,
+                   "-q", "-p", "no:cacheprovider", "--benchmark-enable",
+                   "--benchmark-max-time=0.2", "--benchmark-min-rounds=5",
+                   f"--benchmark-json={raw}"]  # fmt: skip
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), bench.FLUSH_ENV: "1"}
+        proc = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+        if proc.returncode or not raw.exists():
+            tail = (proc.stdout.strip().splitlines() or [proc.stderr[-300:]])[-1]
+            raise RuntimeError(f"pytest exit {proc.returncode}: {tail}")
+        bench.write([raw], out)
+    return {"written": os.path.relpath(out, REPO_ROOT)}
 
 
 def bench_train(args) -> dict:
@@ -157,7 +180,7 @@ def paper_mnist(args) -> dict:
 
 
 STEPS = (gradient_tests, augmentation_equality, cpu_checkpoint_on_cuda, smoke_runners,
-         step_syncs, bench_train, paper_mnist)  # fmt: skip
+         step_syncs, loss_head_bench, bench_train, paper_mnist)  # fmt: skip
 
 
 def main(argv=None) -> int:

@@ -20,3 +20,20 @@ def test_step_syncs_times_both_variants_and_restores_the_watch(tiny_data, monkey
     watch = FiniteWatch("cpu")
     watch.observe(torch.ones(2, 3), torch.tensor(float("nan")), 7)
     assert watch.first.tolist() == [FiniteWatch.NEVER, 7]  # the unpatched observe
+
+
+def test_loss_head_bench_writes_the_selected_rows(tmp_path):
+    """The CUDA step, run on two CPU cases instead: a report with their rows and ratios."""
+    out = tmp_path / "heads.md"
+    select = "test_head and cifar and cpu and float32 and typical and lmcl and not bdlmcl"
+    written = gpu_check.loss_head_bench(argparse.Namespace(), select=select, out=out)
+    table = out.read_text()
+    assert written["written"].endswith("heads.md") and out.with_suffix(".json").exists()
+    assert "| cifar (256, 256, 10) | cpu | float32 | lmcl |" in table
+    assert "face (" not in table  # not selected
+    try:
+        gpu_check.loss_head_bench(argparse.Namespace(), select="no_such_case", out=out)
+    except RuntimeError as exc:
+        assert "pytest exit" in str(exc)  # nothing ran: an error, not an empty report
+    else:
+        raise AssertionError("an empty selection must fail")
