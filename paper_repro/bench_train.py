@@ -111,8 +111,8 @@ def variants(network, batch, compile_net, device) -> tuple[list[Variant], dict]:
     notes = {}
     if not compile_net:
         return out, notes
-    # what the runner compiles (NCHW on CPU): float32 always, bf16 where it is native
-    # (emulated bf16 is the slowest column anyway)
+    # what the runner compiles (the network, NCHW on CPU, and the loss arithmetic): float32
+    # always, bf16 where it is native (emulated bf16 is the slowest column anyway)
     settings = [("compiled", "fp32", False)]
     if bf16_native(device):
         settings.append(("compiled-bf16", "bf16", False))
@@ -120,6 +120,7 @@ def variants(network, batch, compile_net, device) -> tuple[list[Variant], dict]:
         tick = time.perf_counter()
         compiled = Variant(name, copy.deepcopy(net), precision, channels_last, batch, device)
         compiled.net = torch.compile(compiled.net)
+        compiled.head.compile_math = True  # as the runner trains with --compile
         try:
             compiled.step()  # compiles
             notes.setdefault("compile_s", {})[name] = time.perf_counter() - tick

@@ -23,8 +23,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-import torch._dynamo.exc
-import torch._inductor.exc
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
@@ -35,8 +33,10 @@ from paper_repro import provenance
 from paper_repro.data import Catalog, Split
 from paper_repro.evaluators import EVALUATORS, DeviceData, forward_features
 from paper_repro.fileio import atomic_write_bytes
+from paper_repro.losses import compiled as compiled_loss
 from paper_repro.losses import make_head
 from paper_repro.losses.checks import values_checked_by_caller
+from paper_repro.losses.compiled import COMPILE_ERRORS
 from paper_repro.models import make_network
 from paper_repro.results import RESULTS_DIR, SCHEMA, ResultError, read_result, write_result
 from paper_repro.spec import AUGMENTATIONS, RunSpec, jsonable
@@ -44,14 +44,6 @@ from paper_repro.spec import AUGMENTATIONS, RunSpec, jsonable
 RUNS_DIR = provenance.REPO_ROOT / "runs"
 # torch.compile's kernels, kept across runs and sessions (ignored by git)
 COMPILE_CACHE = provenance.REPO_ROOT / ".cache" / "torchinductor"
-# what a failed compile raises (dynamo's errors, inductor's lowering and C++ build errors);
-# any other error in the forward is the network's own and is not retried
-COMPILE_ERRORS = (
-    torch._dynamo.exc.TorchDynamoException,
-    torch._inductor.exc.InductorError,
-    torch._inductor.exc.CppCompileError,
-    torch._inductor.exc.LoweringException,
-)
 
 
 class DivergenceError(RuntimeError):
@@ -296,12 +288,14 @@ class TrainingRun:
             net.to(memory_format=torch.channels_last)
         self.net, self.head = net, head
         model = Classifier(net, head, spec.precision)
-        # torch.compile of the network only (the heads' own checks raise in Python); lazy:
-        # the first step compiles, and falls back to eager if that fails (see _forward)
+        # torch.compile of the network and of the head's loss arithmetic (the heads' checks
+        # stay in Python); lazy: the first step compiles, and each falls back to eager if that
+        # fails (see _forward and losses.compiled)
         self.compiled = {"requested": compile_net, "used": False, "error": None}
         if compile_net:
             os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(COMPILE_CACHE))
             model.net = torch.compile(net)
+            head.compile_math = True
         self.step_model = DistributedDataParallel(model) if self.world > 1 else model
         self.params = [*net.parameters(), *head.parameters()]
         self.optimizer = torch.optim.SGD(
@@ -359,6 +353,9 @@ class TrainingRun:
         return end == schedule.iterations
 
     def _save(self, it: int) -> None:
+        if self.compiled["requested"]:
+            # the loss arithmetic compiles (or fails to) apart from the network
+            self.compiled["loss_error"] = "; ".join(compiled_loss.failures.values()) or None
         buffer = io.BytesIO()
         torch.save({
             "run": json.dumps(identity(self.spec), sort_keys=True),

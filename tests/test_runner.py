@@ -15,6 +15,7 @@ from PIL import Image
 
 from paper_repro.data import DataError
 from paper_repro.experiments import EXPERIMENTS, get_experiment, user_run
+from paper_repro.losses import compiled as compiled_loss
 from paper_repro.results import read_result
 from paper_repro.runner import (
     BatchOrder,
@@ -274,7 +275,8 @@ def test_compiled_training_is_deterministic_close_to_eager_and_recorded(tiny_dat
     again = run(spec, tmp_path / "b", tiny_data, compile_net=True)
     eager = run(spec, tmp_path / "c", tiny_data)
     assert first["provenance"]["torch_compile"] == [
-        {"from_iteration": 0, "requested": True, "used": True, "error": None}]  # fmt: skip
+        {"from_iteration": 0, "requested": True, "used": True, "error": None,
+         "loss_error": None}]  # fmt: skip
     assert eager["provenance"]["torch_compile"][0]["requested"] is False
     assert first["curves"] == again["curves"] and first["metrics"] == again["metrics"]
     # fused kernels may round differently, nothing more
@@ -282,20 +284,23 @@ def test_compiled_training_is_deterministic_close_to_eager_and_recorded(tiny_dat
                                rtol=1e-3)  # fmt: skip
 
 
-def test_failed_compile_falls_back_to_eager_and_says_why(tiny_data, tmp_path, monkeypatch):
+def test_failed_compile_falls_back_to_eager_and_says_why(tiny_data, tmp_path, monkeypatch, request):
     class Broken(torch.nn.Module):  # what torch.compile returns where inductor cannot build
         error = torch._dynamo.exc.BackendCompilerFailed(
             print, RuntimeError("no working C compiler"), None)  # fmt: skip
 
-        def __init__(self, net):
+        def __init__(self, net, **options):
             super().__init__()
             self.net = net
 
-        def forward(self, x):
-            self.net(x)  # a graph that ran partly (batch norm statistics updated), then failed
+        def forward(self, *args):
+            self.net(*args)  # a graph that ran partly (batch norm statistics updated), failed
             raise self.error
 
     monkeypatch.setattr(torch, "compile", Broken)
+    monkeypatch.setattr(compiled_loss, "failures", {})
+    compiled_loss.compiled_math.cache_clear()  # the loss arithmetic compiles anew, and fails
+    request.addfinalizer(compiled_loss.compiled_math.cache_clear)
     spec = smoke()
     # killed after 2 compiled-then-eager steps, resumed without compiling
     assert run(spec, tmp_path / "a", tiny_data, compile_net=True, stop_after=2) is None
@@ -303,6 +308,7 @@ def test_failed_compile_falls_back_to_eager_and_says_why(tiny_data, tmp_path, mo
     eager = run(spec, tmp_path / "b", tiny_data)
     first, second = result["provenance"]["torch_compile"]
     assert first["used"] is False and "no working C compiler" in first["error"]
+    assert "no working C compiler" in first["loss_error"]
     assert (second["from_iteration"], second["requested"]) == (2, False)
     assert _comparable(result) == _comparable(eager)  # the eager network, bit for bit
     Broken.error = RuntimeError("a shape error of the network itself")

@@ -16,4 +16,4 @@ class ASoftmaxHead(AnnealedHead):
         return functional.asoftmax_target(dot, x_norm, w_norm, self.m, self.lam)
 
     def partials(self, dot, x_norm, w_norm):
-        return functional.asoftmax_partials(dot, x_norm, w_norm, self.m, self.lam)
+        return functional.asoftmax_partials(dot, x_norm, w_norm, self.m, self.lam_input)

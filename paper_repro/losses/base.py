@@ -62,6 +62,9 @@ class MarginHead(nn.Module):
     normalise_weight: bool = False
     scale: float | None = None
     select: functional.Select | None = None  # per-sample weights of the cross-entropy
+    # the loss's arithmetic through torch.compile (losses.compiled); the runner sets it with
+    # the network's compile setting
+    compile_math: bool = False
 
     def __init__(self, in_features: int, num_classes: int):
         super().__init__()
@@ -130,7 +133,7 @@ class MarginHead(nn.Module):
     def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return functional.margin_cross_entropy(
             features, self.weight, labels, self.target, self.normalise_weight, self.scale,
-            self.select, self.partials,
+            self.select, self.partials, self.compile_math,
         )  # fmt: skip
 
 

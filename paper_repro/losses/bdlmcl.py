@@ -61,7 +61,7 @@ class BDLMCLHead(LMCLHead):
         # others without it; two fused passes, each weighting the other's samples by zero
         return loss + functional.margin_cross_entropy(
             features, self.weight, labels, self._target_without_margin, self.normalise_weight,
-            self.scale, self._not_selected, self._partials_without_margin,
+            self.scale, self._not_selected, self._partials_without_margin, self.compile_math,
         )  # fmt: skip
 
     def extra_repr(self) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +29,7 @@ from torch.autograd.function import once_differentiable
 
 from paper_repro.losses.angular import arcface_target, arcface_target_and_slope, psi_and_slope
 from paper_repro.losses.checks import check_batch, integer_margin, real_in
+from paper_repro.losses.compiled import compiled_math
 
 # target(dot, x_norm, w_norm) -> target logit, each (B,); row i may only use row i
 Target = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -196,13 +198,31 @@ def margin_cross_entropy(
     scale=None,
     select=None,
     partials: Partials | None = None,
+    compiled: bool = False,
 ):
     """Mean cross-entropy of `margin_logits`, each sample weighted by select(plain logits,
     labels) when given; the same value and gradients, without autograd's (B, C) and (C, D)
     intermediates. `partials`: the target's closed-form partial derivatives (default: by
-    autograd of `target`). Not twice differentiable."""
+    autograd of `target`). `compiled`: run the forward and backward arithmetic through
+    torch.compile (`compiled_math`). Not twice differentiable."""
     partials = partials or autograd_partials(target, normalise_weight, scale)
-    return _MarginCrossEntropy.apply(x, weight, labels, partials, normalise_weight, scale, select)
+    return _MarginCrossEntropy.apply(
+        x, weight, labels, partials, normalise_weight, scale, select, compiled
+    )
+
+
+class _Saved(NamedTuple):
+    """What the backward pass needs of the forward's, besides x, weight and labels."""
+
+    log_p: torch.Tensor  # (B, C)
+    x_norm: torch.Tensor  # (B,)
+    weight_norm: torch.Tensor  # (C,)
+    row: torch.Tensor | None  # (B,) a_i
+    col: torch.Tensor | None  # (C,) b_j
+    sample_weight: torch.Tensor | None  # (B,)
+    d_z: torch.Tensor  # (B,) the target's partials (see Partials)
+    d_xnorm: torch.Tensor | None
+    d_wnorm: torch.Tensor | None
 
 
 class _MarginCrossEntropy(torch.autograd.Function):
@@ -217,64 +237,73 @@ class _MarginCrossEntropy(torch.autograd.Function):
     one coefficient per row of x and per class of W. No (B, D) copy of W_y is made."""
 
     @staticmethod
-    def forward(ctx, x, weight, labels, partials, normalise_weight, scale, select):
-        x_norm = torch.linalg.vector_norm(x, dim=1)  # (B,)
-        weight_norm = torch.linalg.vector_norm(weight, dim=1)  # (C,)
-        row = None if scale is None else scale / _floored(x_norm)  # (B,) a_i
-        col = 1.0 / _floored(weight_norm) if normalise_weight else None  # (C,) b_j
-        z = (x if row is None else x * row[:, None]) @ weight.T  # (B, C)
-        if col is not None:
-            z.mul_(col)
-        sample_weight = None if select is None else select(z, labels).to(z.dtype)  # (B,)
-        z_y = z.gather(1, labels[:, None]).squeeze(1)  # (B,)
-        t, *ctx.partials = partials(z_y, x_norm, weight_norm[labels])
-        z.scatter_(1, labels[:, None], t[:, None])
-        log_p = torch.log_softmax(z, dim=1)  # (B, C)
-        per_sample = -log_p.gather(1, labels[:, None]).squeeze(1)  # (B,) cross-entropy
+    def forward(ctx, x, weight, labels, partials, normalise_weight, scale, select, compiled):
+        forward = compiled_math(_margin_forward) if compiled else _margin_forward
+        loss, ctx.saved = forward(x, weight, labels, partials, normalise_weight, scale, select)
         ctx.save_for_backward(x, weight, labels)
-        ctx.log_p = log_p
-        ctx.norms, ctx.row, ctx.col = (x_norm, weight_norm), row, col
-        ctx.sample_weight = sample_weight
-        if sample_weight is not None:
-            per_sample = per_sample * sample_weight
-        return per_sample.mean()
+        ctx.compiled = compiled
+        return loss
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_loss):
         x, weight, labels = ctx.saved_tensors
+        backward = compiled_math(_margin_backward) if ctx.compiled else _margin_backward
         # the forward pass ran in float32 or wider with autocast off; so does this one, even
         # when backward() is called inside an autocast region
         with torch.autocast(x.device.type, enabled=False):
-            return (*_margin_backward(ctx, grad_loss, x, weight, labels), *[None] * 5)
+            grads = backward(grad_loss, x, weight, labels, ctx.saved, *ctx.needs_input_grad[:2])
+        return (*grads, *[None] * 6)
 
 
-def _margin_backward(ctx, grad_loss, x, weight, labels):
-    x_norm, weight_norm = ctx.norms
-    row, col = ctx.row, ctx.col
-    d_z, d_xnorm, d_wnorm = ctx.partials  # (B,) each, or None
+def _margin_forward(x, weight, labels, partials, normalise_weight, scale, select):
+    """(mean loss, _Saved) of `margin_cross_entropy`."""
+    x_norm = torch.linalg.vector_norm(x, dim=1)  # (B,)
+    weight_norm = torch.linalg.vector_norm(weight, dim=1)  # (C,)
+    row = None if scale is None else scale / _floored(x_norm)  # (B,) a_i
+    col = 1.0 / _floored(weight_norm) if normalise_weight else None  # (C,) b_j
+    z = (x if row is None else x * row[:, None]) @ weight.T  # (B, C)
+    if col is not None:
+        z.mul_(col)
+    sample_weight = None if select is None else select(z, labels).to(z.dtype)  # (B,)
+    z_y = z.gather(1, labels[:, None]).squeeze(1)  # (B,)
+    t, d_z, d_xnorm, d_wnorm = partials(z_y, x_norm, weight_norm[labels])
+    z.scatter_(1, labels[:, None], t[:, None])
+    log_p = torch.log_softmax(z, dim=1)  # (B, C)
+    per_sample = -log_p.gather(1, labels[:, None]).squeeze(1)  # (B,) cross-entropy
+    if sample_weight is not None:
+        per_sample = per_sample * sample_weight
+    saved = _Saved(log_p, x_norm, weight_norm, row, col, sample_weight, d_z, d_xnorm, d_wnorm)
+    return per_sample.mean(), saved
+
+
+def _margin_backward(grad_loss, x, weight, labels, saved: _Saved, need_x: bool, need_w: bool):
+    """(d loss / d x or None, d loss / d weight or None) of `margin_cross_entropy`."""
+    x_norm, weight_norm, row, col = saved.x_norm, saved.weight_norm, saved.row, saved.col
     per_row = grad_loss / x.shape[0]  # d loss / d CE_i
-    if ctx.sample_weight is not None:
-        per_row = per_row * ctx.sample_weight  # (B,)
-    p = torch.exp(ctx.log_p)  # (B, C) softmax: d CE_i / d z_ij off the target
+    if saved.sample_weight is not None:
+        per_row = per_row * saved.sample_weight  # (B,)
+    p = torch.exp(saved.log_p)  # (B, C) softmax: d CE_i / d z_ij off the target
     g_target = (p.gather(1, labels[:, None]).squeeze(1) - 1.0) * per_row  # (B,) d loss / d t_i
-    p.mul_(per_row if ctx.sample_weight is None else per_row[:, None])
-    p.scatter_(1, labels[:, None], (g_target * d_z)[:, None])  # d loss / d z_iy via the target
+    p.mul_(per_row if saved.sample_weight is None else per_row[:, None])
+    # d loss / d z_iy via the target
+    p.scatter_(1, labels[:, None], (g_target * saved.d_z)[:, None])
     if col is not None:
         p.mul_(col)
     if row is not None:
         p.mul_(row[:, None])  # (B, C): d loss / d(x_i . W_j) along the normalised directions
 
     grad_x = grad_w = None
-    if ctx.needs_input_grad[0]:
+    if need_x:
         grad_x = p @ weight  # (B, D)
+        d_xnorm = saved.d_xnorm
         radial = None if d_xnorm is None else g_target * d_xnorm / _safe(x_norm)  # (B,)
         _add_radial(grad_x, x, x_norm, radial, project=row is not None)
-    if ctx.needs_input_grad[1]:
+    if need_w:
         grad_w = p.T @ x  # (C, D)
         radial = None
-        if d_wnorm is not None:
-            radial = torch.zeros_like(weight_norm).index_add_(0, labels, g_target * d_wnorm)
+        if saved.d_wnorm is not None:
+            radial = torch.zeros_like(weight_norm).index_add_(0, labels, g_target * saved.d_wnorm)
             radial = radial / _safe(weight_norm)  # (C,)
         _add_radial(grad_w, weight, weight_norm, radial, project=col is not None)
     return grad_x, grad_w

@@ -14,4 +14,4 @@ class LSoftmaxHead(AnnealedHead):
         return functional.lsoftmax_target(dot, x_norm, w_norm, self.m, self.lam)
 
     def partials(self, dot, x_norm, w_norm):
-        return functional.lsoftmax_partials(dot, x_norm, w_norm, self.m, self.lam)
+        return functional.lsoftmax_partials(dot, x_norm, w_norm, self.m, self.lam_input)

@@ -65,20 +65,31 @@ class AnnealedHead(MarginHead):
         # the buffer is what a checkpoint holds; the host copy gives lam without reading the
         # device (a GPU synchronisation per step)
         self.register_buffer("iteration", torch.zeros((), dtype=torch.int64))
-        self._iteration = 0
+        self._at_iteration(0)
         self.register_load_state_dict_post_hook(AnnealedHead._read_iteration)
+
+    def _at_iteration(self, iteration: int) -> None:
+        self._iteration = iteration
+        self._lam_input = torch.tensor(self.lam, dtype=torch.float64)
 
     @staticmethod
     def _read_iteration(module, incompatible_keys) -> None:
-        module._iteration = int(module.iteration)
+        module._at_iteration(int(module.iteration))
 
     @property
     def lam(self) -> float:
         return self.schedule(self._iteration)
 
+    @property
+    def lam_input(self) -> torch.Tensor:
+        """lam as a float64 host scalar for `partials`: the same arithmetic as the float, and a
+        compiled loss (`compile_math`) takes it as an input instead of compiling anew for each
+        value of the schedule (a float read inside the compiled code would be a constant)."""
+        return self._lam_input
+
     def forward(self, features, labels):
         if self.training:
-            self._iteration += 1
+            self._at_iteration(self._iteration + 1)
             self.iteration.fill_(self._iteration)
         return super().forward(features, labels)
 

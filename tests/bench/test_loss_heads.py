@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import shutil
 import sys
 
 import pytest
@@ -32,7 +33,11 @@ if FLUSH:
 pytestmark = pytest.mark.bench
 
 DEVICES = ["cpu", "cuda"]
-CONFIGS = [(d, "float32") for d in DEVICES] + [("cuda", "bf16 autocast")]
+# "compiled": the heads' loss arithmetic through torch.compile (`compile_math`, as the runner
+# trains with --compile), against the same eager baseline
+COMPILED = "float32 compiled"
+CONFIGS = [(d, "float32") for d in DEVICES] + [("cpu", COMPILED), ("cuda", "bf16 autocast")]
+HAS_C_COMPILER = any(map(shutil.which, ("cc", "gcc", "clang")))
 
 
 @functools.cache
@@ -54,7 +59,7 @@ def _session() -> dict:
     }
 
 
-def _loss_fn(case: bench.Case, weight: torch.Tensor, shape: bench.Shape):
+def _loss_fn(case: bench.Case, weight: torch.Tensor, shape: bench.Shape, compiled=False):
     """(loss(features, labels), weight parameter) for a case, on weight's device."""
     if case.head == "plain":
         linear = nn.Linear(shape.features, shape.classes, bias=False).to(weight.device)
@@ -62,6 +67,7 @@ def _loss_fn(case: bench.Case, weight: torch.Tensor, shape: bench.Shape):
         return (lambda x, y: F.cross_entropy(linear(x), y)), linear.weight
     head = make_head(case.head, shape.features, shape.classes, **case.hyper).to(weight.device)
     head.weight.data.copy_(weight)
+    head.compile_math = compiled
     head.train()
     return head, head.weight
 
@@ -118,6 +124,8 @@ def _run(benchmark, shape_name, device, dtype, regime_name, case, impl):
         pytest.skip("benchmarks are disabled: make bench, or pytest -m bench --benchmark-enable")
     if device == "cuda" and not torch.cuda.is_available():
         pytest.skip("CUDA is not available")
+    if dtype == COMPILED and (impl == "pml" or not HAS_C_COMPILER):
+        pytest.skip("pytorch-metric-learning runs eagerly" if HAS_C_COMPILER else "no C compiler")
     session = _session()
     if FLUSH and not session["flushed_all_threads"]:
         pytest.fail(
@@ -127,8 +135,10 @@ def _run(benchmark, shape_name, device, dtype, regime_name, case, impl):
     shape, regime = bench.SHAPES[shape_name], bench.REGIMES[regime_name]
     features, weight, labels = bench.make_inputs(shape, regime, device)
     features.requires_grad_(True)
-    make = _pml_loss_fn if impl == "pml" else _loss_fn
-    loss_fn, param = make(case, weight, shape)
+    if impl == "pml":
+        loss_fn, param = _pml_loss_fn(case, weight, shape)
+    else:
+        loss_fn, param = _loss_fn(case, weight, shape, compiled=dtype == COMPILED)
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16)
         if dtype == "bf16 autocast"

@@ -36,8 +36,8 @@ def _problem(angles, labels=(0, 1, 2, 0), close_class: float | None = None, seed
 def _factor_2_near_pole(monkeypatch):
     original = functional._margin_backward
 
-    def mutant(ctx, grad_loss, x, weight, labels):
-        grad_x, grad_w = original(ctx, grad_loss, x, weight, labels)
+    def mutant(grad_loss, x, weight, labels, *rest):
+        grad_x, grad_w = original(grad_loss, x, weight, labels, *rest)
         w_y = weight[labels]
         cos = (x * w_y).sum(dim=1) / (x.norm(dim=1) * w_y.norm(dim=1))
         near = (1.0 - cos.abs()) < 1e-8  # target angle below about 1.4e-4
