@@ -24,6 +24,10 @@ COMPILE_ERRORS = (
 
 # function name -> why compiling it failed; those functions run eagerly from then on
 failures: dict[str, str] = {}
+# every head, shape and dtype is one more compiled version of the same two functions; past
+# dynamo's default of 8 versions a function runs eagerly, after failing every version's guards
+# first (slower than never compiling: seen in make bench, whose ninth head went from 3x to 5x)
+RECOMPILE_LIMIT = 64
 
 
 @functools.cache
@@ -31,6 +35,8 @@ def compiled_math(fn):
     """fn through torch.compile (static shapes: a new shape compiles once more), falling back
     to fn itself, with one warning, where compiling fails (no C compiler, an unsupported op).
     """
+    config = torch._dynamo.config
+    config.recompile_limit = max(config.recompile_limit, RECOMPILE_LIMIT)
     compiled = torch.compile(fn, dynamic=False)
 
     @functools.wraps(fn)

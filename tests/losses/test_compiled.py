@@ -68,6 +68,18 @@ def test_compiled_loss_matches_autograd_through_a_schedule_without_recompiling(n
     assert graphs[3] == graphs[2], "a new value of lam compiled anew"
 
 
+def test_more_than_eight_shapes_each_compile():
+    """dynamo keeps 8 versions of a function by default; the heads of a benchmark (or a test
+    session) need more, and past the limit a call would run eagerly after failing every guard."""
+    head = HEADS["lmcl"](4, 3)
+    head.compile_math = True
+    for batch in range(2, 12):
+        before = _compiled_graphs()[0]
+        with torch.no_grad():
+            head(torch.randn(batch, 4), torch.arange(batch) % 3)
+        assert _compiled_graphs()[0] == before + 1, f"batch {batch}: not compiled"
+
+
 def test_failed_compile_runs_eagerly_warns_and_says_why(monkeypatch):
     def broken(fn, **kwargs):
         def run(*args):
