@@ -33,7 +33,7 @@ from paper_repro.report.compute import (
 from paper_repro.report.convergence import check_rows, convergence_lines, final_values
 from paper_repro.report.deviations import deviation_lines
 from paper_repro.report.figures import FIGURES_DIR, verification_of
-from paper_repro.report.tables import provenance_lines, render
+from paper_repro.report.tables import mean_std, provenance_lines, render, spread_text
 from paper_repro.results import RESULTS_DIR, load_results
 from paper_repro.spec import PROFILES
 
@@ -277,10 +277,8 @@ def master_lines(runs: dict[tuple[str, str], list[dict]], profiles=PROFILES,
                 values = _values(results, label)
                 if not values:
                     continue
-                sd = statistics.stdev(values) if len(values) > 1 else 0.0
-                ours.append(
-                    f"{profile}: {statistics.fmean(values):.2f} ± {sd:.2f}, n={len(values)}"
-                )
+                spread = spread_text(*mean_std(values), len(values))
+                ours.append(f"{profile}: {spread}, n={len(values)}")
                 if label != "softmax" and run.head.name != "softmax":
                     verification = run.evaluator == "verification"
                     paper_gap = _paper_gap(exp, label, verification)

@@ -80,6 +80,11 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
+def spread_text(mean: float, std: float, n: int) -> str:
+    """'mean ± std' with two decimals; the mean alone for one value, whose std is undefined."""
+    return f"{mean:.2f}" if n < 2 else f"{mean:.2f} ± {std:.2f}"
+
+
 def summarise(results: list[dict]) -> list[dict]:
     """One row per head and margin: softmax first, then by margin (the papers' order)."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
@@ -127,7 +132,7 @@ def render_table(
         "|---|---|---|---|---|",
     ]
     for row in summarise(results):
-        ours = f"{row['mean']:.2f} ± {row['std']:.2f} (n={row['n']})"
+        ours = f"{spread_text(row['mean'], row['std'], row['n'])} (n={row['n']})"
         margin = "-" if row["margin"] is None else str(row["margin"])
         lines.append(
             f"| {row['head']} | {margin} | {ours} | {_fmt(row['paper'])} | "

@@ -45,6 +45,14 @@ def test_mean_std_and_difference_per_head(tmp_path):
     assert "QUICK profile" in text and "commit: abc123" in text and "6.00 h over 6 runs" in text
 
 
+def test_one_seed_shows_its_value_without_a_spread(tmp_path):
+    write_result(result_path("quick", "mnist", "softmax-seed0", tmp_path),
+                 fake_result("softmax", None, 0, 0.38))  # fmt: skip
+    path = write_table(get_experiment("mnist"), "quick", "classification",
+                       results_dir=tmp_path, tables_dir=tmp_path / "tables")  # fmt: skip
+    assert "| softmax | - | 0.38 (n=1) | 0.40 | -0.02 |" in path.read_text()
+
+
 def test_missing_results_show_as_missing_not_as_numbers():
     text = render_table(get_experiment("cifar100"), "paper", [], missing="CIFAR-100 is absent.")
     assert "**No results.** CIFAR-100 is absent." in text and "|" not in text
