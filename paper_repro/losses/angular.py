@@ -37,12 +37,12 @@ def multiple_angle_slope(cos: torch.Tensor, m: int) -> torch.Tensor:
 def angle_segment(cos: torch.Tensor, m: int) -> torch.Tensor:
     """k such that t in [k pi/m, (k+1) pi/m]: the number of thresholds cos(j pi/m), j = 1..m-1,
     that cos(t) lies below. Ties are harmless because psi is continuous at k pi/m."""
-    # ascending thresholds; m - 1 minus those <= cos is the number above it, in one search
-    thresholds = torch.tensor(
-        [math.cos(j * math.pi / m) for j in range(m - 1, 0, -1)], dtype=cos.dtype, device=cos.device
-    )
-    at_or_below = torch.searchsorted(thresholds, cos.contiguous(), right=True)
-    return (m - 1 - at_or_below).to(cos.dtype)
+    # comparisons, not a sorted search: compiled, they fuse into the element-wise loop
+    # (each threshold is rounded to cos's dtype, as a search over a tensor of them would be)
+    k = torch.zeros_like(cos)
+    for j in range(1, m):
+        k = k + (cos < math.cos(j * math.pi / m))
+    return k
 
 
 def psi(cos: torch.Tensor, m: int) -> torch.Tensor:

@@ -30,8 +30,18 @@ def values_checked_by_caller() -> Iterator[None]:
         _CALLER_CHECKS_VALUES.reset(token)
 
 
-def check_batch(features: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor) -> None:
-    """features (B, D) float, weight (C, D) float, labels (B,) integer in [0, C), all finite."""
+def caller_checks_values() -> bool:
+    """Whether a caller has taken over the value checks (`values_checked_by_caller`)."""
+    return _CALLER_CHECKS_VALUES.get()
+
+
+def check_batch(
+    features: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor, values: bool = True
+) -> None:
+    """features (B, D) float, weight (C, D) float, labels (B,) integer; with `values` (and no
+    caller checking them) also labels in [0, C) and every feature and weight finite.
+    `values=False` is for a caller that checks them itself with `check_values`, on the
+    reductions of its own computation."""
     for name, t in (("features", features), ("weight", weight), ("labels", labels)):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
@@ -58,25 +68,34 @@ def check_batch(features: torch.Tensor, weight: torch.Tensor, labels: torch.Tens
         raise TypeError(f"labels must be torch.int64 class indices, got {labels.dtype}")
     if weight.shape[0] == 0:
         raise ValueError("weight has no classes (C=0)")
-    if _CALLER_CHECKS_VALUES.get():
-        return
-    # One host sync for all value checks. A sum is finite only if every element is, and one
-    # reduction is far cheaper than isfinite over a (10572, 512) weight; a finite tensor whose
-    # sum overflows falls back to the exact element-wise test below.
+    if values and not caller_checks_values():
+        # a sum is finite only if every element is, and one reduction is far cheaper than
+        # isfinite over a (10572, 512) weight
+        totals = (features.sum(dtype=torch.float64), weight.sum(dtype=torch.float64))
+        check_values(value_summary(labels, *totals), features, weight)
+
+
+def value_summary(labels, feature_total, weight_total) -> torch.Tensor:
+    """(min label, max label, feature total, weight total) as one float64 vector (4,), read by
+    `check_values` in one host synchronisation. The totals are any sums that are finite when
+    every feature (weight) is: of the elements, or of the row norms (no cancellation)."""
     lo, hi = labels.aminmax()
-    total = features.sum(dtype=torch.float64) + weight.sum(dtype=torch.float64)
-    lo, hi, total = torch.stack((lo.double(), hi.double(), total)).tolist()
-    bad_label = lo < 0 or hi >= weight.shape[0]
-    bad_feature = not math.isfinite(total) and not torch.isfinite(features).all()
-    bad_weight = not math.isfinite(total) and not torch.isfinite(weight).all()
-    if bad_label:
+    return torch.stack((lo.double(), hi.double(), feature_total.double(), weight_total.double()))
+
+
+def check_values(summary: torch.Tensor, features: torch.Tensor, weight: torch.Tensor) -> None:
+    """ValueError for labels outside [0, C) or NaN/inf in features or weight, from a
+    `value_summary`. A total that is not finite is confirmed element-wise first: a finite
+    tensor whose total overflowed passes."""
+    lo, hi, feature_total, weight_total = summary.tolist()
+    if lo < 0 or hi >= weight.shape[0]:
         raise ValueError(
             f"labels must lie in [0, {weight.shape[0] - 1}] (num_classes={weight.shape[0]}), "
             f"got values in [{int(lo)}, {int(hi)}]"
         )
-    if bad_feature:
+    if not math.isfinite(feature_total) and not torch.isfinite(features).all():
         raise ValueError("features contain NaN or inf; the loss would be NaN")
-    if bad_weight:
+    if not math.isfinite(weight_total) and not torch.isfinite(weight).all():
         raise ValueError("weight contains NaN or inf; the loss would be NaN")
 
 

@@ -28,7 +28,14 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from paper_repro.losses.angular import arcface_target, arcface_target_and_slope, psi_and_slope
-from paper_repro.losses.checks import check_batch, integer_margin, real_in
+from paper_repro.losses.checks import (
+    caller_checks_values,
+    check_batch,
+    check_values,
+    integer_margin,
+    real_in,
+    value_summary,
+)
 from paper_repro.losses.compiled import compiled_math
 
 # target(dot, x_norm, w_norm) -> target logit, each (B,); row i may only use row i
@@ -43,10 +50,15 @@ Partials = Callable[
 Select = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def _full_precision(fn):
+def _full_precision(fn=None, *, values: bool = True):
+    """fn(x, weight, labels, ...) with its arguments checked (`check_batch`; `values=False`: fn
+    checks the values itself) and x and weight in at least float32, autocast off."""
+    if fn is None:
+        return functools.partial(_full_precision, values=values)
+
     @functools.wraps(fn)
     def wrapper(x, weight, labels, *args, **kwargs):
-        check_batch(x, weight, labels)
+        check_batch(x, weight, labels, values=values)
         dtype = torch.promote_types(torch.promote_types(x.dtype, weight.dtype), torch.float32)
         with torch.autocast(x.device.type, enabled=False):
             return fn(x.to(dtype), weight.to(dtype), labels, *args, **kwargs)
@@ -188,7 +200,7 @@ def margin_logits(x, weight, labels, target: Target, normalise_weight=False, sca
     )  # (B, C), column y_i replaced
 
 
-@_full_precision
+@_full_precision(values=False)
 def margin_cross_entropy(
     x,
     weight,
@@ -203,26 +215,14 @@ def margin_cross_entropy(
     """Mean cross-entropy of `margin_logits`, each sample weighted by select(plain logits,
     labels) when given; the same value and gradients, without autograd's (B, C) and (C, D)
     intermediates. `partials`: the target's closed-form partial derivatives (default: by
-    autograd of `target`). `compiled`: run the forward and backward arithmetic through
-    torch.compile (`compiled_math`). Not twice differentiable."""
+    autograd of `target`). `compiled`: run the arithmetic through torch.compile
+    (`compiled_math`). Not twice differentiable."""
     partials = partials or autograd_partials(target, normalise_weight, scale)
+    # read here: inside autograd.Function.forward grad mode is always off
+    grad_wanted = torch.is_grad_enabled()
     return _MarginCrossEntropy.apply(
-        x, weight, labels, partials, normalise_weight, scale, select, compiled
+        x, weight, labels, partials, normalise_weight, scale, select, compiled, grad_wanted
     )
-
-
-class _Saved(NamedTuple):
-    """What the backward pass needs of the forward's, besides x, weight and labels."""
-
-    log_p: torch.Tensor  # (B, C)
-    x_norm: torch.Tensor  # (B,)
-    weight_norm: torch.Tensor  # (C,)
-    row: torch.Tensor | None  # (B,) a_i
-    col: torch.Tensor | None  # (C,) b_j
-    sample_weight: torch.Tensor | None  # (B,)
-    d_z: torch.Tensor  # (B,) the target's partials (see Partials)
-    d_xnorm: torch.Tensor | None
-    d_wnorm: torch.Tensor | None
 
 
 class _MarginCrossEntropy(torch.autograd.Function):
@@ -234,26 +234,70 @@ class _MarginCrossEntropy(torch.autograd.Function):
     The target logit rides on the plain logit z_iy = a_i b_y (x_i . W_y) it replaces: its
     slope in z_iy goes into column y of the (B, C) gradient, so the matmuls and projections
     carry it, and what remains, its dependence on |x_i| and |W_y| at fixed z_iy, is radial:
-    one coefficient per row of x and per class of W. No (B, D) copy of W_y is made."""
+    one coefficient per row of x and per class of W. No (B, D) copy of W_y is made.
+
+    The loss is a scalar, so its gradients are those of d loss = 1 times the incoming
+    gradient: the forward computes them with the loss (`_margin_loss_and_grads`, one pass,
+    one compiled call where compiled) and the backward only scales them."""
 
     @staticmethod
-    def forward(ctx, x, weight, labels, partials, normalise_weight, scale, select, compiled):
-        forward = compiled_math(_margin_forward) if compiled else _margin_forward
-        loss, ctx.saved = forward(x, weight, labels, partials, normalise_weight, scale, select)
-        ctx.save_for_backward(x, weight, labels)
-        ctx.compiled = compiled
+    def forward(
+        ctx, x, weight, labels, partials, normalise_weight, scale, select, compiled, grad_wanted
+    ):
+        need_x, need_w = (grad_wanted and need for need in ctx.needs_input_grad[:2])
+        summarise = not caller_checks_values()
+        fused = compiled_math(_margin_loss_and_grads) if compiled else _margin_loss_and_grads
+        loss, grad_x, grad_w, summary = fused(
+            x, weight, labels, partials, normalise_weight, scale, select, need_x, need_w,
+            summarise,
+        )  # fmt: skip
+        if summarise:
+            check_values(summary, x, weight)
+        ctx.save_for_backward(grad_x, grad_w)
         return loss
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_loss):
-        x, weight, labels = ctx.saved_tensors
-        backward = compiled_math(_margin_backward) if ctx.compiled else _margin_backward
-        # the forward pass ran in float32 or wider with autocast off; so does this one, even
-        # when backward() is called inside an autocast region
-        with torch.autocast(x.device.type, enabled=False):
-            grads = backward(grad_loss, x, weight, labels, ctx.saved, *ctx.needs_input_grad[:2])
-        return (*grads, *[None] * 6)
+        grad_x, grad_w = ctx.saved_tensors
+        grad_x = None if grad_x is None else grad_x * grad_loss
+        grad_w = None if grad_w is None else grad_w * grad_loss
+        return grad_x, grad_w, *[None] * 7
+
+
+def _margin_loss_and_grads(
+    x, weight, labels, partials, normalise_weight, scale, select, need_x, need_w, summarise
+):
+    """(mean loss, d loss / d x or None, d loss / d weight or None, `value_summary` or None)
+    of `margin_cross_entropy`. With `summarise`, labels outside [0, C) are clamped into it
+    so that no index leaves the (B, C) matrix; the summary reports them to the caller, which
+    raises before anything computed here is used."""
+    summary_labels = labels
+    if summarise:
+        labels = labels.clamp(0, weight.shape[0] - 1)
+    loss, saved = _margin_forward(x, weight, labels, partials, normalise_weight, scale, select)
+    grad_x = grad_w = None
+    if need_x or need_w:
+        grad_x, grad_w = _margin_backward(1.0, x, weight, labels, saved, need_x, need_w)
+    summary = None
+    if summarise:
+        # the norms are finite exactly when the rows are (or overflowed: check_values tells)
+        summary = value_summary(summary_labels, saved.x_norm.sum(), saved.weight_norm.sum())
+    return loss, grad_x, grad_w, summary
+
+
+class _Saved(NamedTuple):
+    """What the gradients need of the forward pass, besides x, weight and labels."""
+
+    log_p: torch.Tensor  # (B, C)
+    x_norm: torch.Tensor  # (B,)
+    weight_norm: torch.Tensor  # (C,)
+    row: torch.Tensor | None  # (B,) a_i
+    col: torch.Tensor | None  # (C,) b_j
+    sample_weight: torch.Tensor | None  # (B,)
+    d_z: torch.Tensor  # (B,) the target's partials (see Partials)
+    d_xnorm: torch.Tensor | None
+    d_wnorm: torch.Tensor | None
 
 
 def _margin_forward(x, weight, labels, partials, normalise_weight, scale, select):
@@ -278,7 +322,8 @@ def _margin_forward(x, weight, labels, partials, normalise_weight, scale, select
 
 
 def _margin_backward(grad_loss, x, weight, labels, saved: _Saved, need_x: bool, need_w: bool):
-    """(d loss / d x or None, d loss / d weight or None) of `margin_cross_entropy`."""
+    """(d loss / d x or None, d loss / d weight or None) of `margin_cross_entropy`, for an
+    incoming gradient grad_loss (a number or a 0-d tensor)."""
     x_norm, weight_norm, row, col = saved.x_norm, saved.weight_norm, saved.row, saved.col
     per_row = grad_loss / x.shape[0]  # d loss / d CE_i
     if saved.sample_weight is not None:

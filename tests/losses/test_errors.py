@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
-from paper_repro.losses import LambdaSchedule, functional, make_head
+from paper_repro.losses import HEADS, LambdaSchedule, functional, make_head
 
 X = torch.randn(4, 3)
 W = torch.randn(5, 3)
@@ -118,3 +119,38 @@ def test_head_constructor_validates(name, params):
 def test_schedule_rejects_negative_values():
     with pytest.raises(ValueError, match=r"gamma must lie in \[0.0, inf\)"):
         LambdaSchedule(base=1000, gamma=-1)
+
+
+HEAD_HYPER = {"lsoftmax": {"m": 3}, "asoftmax": {"m": 3}}
+COMPILE = [False] + ([True] if any(map(shutil.which, ("cc", "gcc", "clang"))) else [])
+
+
+@pytest.mark.parametrize("compiled", COMPILE, ids=lambda c: "compiled" if c else "eager")
+@pytest.mark.parametrize("name", HEADS)
+@pytest.mark.parametrize(
+    ("x", "w", "y", "match"),
+    [
+        (X, W, torch.tensor([0, 1, 5, 2]), r"labels must lie in \[0, 4\]"),
+        (X, W, torch.tensor([0, -1, 3, 2]), r"got values in \[-1, 3\]"),
+        (X.clone().index_fill_(0, torch.tensor([2]), math.nan), W, Y, r"features contain NaN"),
+        (X, W.clone().index_fill_(0, torch.tensor([4]), -math.inf), Y, r"weight contains NaN"),
+    ],
+    ids=["label-too-large", "negative-label", "nan-row", "inf-class"],
+)
+def test_training_loss_rejects_bad_values_after_computing(name, compiled, x, w, y, match):
+    """The heads' training loss checks the values on the reductions of its own computation
+    (labels' range, the row norms): the same errors as the reference path, also compiled,
+    where the out-of-range label must not reach an index."""
+    head = make_head(name, 3, 5, **HEAD_HYPER.get(name, {}))
+    head.weight.data.copy_(w)
+    head.compile_math = compiled
+    with pytest.raises(ValueError, match=match):
+        head(x.clone().requires_grad_(), y)
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_finite_features_whose_norm_overflows_are_not_called_nan(name):
+    """1e30 squared overflows float32, so the row norm is inf while every feature is finite:
+    the element-wise confirmation lets the batch through."""
+    head = make_head(name, 3, 5, **HEAD_HYPER.get(name, {}))
+    head(torch.full((4, 3), 1e30), Y)

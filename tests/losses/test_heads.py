@@ -176,3 +176,21 @@ def test_closed_form_partials_equal_autograd_of_the_target(name, hyper, seed):
     generic.partials = lambda *args: MarginHead.partials(generic, *args)  # the fallback
     for got, want in zip(loss_and_grads(closed), loss_and_grads(generic), strict=True):
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(("name", "hyper"), CLOSED_FORMS, ids=[n for n, _ in CLOSED_FORMS])
+def test_gradients_scale_with_the_incoming_gradient_and_follow_grad_mode(name, hyper):
+    """The training loss computes its gradients with the value, for an incoming gradient of
+    1, and the backward scales them: 3 * loss must give 3 times the gradients (a backward
+    that ignored its input would give 1 times), and without grad mode the loss is the same."""
+    torch.manual_seed(5)
+    head = make_head(name, 6, 4, **hyper).double()
+    x = torch.randn(10, 6, dtype=torch.float64, requires_grad=True)
+    labels = torch.randint(0, 4, (10,))
+    loss = head(x, labels)
+    once = torch.autograd.grad(loss, (x, head.weight))
+    thrice = torch.autograd.grad(3.0 * head(x, labels), (x, head.weight))
+    for one, three in zip(once, thrice, strict=True):
+        torch.testing.assert_close(three, 3.0 * one, rtol=1e-12, atol=0.0)
+    with torch.no_grad():
+        torch.testing.assert_close(head(x, labels), loss.detach(), rtol=0.0, atol=0.0)
