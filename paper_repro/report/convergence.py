@@ -55,6 +55,16 @@ def check_rows(runs: dict[tuple[str, str], list[dict]]) -> list[dict]:
     return rows
 
 
+def unconverged_heads(runs: dict[tuple[str, str], list[dict]]) -> dict[tuple[str, str], list]:
+    """(profile, experiment) -> the head labels whose doubling check found the schedule not
+    converged: a verdict on those heads there compares schedules, not losses."""
+    found: dict[tuple[str, str], list] = {}
+    for row in check_rows(runs):
+        if row.get("converged") is False:
+            found.setdefault((row["profile"], row["experiment"]), []).append(row["head"])
+    return found
+
+
 def convergence_lines(runs: dict[tuple[str, str], list[dict]]) -> list[str]:
     rows = check_rows(runs)
     if not rows:

@@ -30,7 +30,12 @@ from paper_repro.report.compute import (
     hours_needed,
     load_benchmark,
 )
-from paper_repro.report.convergence import check_rows, convergence_lines, final_values
+from paper_repro.report.convergence import (
+    check_rows,
+    convergence_lines,
+    final_values,
+    unconverged_heads,
+)
 from paper_repro.report.deviations import deviation_lines
 from paper_repro.report.figures import FIGURES_DIR, verification_of
 from paper_repro.report.tables import mean_std, provenance_lines, render, spread_text
@@ -159,37 +164,62 @@ def saved_runs(results_dir: Path, profiles=PROFILES) -> dict[tuple[str, str], li
 
 def claim_rows(runs: dict[tuple[str, str], list[dict]]) -> list[dict]:
     """One row per claim and (profile, experiment) of `saved_runs`: claim, where, comparison,
-    verdict."""
+    verdict; withdrawn where the doubling check found a compared head's schedule not
+    converged."""
     rows = []
+    unconverged = unconverged_heads(runs)
     for (profile, name), results in runs.items():
         if _is_check(name):
             continue
         source = EXPERIMENTS[name].source if name in EXPERIMENTS else ""
         where = f"{name} (`{profile}`{'; ' + source if source else ''})"
+        labels = {(r["head"], r["margin"]): r["head_label"] for r in results}
+        unchecked = unconverged.get((profile, name), ())
         classification = [r for r in results if r["evaluator"] == "classification"]
         if classification:
             softmax = _errors(classification, "softmax", None)
             for m in (2, 3, 4):
                 c = Comparison(softmax, _errors(classification, "lsoftmax", m))
-                rows.append(_row(1, f"softmax - L-Softmax m={m} test error", where, c))
+                stale = _stale([("softmax", None), ("lsoftmax", m)], labels, unchecked)
+                rows.append(_row(1, f"softmax - L-Softmax m={m} test error", where, c, stale))
             c = Comparison(
                 _errors(classification, "lsoftmax", 2), _errors(classification, "lsoftmax", 4)
             )
-            rows.append(_row(2, "L-Softmax m=2 - m=4 test error", where, c))
+            stale = _stale([("lsoftmax", 2), ("lsoftmax", 4)], labels, unchecked)
+            rows.append(_row(2, "L-Softmax m=2 - m=4 test error", where, c, stale))
         if any(verification_of(r) for r in results):
+            lmcl_margin = next((m for h, m in labels if h == "lmcl"), None)
             c = Comparison(_verification(results, "lmcl"), _verification(results, "softmax"))
-            rows.append(_row(3, "LMCL - softmax LFW accuracy", where, c, "% accuracy", "runs"))
+            stale = _stale([("lmcl", lmcl_margin), ("softmax", None)], labels, unchecked)
+            rows.append(_row(3, "LMCL - softmax LFW accuracy", where, c, stale, "% accuracy",
+                             "runs"))  # fmt: skip
     return rows
 
 
-def _row(claim, measure, where, c: Comparison, unit="points", samples="seeds") -> dict:
+def _row(claim, measure, where, c: Comparison, stale: list, unit="points",
+         samples="seeds") -> dict:  # fmt: skip
+    verdict, evidence = c.verdict(), c.evidence(unit, samples)
+    if stale:
+        evidence = f"{_not_converged(stale)}; as measured: {verdict}, {evidence}"
+        verdict = "withdrawn"
     return {
         "claim": claim,
         "measure": measure,
         "where": where,
-        "verdict": c.verdict(),
-        "evidence": c.evidence(unit, samples),
+        "verdict": verdict,
+        "evidence": evidence,
     }
+
+
+def _stale(heads: list[tuple], labels: dict, unconverged) -> list[str]:
+    """The labels of `heads` ((head, margin) pairs) that the doubling check found not
+    converged."""
+    return [labels[h] for h in heads if labels.get(h) in unconverged]
+
+
+def _not_converged(heads: list[str]) -> str:
+    return (f"the doubling check found the schedule not converged for {', '.join(heads)}, so "
+            "the test would compare schedules, not losses")  # fmt: skip
 
 
 # the papers' claims; each verdict row names the table it was measured on
@@ -263,6 +293,7 @@ def master_lines(runs: dict[tuple[str, str], list[dict]], profiles=PROFILES,
         "|---|---|---|---|---|---|",
     ]
     converged = _convergence_status(runs)
+    unconverged = unconverged_heads(runs)
     for name, exp in EXPERIMENTS.items():
         if exp.checks:
             continue
@@ -284,6 +315,12 @@ def master_lines(runs: dict[tuple[str, str], list[dict]], profiles=PROFILES,
                     paper_gap = _paper_gap(exp, label, verification)
                     effect = _effect(values, _values(results, "softmax"), not verification,
                                      paper_gap)  # fmt: skip
+                    stale = [h for h in ("softmax", label)
+                             if h in unconverged.get((profile, name), ())]  # fmt: skip
+                    if stale:
+                        effect = (
+                            f"verdict withdrawn ({_not_converged(stale)}); as measured: {effect}"
+                        )
                     tests.append(f"{profile}: {effect}")
             if ours:
                 status = (
@@ -475,8 +512,10 @@ def render_report(
         "",
         "Each verdict is a two-sided pooled-variance t-test over seeds (independent runs) at "
         "95%: *supported* when the difference favours the claim beyond the critical value, "
-        "*contradicted* when it goes the other way beyond it, *inconclusive* in between. A "
-        "verdict holds for the profile it names, not for the paper's schedule.",
+        "*contradicted* when it goes the other way beyond it, *inconclusive* in between; "
+        "*withdrawn* where the doubling check below found the schedule of a compared head not "
+        "converged (what the test reads is kept beside it). A verdict holds for the profile "
+        "it names, not for the paper's schedule.",
         "",
         *verdict_lines(rows),
         "",

@@ -55,3 +55,31 @@ def test_master_table_status_carries_the_doubling_verdict():
     # mnist-x2 has 4 heads; two were checked
     assert "measured (cpu: converged for 1 of 4 heads (doubling check; 2 not decided yet))" in row
     assert not any(line.startswith("| mnist-x2 |") for line in lines)  # not a paper cell
+
+
+def test_verdicts_on_heads_whose_schedule_did_not_converge_are_withdrawn():
+    """lsoftmax m=4 moved by more than its seeds' spread when doubled: every test that
+    compares it is withdrawn (its reading kept), the m=2 test stands."""
+    from paper_repro.report.document import claim_rows, master_lines
+
+    def run(head, margin, seed, error, iterations):
+        label = head if margin is None else f"{head} m={margin}"
+        return {**_run(label, seed, error, iterations), "head": head, "margin": margin}
+
+    single = [run("softmax", None, s, e, 1500) for s, e in enumerate((0.50, 0.60, 0.70))]
+    single += [run("lsoftmax", 2, s, e, 1500) for s, e in enumerate((0.40, 0.45, 0.50))]
+    single += [run("lsoftmax", 4, s, e, 1500) for s, e in enumerate((0.50, 0.52, 0.54))]
+    doubled = [run("softmax", None, 0, 0.55, 3000), run("lsoftmax", 4, 0, 0.47, 3000)]
+    runs = {("cpu", "mnist"): single, ("cpu", "mnist-x2"): doubled}
+    verdicts = {r["measure"]: r for r in claim_rows(runs)}
+    m4, m2 = verdicts["softmax - L-Softmax m=4 test error"], verdicts[
+        "softmax - L-Softmax m=2 test error"]  # fmt: skip
+    assert m4["verdict"] == "withdrawn"
+    assert "not converged for lsoftmax m=4" in m4["evidence"] and "as measured: " in m4["evidence"]
+    assert verdicts["L-Softmax m=2 - m=4 test error"]["verdict"] == "withdrawn"
+    assert m2["verdict"] == "inconclusive" and "not converged" not in m2["evidence"]
+    lines = master_lines(runs, ("cpu",))
+    (row4,) = [line for line in lines if line.startswith("| mnist | lsoftmax m=4 |")]
+    (row2,) = [line for line in lines if line.startswith("| mnist | lsoftmax m=2 |")]
+    assert "cpu: verdict withdrawn (the doubling check found" in row4
+    assert "withdrawn" not in row2
