@@ -11,7 +11,7 @@ Variants (each a full step at batch 256, face 128):
 - `compiled`, `compiled-bf16`: torch.compile of the NCHW network in float32 and, where bf16
   is native, in bf16 (with --compile; compile time reported).
 - `floor`: the convolutions and linear layers alone (batch norm and PReLU removed), the
-  precision and layout of the fastest other variant: what the step cannot beat.
+  precision, layout and compilation of the fastest other variant: what the step cannot beat.
 
 Interleaved: every round runs each variant once, in a rotating order, so drift of the machine
 (these VMs drift) falls on all variants alike; medians over rounds. Writes
@@ -134,6 +134,17 @@ def variants(network, batch, compile_net, device) -> tuple[list[Variant], dict]:
     return out, notes
 
 
+def floor_variant(network: str, fastest: Variant, batch: int, device) -> Variant:
+    """The network's convolutions and linear layers alone, in the fastest variant's precision
+    and layout, and compiled where it is (the floor of a compiled step is a compiled one)."""
+    torch.manual_seed(0)
+    floor = Variant("floor", conv_only(make_network(network)), fastest.precision,
+                    fastest.channels_last, batch, device)  # fmt: skip
+    if fastest.name.startswith("compiled"):
+        floor.net = torch.compile(floor.net)
+    return floor
+
+
 def measure(network: str, batch: int, rounds: int, compile_net: bool, device="cpu") -> dict:
     runs, notes = variants(network, batch, compile_net, device)
     for v in runs:
@@ -144,9 +155,7 @@ def measure(network: str, batch: int, rounds: int, compile_net: bool, device="cp
             times[v.name].append(v.step())
     medians = {k: statistics.median(t) for k, t in times.items()}
     fastest = min((v for v in runs if v.name != "baseline"), key=lambda v: medians[v.name])
-    torch.manual_seed(0)
-    floor = Variant("floor", conv_only(make_network(network)), fastest.precision,
-                    fastest.channels_last, batch, device)  # fmt: skip
+    floor = floor_variant(network, fastest, batch, device)
     floor.step()
     floor_s = statistics.median(floor.step() for _ in range(max(3, rounds // 2)))
     speed = {k: batch / m for k, m in medians.items()}
@@ -182,7 +191,8 @@ def render(rows: list[dict], prov: dict, command: str, wall_s: float) -> str:
         "relu(x) - a relu(-x)); `compiled`: torch.compile of the float32 network "
         "(`compiled-bf16`: of the bf16 one, where bf16 is native); the runner trains NCHW on "
         "CPU and channels_last on CUDA; `floor`: "
-        "convolutions and linear layers alone in the fastest variant's setting. Ratios are to "
+        "convolutions and linear layers alone in the fastest variant's setting (precision, "
+        "layout, compiled or not). Ratios are to "
         "the baseline of the same run; the target column divides the best variant by "
         f"`{TARGET_BASE}` of the same run (the issue's baseline: float32 channels_last eager).",
         "",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from paper_repro import bench_train
+from paper_repro.models import make_network
 
 
 def test_variants_time_the_same_network_in_each_setting():
@@ -41,3 +43,13 @@ def test_render_judges_each_target_from_the_measured_ratio():
                               "make bench-train", 60.0)  # fmt: skip
     assert "4x fp32-cl: met (4.50x)" in text and "3x fp32-cl: missed (2.00x)" in text
     assert "`compiled` 12 s" in text
+
+
+def test_the_floor_of_a_compiled_step_is_compiled(monkeypatch):
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda net: compiled.append(net) or net)
+    for name, want in (("bf16-cl", []), ("compiled-bf16", ["floor"])):
+        fastest = bench_train.Variant(name, make_network("face-smoke"), "bf16", False, 2, "cpu")
+        floor = bench_train.floor_variant("face-smoke", fastest, 2, "cpu")
+        assert ["floor" for net in compiled if net is floor.net] == want
+        assert floor.precision == "bf16" and not floor.channels_last
