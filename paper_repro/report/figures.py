@@ -511,6 +511,7 @@ def fig6_angles(results, sources, out_stem: Path, command: str = COMMAND) -> lis
             s["density"],
             where="mid",
             color=colour,
+            ls=style.head_linestyle(s["head"], s["margin"]),  # m = 3 and 4 share a hue
             label=f"{label}: mean {s['mean_deg']:.1f}° (n={s['seeds']})",
         )
         ax.axvline(s["mean_deg"], color=colour, ls=":", lw=1)
@@ -615,7 +616,8 @@ def errors_figure(results: list[dict]):
     ax.legend(loc="upper center", ncol=2)
     text = (
         f"Figure 8. Test error on {_title(results)}: bars are the mean over seeds, error bars "
-        "one standard deviation (n-1), dots the individual seeds, red ticks the paper's value "
+        "one standard deviation (n-1), dots the individual seeds, red lines across the bars "
+        "the paper's value "
         f"({results[0]['paper'].get('source', 'paper')}). {_profile_note(results)}. "
         f"Results at commit {_commits(results)}."
     )
@@ -687,12 +689,14 @@ def fig7_roc(results, sources, out_stem: Path, command: str = COMMAND) -> list[P
     per_fold.set(ylabel="verification accuracy (%)", title="(b) accuracy per test fold")
     splits = sorted({r["split"] for r in results if r["split"] in SPLIT_MARKERS})
     split_note = " (the half of LFW's people)" if splits else ""
-    keys = [Line2D([], [], ls="", marker=SPLIT_MARKERS[h], color="0.4", label=f"trained on {h}")
-            for h in splits] if len(splits) > 1 else []  # fmt: skip
-    if len(seeds) > 1:
-        keys += [Line2D([], [], ls="", marker="o", color="0.4", label=f"seed {seeds[0]}"),
-                 Line2D([], [], ls="", marker="o", markerfacecolor="none", color="0.4",
-                        label="other seeds")]  # fmt: skip
+    # one key per marker drawn: the split's shape, filled for the first seed, else hollow
+    shapes = [(SPLIT_MARKERS[h], f"trained on {h}") for h in splits] if len(splits) > 1 else [
+        ("o", "")]  # fmt: skip
+    fills = [("0.4", f"seed {seeds[0]}"), ("none", "other seeds")] if len(seeds) > 1 else [
+        ("0.4", "")]  # fmt: skip
+    keys = [Line2D([], [], ls="", marker=marker, color="0.4", markerfacecolor=face,
+                   label=", ".join(t for t in (where, which) if t))
+            for marker, where in shapes for face, which in fills if where or which]  # fmt: skip
     if keys:
         per_fold.legend(handles=keys, loc="best", fontsize="x-small")
     fig.suptitle(f"Face verification: {_title(results)}")
@@ -820,7 +824,7 @@ def _failure_text(runs: list[dict]) -> str:
 def _runs_note(runs) -> str:
     r = runs[0]
     s = r["schedule"]
-    commands = sorted({x["command"] for x in runs if x["command"]})
+    commands = sorted({x["command"].strip() for x in runs if x["command"]})
     profile_note = {
         "quick": "QUICK profile, a short CPU schedule: clusters are looser than the papers'. ",
         "smoke": "SMOKE profile: the features mean nothing. ",
