@@ -524,7 +524,10 @@ def render_report(
         "A profile's numbers speak for its losses only where its schedule has converged: "
         "seed 0 trained again with the schedule twice as long (the `-x2` experiments, same "
         "lr drops in proportion) must move the final number by less than the between-seed "
-        "standard deviation on the same data.",
+        "standard deviation on the same data. The check is strict: the doubled run is a new "
+        "draw with its own seed noise, so even a fully converged schedule moves by more than "
+        "one between-seed std in about half of such checks (|N(0, 2 s^2)| > s: p = 0.48); a "
+        "*no* by a margin smaller than that std is weak evidence either way.",
         "",
         *convergence_lines(runs),
         "## Deviations from the papers",
