@@ -78,7 +78,8 @@ def convergence_lines(runs: dict[tuple[str, str], list[dict]]) -> list[str]:
         where = f"`{r['profile']}` / {r['experiment']}" + (f" ({r['split']})" if r["split"] else "")
         single = f"{r['single']:.2f}" if "single" in r else "not run"
         change = f"{r['change']:+.2f}" if "change" in r else "-"
-        std = f"{r['seed_std']:.2f} ({r['seeds']})" if "seed_std" in r else f"- ({r['seeds']})"
+        # three decimals: a change and a std that round alike must still show which is larger
+        std = f"{r['seed_std']:.3f} ({r['seeds']})" if "seed_std" in r else f"- ({r['seeds']})"
         verdict = {True: "yes", False: "**no**"}.get(r.get("converged"), "not decidable")
         if "converged" in r:
             verdict += f" (std of {r['seeds']} seeds)"

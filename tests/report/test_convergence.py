@@ -29,8 +29,8 @@ def test_change_is_judged_against_the_between_seed_std():
     assert margin["change"] == pytest.approx(-0.03) and margin["seed_std"] == pytest.approx(0.02)
     assert margin["converged"] is False
     text = "\n".join(convergence_lines({("cpu", "mnist"): single, ("cpu", "mnist-x2"): doubled}))
-    assert "| +0.05 | 0.10 (3) | yes (std of 3 seeds) |" in text
-    assert "| -0.03 | 0.02 (3) | **no** (std of 3 seeds) |" in text
+    assert "| +0.05 | 0.100 (3) | yes (std of 3 seeds) |" in text
+    assert "| -0.03 | 0.020 (3) | **no** (std of 3 seeds) |" in text
 
 
 def test_other_splits_and_missing_runs_are_not_used():
