@@ -44,10 +44,10 @@ SCHEDULES = {
 # loss at 0.46 in a pilot; 6000 (1/3 of the paper) is the cpu profile's guess, not yet checked.
 # Its cost on a 2-core AMX Xeon (make bench-train: 358-410 images/s in two runs): 62-72 min
 # a cell, 8.3-9.5 h for 4 heads x 2 seeds, as much again for cifar10-jpeg-x2. Its power:
-# with n seeds a head, the
-# smallest difference the t-test detects is k * (between-seed std), k = 5.36 at n = 2, 3.03
-# at 3, 2.37 at 4 (report.document.Comparison.mde); the paper's 1.3-1.5 points need a std
-# below 0.25 at n = 2. Two seeds is what the budget allows, not what the test wants.
+# with n seeds a head, the smallest difference the t-test detects is k * (between-seed std),
+# k = 5.36 at n = 2, 3.03 at 3, 2.37 at 4 (report.document.Comparison.mde); the paper's
+# 1.3-1.5 points need a std below 0.25 at n = 2. Two seeds is what the budget allows, not
+# what the test wants.
 CIFAR_SCHEDULES = {
     **SCHEDULES,
     "cpu": Schedule(

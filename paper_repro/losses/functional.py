@@ -227,8 +227,8 @@ def margin_cross_entropy(
 
 class _MarginCrossEntropy(torch.autograd.Function):
     """Autograd would keep the normalised weight (C, D), the scaled logits and their
-    target-replaced copy and walk back through each. Here the backward pass is the softmax,
-    one (B, C) scaling and two matmuls; the normalisations' Jacobians, (I - u u^T) / |v| for
+    target-replaced copy and walk back through each. Here the gradients are the softmax, one
+    (B, C) scaling and two matmuls; the normalisations' Jacobians, (I - u u^T) / |v| for
     u = v / |v|, are applied to the (B, D) and (C, D) products instead of the (B, C) matrix.
 
     The target logit rides on the plain logit z_iy = a_i b_y (x_i . W_y) it replaces: its

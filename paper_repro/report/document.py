@@ -180,17 +180,18 @@ def claim_rows(runs: dict[tuple[str, str], list[dict]]) -> list[dict]:
             softmax = _errors(classification, "softmax", None)
             for m in (2, 3, 4):
                 c = Comparison(softmax, _errors(classification, "lsoftmax", m))
-                stale = _stale([("softmax", None), ("lsoftmax", m)], labels, unchecked)
+                stale = _stale([labels.get(("softmax", None)), labels.get(("lsoftmax", m))],
+                               unchecked)  # fmt: skip
                 rows.append(_row(1, f"softmax - L-Softmax m={m} test error", where, c, stale))
             c = Comparison(
                 _errors(classification, "lsoftmax", 2), _errors(classification, "lsoftmax", 4)
             )
-            stale = _stale([("lsoftmax", 2), ("lsoftmax", 4)], labels, unchecked)
+            stale = _stale([labels.get(("lsoftmax", 2)), labels.get(("lsoftmax", 4))], unchecked)
             rows.append(_row(2, "L-Softmax m=2 - m=4 test error", where, c, stale))
         if any(verification_of(r) for r in results):
-            lmcl_margin = next((m for h, m in labels if h == "lmcl"), None)
+            lmcl = next((label for (h, _), label in labels.items() if h == "lmcl"), None)
             c = Comparison(_verification(results, "lmcl"), _verification(results, "softmax"))
-            stale = _stale([("lmcl", lmcl_margin), ("softmax", None)], labels, unchecked)
+            stale = _stale([lmcl, labels.get(("softmax", None))], unchecked)
             rows.append(_row(3, "LMCL - softmax LFW accuracy", where, c, stale, "% accuracy",
                              "runs"))  # fmt: skip
     return rows
@@ -211,10 +212,10 @@ def _row(claim, measure, where, c: Comparison, stale: list, unit="points",
     }
 
 
-def _stale(heads: list[tuple], labels: dict, unconverged) -> list[str]:
-    """The labels of `heads` ((head, margin) pairs) that the doubling check found not
-    converged."""
-    return [labels[h] for h in heads if labels.get(h) in unconverged]
+def _stale(head_labels: list, unconverged) -> list[str]:
+    """The compared heads (labels; None for a head without results) that the doubling check
+    found not converged."""
+    return [label for label in head_labels if label in unconverged]
 
 
 def _not_converged(heads: list[str]) -> str:
@@ -315,8 +316,7 @@ def master_lines(runs: dict[tuple[str, str], list[dict]], profiles=PROFILES,
                     paper_gap = _paper_gap(exp, label, verification)
                     effect = _effect(values, _values(results, "softmax"), not verification,
                                      paper_gap)  # fmt: skip
-                    stale = [h for h in ("softmax", label)
-                             if h in unconverged.get((profile, name), ())]  # fmt: skip
+                    stale = _stale(["softmax", label], unconverged.get((profile, name), ()))
                     if stale:
                         effect = (
                             f"verdict withdrawn ({_not_converged(stale)}); as measured: {effect}"

@@ -72,8 +72,8 @@ def test_verdicts_on_heads_whose_schedule_did_not_converge_are_withdrawn():
     doubled = [run("softmax", None, 0, 0.55, 3000), run("lsoftmax", 4, 0, 0.47, 3000)]
     runs = {("cpu", "mnist"): single, ("cpu", "mnist-x2"): doubled}
     verdicts = {r["measure"]: r for r in claim_rows(runs)}
-    m4, m2 = verdicts["softmax - L-Softmax m=4 test error"], verdicts[
-        "softmax - L-Softmax m=2 test error"]  # fmt: skip
+    m4 = verdicts["softmax - L-Softmax m=4 test error"]
+    m2 = verdicts["softmax - L-Softmax m=2 test error"]
     assert m4["verdict"] == "withdrawn"
     assert "not converged for lsoftmax m=4" in m4["evidence"] and "as measured: " in m4["evidence"]
     assert verdicts["L-Softmax m=2 - m=4 test error"]["verdict"] == "withdrawn"
