@@ -39,15 +39,17 @@ derivations: $(VENV)/.installed  ## render reports/derivations.md from the SymPy
 	$(PY) -m derivations.render --out reports/derivations.md
 
 REPRO_ARGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(DEVICE),--device $(DEVICE)) \
-             $(if $(PRECISION),--precision $(PRECISION))
+             $(if $(PRECISION),--precision $(PRECISION)) $(if $(JOBS),--jobs $(JOBS))
+# the settings a result records in its command
+SETTINGS = $(if $(PROFILE), PROFILE=$(PROFILE))$(if $(PRECISION), PRECISION=$(PRECISION))$(if $(JOBS), JOBS=$(JOBS))
 # NPROC > 1: DistributedDataParallel under torchrun, one process per GPU (or CPU share, gloo)
 REPRO := $(if $(filter 1,$(NPROC)),$(PY) -m paper_repro,$(VENV)/bin/torchrun --standalone --nproc_per_node=$(NPROC) -m paper_repro)
 
-reproduce: $(VENV)/.installed  ## retrain every table (PROFILE=paper|cpu|quick|smoke; default paper on GPU, quick on CPU; NPROC=n: DDP; PRECISION=fp32|bf16)
-	$(REPRO) reproduce $(REPRO_ARGS) --command "make reproduce$(if $(PROFILE), PROFILE=$(PROFILE))$(if $(PRECISION), PRECISION=$(PRECISION))"
+reproduce: $(VENV)/.installed  ## retrain every table (PROFILE=paper|cpu|quick|smoke; default paper on GPU, quick on CPU; NPROC=n: DDP; JOBS=n: n runs at once; PRECISION=fp32|bf16)
+	$(REPRO) reproduce $(REPRO_ARGS) --command "make reproduce$(SETTINGS)"
 
 reproduce-%: $(VENV)/.installed  ## one table: reproduce-mnist, -cifar10, -cifar10+, -cifar100, -cifar10-jpeg(+), -lfw
-	$(REPRO) reproduce $* $(REPRO_ARGS) --command "make reproduce-$*$(if $(PROFILE), PROFILE=$(PROFILE))$(if $(PRECISION), PRECISION=$(PRECISION))"
+	$(REPRO) reproduce $* $(REPRO_ARGS) --command "make reproduce-$*$(SETTINGS)"
 
 tables: $(VENV)/.installed  ## rewrite reports/tables/*.md from reports/results
 	$(PY) -m paper_repro tables $(if $(PROFILE),--profile $(PROFILE))

@@ -18,6 +18,7 @@ import argparse
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -124,8 +125,10 @@ def cmd_reproduce(args) -> int:
     for name in names:
         get_experiment(name)  # unknown names fail before any work
     command = args.command or "python -m paper_repro " + shlex.join(sys.argv[1:])
+    if args.jobs > 1 and args.part is None:
+        return run_jobs(args, names, profile, command)
     catalog = Catalog(args.data_root)
-    failed = []
+    failed, position = [], 0
     dirs = {"results_dir": args.results_dir, "tables_dir": args.tables_dir}
     for exp, runs, todo, reason in plan(names, profile, catalog, device, precision,
                                         args.results_dir):  # fmt: skip
@@ -137,15 +140,47 @@ def cmd_reproduce(args) -> int:
             continue
         if args.dry_run:
             continue
-        for spec in todo:
+        # parts split the full list, not what is left to do: one that starts after another
+        # finished a run must still draw the same runs
+        mine = {r.run_id for i, r in enumerate(runs, start=position)
+                if args.part is None or i % args.jobs == args.part}  # fmt: skip
+        position += len(runs)
+        for spec in (r for r in todo if r.run_id in mine):
             train_run(spec, catalog=catalog, device=device, runs_dir=args.runs_dir,
                       results_dir=args.results_dir, command=command,
                       progress=not args.no_progress,
                       compile_net=use_compile(args.compile, device))  # fmt: skip
-        table = write_table(exp, profile, runs[0].evaluator, **dirs)
+        table = None if args.part is not None else write_table(exp, profile, runs[0].evaluator,
+                                                                **dirs)  # fmt: skip
         if table:
             print(f"table: {table}")
     return 2 if failed and args.experiments else 0
+
+
+def run_jobs(args, names, profile, command) -> int:
+    """--jobs N: N processes of this command at once, process k training the k-th, (k+N)-th,
+    ... run of the experiments' list where not done yet (one GPU has room for several of these
+    small networks, and one process leaves it idle between its kernels); the tables are
+    written once all have ended.
+    An interrupt stops them all; each resumes from its last checkpoint."""
+    argv = [sys.executable, "-m", "paper_repro", "reproduce", *names, "--profile", profile,
+            "--command", command, "--jobs", str(args.jobs), "--no-progress",
+            *(f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
+              if k in ("data_root", "device", "precision", "compile", "runs_dir",
+                       "results_dir", "tables_dir") and v is not None)]  # fmt: skip
+    procs = [subprocess.Popen([*argv, "--part", str(k)]) for k in range(args.jobs)]
+    try:
+        codes = [p.wait() for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+    for name in names:
+        exp = get_experiment(name)
+        runs = exp.runs(profile)
+        write_table(exp, profile, runs[0].evaluator, results_dir=args.results_dir,
+                    tables_dir=args.tables_dir)  # fmt: skip
+    return max(codes)
 
 
 def parse_hyper(head: str, pairs: list[str]) -> dict:
@@ -275,6 +310,13 @@ def main(argv=None) -> int:
         "--profile", help=f"one of {', '.join(PROFILES)}; default paper on a GPU, quick on CPU"
     )
     rep.add_argument("--dry-run", action="store_true", help="print the plan only")
+    rep.add_argument(
+        "--jobs",
+        type=int,
+        default=int(os.environ.get("PAPER_REPRO_JOBS", "1")),
+        help="train N runs at once in N processes (for a GPU; default 1)",
+    )
+    rep.add_argument("--part", type=int, help=argparse.SUPPRESS)  # set by --jobs
     _run_options(rep)
     _output_options(rep)
     rep.set_defaults(func=cmd_reproduce)

@@ -56,7 +56,6 @@ CIFAR_SCHEDULES = {
     ),
 }  # fmt: skip
 SEEDS = {"paper": (0, 1, 2), "cpu": (0, 1, 2), "quick": (0, 1, 2), "smoke": (0,)}
-CIFAR_SEEDS = {**SEEDS, "cpu": (0, 1)}
 TABLE_HEADS = (("softmax", {}), *(("lsoftmax", {"m": m}) for m in (2, 3, 4)))
 
 
@@ -112,7 +111,7 @@ def _errors(*values: float) -> dict[str, float]:
     return dict(zip(labels, values, strict=True))
 
 
-_CIFAR = (CIFAR_SCHEDULES, CIFAR_SEEDS)
+_CIFAR = (CIFAR_SCHEDULES, SEEDS)
 _C10, _C10P = _errors(9.05, 7.73, 7.66, 7.58), _errors(6.50, 6.01, 5.94, 5.92)
 _T3, _T3P = "Liu et al. 2016, Table 3 (CIFAR10)", "Liu et al. 2016, Table 3 (CIFAR10+)"
 

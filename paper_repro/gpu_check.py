@@ -188,6 +188,13 @@ def main(argv=None) -> int:
     parser.add_argument("--data-root", type=Path, default=REPO_ROOT / ".device-data")
     parser.add_argument("--paper-timeout", type=float, default=300.0)
     parser.add_argument("--out", type=Path, default=OUT)
+    names = [step.__name__ for step in STEPS]
+    parser.add_argument(
+        "--steps",
+        nargs="*",
+        choices=names,
+        help="only these steps (default: all); the rest: listed as not run",
+    )
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         print("gpu-check needs a CUDA GPU; none is visible", file=sys.stderr)
@@ -195,6 +202,9 @@ def main(argv=None) -> int:
     torch.set_flush_denormal(True)
     report = {"schema": "paper_repro.gpu-check/1", "provenance": describe("cuda"), "steps": {}}
     for step in STEPS:
+        if args.steps is not None and step.__name__ not in args.steps:
+            report["steps"][step.__name__] = {"ok": None, "seconds": 0.0, "not run": "--steps"}
+            continue
         tick = time.perf_counter()
         try:
             outcome, ok = step(args), True
@@ -210,12 +220,13 @@ def main(argv=None) -> int:
     for name, r in report["steps"].items():
         detail = {k: v for k, v in r.items() if k not in ("ok", "seconds")}
         text = json.dumps(detail)[:300].replace("|", "/")
-        lines.append(f"| {name} | {r['ok']} | {r['seconds']:.0f} | {text} |")
+        ok = "not run" if r["ok"] is None else r["ok"]
+        lines.append(f"| {name} | {ok} | {r['seconds']:.0f} | {text} |")
     with atomic_write(args.out / "check.md", "w") as f:
         f.write("\n".join(lines) + "\n")
     with atomic_write(args.out / "check.json", "w") as f:
         f.write(json.dumps(report, indent=1, sort_keys=True, default=str) + "\n")
-    return 0 if all(r["ok"] for r in report["steps"].values()) else 1
+    return 0 if all(r["ok"] is not False for r in report["steps"].values()) else 1
 
 
 if __name__ == "__main__":

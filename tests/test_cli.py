@@ -228,3 +228,32 @@ def test_default_reproduce_leaves_the_doubling_checks_out(tmp_path, capsys):
     assert cli(tmp_path, "reproduce", "--profile", "smoke", "--dry-run") == 0
     plan = capsys.readouterr().out
     assert "mnist " in plan and "lfw " in plan and "-x2" not in plan
+
+
+@needs_mnist
+def test_part_k_of_jobs_n_trains_every_nth_run_and_leaves_the_table(tmp_path):
+    args = ("reproduce", "mnist", "--profile", "smoke", "--data-root", str(SHARED_DATA),
+            "--compile", "off", "--jobs", "2")  # fmt: skip
+    folder = tmp_path / "results" / "smoke" / "mnist"
+    assert cli(tmp_path, *args, "--part", "1") == 0
+    assert sorted(p.stem for p in folder.glob("*.json")) == [
+        "lsoftmax-m2-seed0",
+        "lsoftmax-m4-seed0",
+    ]
+    assert not (tmp_path / "tables").exists()  # the parent writes it once every part has ended
+    assert cli(tmp_path, *args, "--part", "0") == 0
+    assert len(list(folder.glob("*.json"))) == 4
+
+
+@needs_mnist
+def test_jobs_trains_each_run_once_in_parallel_processes_then_writes_the_table(tmp_path):
+    command = ("--command", "make reproduce-mnist JOBS=2")
+    args = ("reproduce", "mnist", "--profile", "smoke", "--data-root", str(SHARED_DATA),
+            "--compile", "off", "--jobs", "2", *command)  # fmt: skip
+    assert cli(tmp_path, *args) == 0
+    results = [read_result(p) for p in (tmp_path / "results" / "smoke" / "mnist").glob("*.json")]
+    assert sorted(r["head_label"] for r in results) == [
+        "lsoftmax m=2", "lsoftmax m=3", "lsoftmax m=4", "softmax"
+    ]  # fmt: skip
+    assert {r["command"] for r in results} == {"make reproduce-mnist JOBS=2"}
+    assert "| softmax | - |" in (tmp_path / "tables" / "smoke-mnist.md").read_text()

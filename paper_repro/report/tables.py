@@ -12,7 +12,6 @@ import numpy as np
 
 from paper_repro.experiments import (
     CIFAR_SCHEDULES,
-    CIFAR_SEEDS,
     FACE_SCHEDULES,
     FACE_SETUP,
     SCHEDULES,
@@ -41,7 +40,7 @@ PROFILE_NOTES = {
     "cpu": f"CPU profile: {_ratio(_S['cpu'].iterations, _S['paper'].iterations)} for MNIST "
     f"({_S['cpu'].iterations:,}, {len(SEEDS['cpu'])} seeds), "
     f"{_ratio(_C['cpu'].iterations, _C['paper'].iterations)} for CIFAR "
-    f"({_C['cpu'].iterations:,}, {len(CIFAR_SEEDS['cpu'])} seeds), the paper's networks and "
+    f"({_C['cpu'].iterations:,}, {len(SEEDS['cpu'])} seeds), the paper's networks and "
     "lr; converged where the doubling check (REPORT.md) says so",
     "smoke": "SMOKE profile: a few iterations on a few hundred images; numbers are meaningless",
 }
