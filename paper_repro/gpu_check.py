@@ -81,7 +81,7 @@ def bench_train(args) -> dict:
     from paper_repro import bench_train
 
     out = REPO_ROOT / "reports" / "benchmarks" / "training-cuda.md"
-    bench_train.main(["--device", "cuda", "--rounds", "10", "--out", str(out),
+    bench_train.main(["--device", "cuda", "--rounds", "10", "--compile", "--out", str(out),
                       "--command", "make gpu-check"])  # fmt: skip
     return {"written": str(out.relative_to(REPO_ROOT))}
 

@@ -16,9 +16,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def git_commit() -> str:
     """HEAD's hash, with '-dirty' when tracked files outside reports/ differ from it. reports/
     holds outputs, not code: a command that rewrites its committed results, tables or figures
-    one run at a time must not mark its own later runs dirty. Outside git (a copy of a clean
-    checkout sent to a GPU machine without its .git), $PAPER_REPRO_COMMIT as the sender named
-    it, marked so, else 'unknown'."""
+    one run at a time must not mark its own later runs dirty. A copy of a clean checkout sent
+    to another machine (a GPU) names its commit in $PAPER_REPRO_COMMIT, which wins: such a copy
+    may carry a stale .git (seen: the .git of an older commit under the sent tree)."""
+    named = os.environ.get("PAPER_REPRO_COMMIT")
+    if named:
+        return f"{named} (named by $PAPER_REPRO_COMMIT)"
     try:
         run = lambda *args: subprocess.run(  # noqa: E731
             ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True
@@ -26,8 +29,7 @@ def git_commit() -> str:
         commit = run("rev-parse", "HEAD")
         dirty = run("status", "--porcelain", "--untracked-files=no", "--", ".", ":!reports")
     except (OSError, subprocess.CalledProcessError):
-        named = os.environ.get("PAPER_REPRO_COMMIT")
-        return f"{named} (named by $PAPER_REPRO_COMMIT, no .git)" if named else "unknown"
+        return "unknown"
     return commit + ("-dirty" if dirty else "")
 
 

@@ -43,6 +43,9 @@ def test_render_judges_each_target_from_the_measured_ratio():
                               "make bench-train", 60.0)  # fmt: skip
     assert "4x fp32-cl: met (4.50x)" in text and "3x fp32-cl: missed (2.00x)" in text
     assert "`compiled` 12 s" in text
+    on_gpu = {**prov, "hardware": {**hardware, "gpu": "Test GPU"}}
+    text = bench_train.render([_row("table1-mnist", 4.5)], on_gpu, "make gpu-check", 60.0)
+    assert "fp32-cl: met" not in text and text.rstrip().count("| - |") >= 1  # CPU targets
 
 
 def test_the_floor_of_a_compiled_step_is_compiled(monkeypatch):

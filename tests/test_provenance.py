@@ -21,6 +21,7 @@ def repo(tmp_path, monkeypatch):
     git("add", ".")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "init")
     monkeypatch.setattr(provenance, "REPO_ROOT", tmp_path)
+    monkeypatch.delenv("PAPER_REPRO_COMMIT", raising=False)
     return tmp_path
 
 
@@ -41,4 +42,11 @@ def test_changed_code_makes_the_commit_dirty(repo):
 
 def test_outside_git_is_unknown(tmp_path, monkeypatch):
     monkeypatch.setattr(provenance, "REPO_ROOT", tmp_path)
+    monkeypatch.delenv("PAPER_REPRO_COMMIT", raising=False)
     assert provenance.git_commit() == "unknown"
+
+
+def test_a_sent_copy_names_its_commit_over_a_stale_git(repo, monkeypatch):
+    (repo / "code.py").write_text("x = 2\n")  # the sent tree, under an older .git
+    monkeypatch.setenv("PAPER_REPRO_COMMIT", "f" * 40)
+    assert provenance.git_commit() == "f" * 40 + " (named by $PAPER_REPRO_COMMIT)"
