@@ -41,13 +41,14 @@ SCHEDULES = {
     ),
 }  # fmt: skip
 # CIFAR's networks need more steps than MNIST's: 1500 iterations left the softmax training
-# loss at 0.46 in a pilot; 6000 (1/3 of the paper) is the cpu profile's guess, not yet checked.
-# Its cost on a 2-core AMX Xeon (make bench-train: 358-410 images/s in two runs): 62-72 min
-# a cell, 8.3-9.5 h for 4 heads x 2 seeds, as much again for cifar10-jpeg-x2. Its power:
-# with n seeds a head, the smallest difference the t-test detects is k * (between-seed std),
-# k = 5.36 at n = 2, 3.03 at 3, 2.37 at 4 (report.document.Comparison.mde); the paper's
-# 1.3-1.5 points need a std below 0.25 at n = 2. Two seeds is what the budget allows, not
-# what the test wants.
+# loss at 0.46 in a pilot. 6000 (1/3 of the paper) does not converge the larger margins: on
+# the JPEG copy the doubling check (12,000) moved L-Softmax m=3 by -2.0 points and m=4 by -6.4
+# (softmax -0.2, m=2 -0.3; between-seed std 0.27-0.51). Cost: 62-72 min a run on a 2-core AMX
+# Xeon (make bench-train: 358-410 images/s), 12.5-14 h for 4 heads x 3 seeds; one H200 with
+# --jobs 8 trained those 12 runs and the 4 doubled ones in about 8 minutes. Power: with n
+# seeds a head, the smallest difference the t-test detects is k * (between-seed std), k = 5.36
+# at n = 2, 3.03 at 3, 2.37 at 4 (report.document.Comparison.mde): 3 seeds and a std of
+# 0.27-0.51 detect 1.1-1.3 points, about the paper's 1.3-1.5.
 CIFAR_SCHEDULES = {
     **SCHEDULES,
     "cpu": Schedule(

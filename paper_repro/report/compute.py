@@ -5,6 +5,7 @@ network, at the precision the runner picks on the benchmark's machine)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from paper_repro.experiments import EXPERIMENTS
@@ -19,8 +20,8 @@ ESTIMATED = ("cpu", "paper")  # the profiles whose cost decides what can be run
 RUNNER_VARIANTS = {
     ("cpu", "fp32"): ("compiled", "fp32"),
     ("cpu", "bf16"): ("compiled-bf16", "bf16", "bf16-cl"),
-    ("cuda", "fp32"): ("fp32-cl",),
-    ("cuda", "bf16"): ("bf16-cl",),
+    ("cuda", "fp32"): ("compiled", "fp32-cl"),
+    ("cuda", "bf16"): ("compiled-bf16", "bf16-cl"),
 }
 
 
@@ -37,7 +38,15 @@ def spent_lines(runs: dict[tuple[str, str], list[dict]]) -> list[str]:
         mean = f"{sum(speeds) / len(speeds):.0f}" if speeds else "-"
         lines.append(f"| `{profile}` / {name} | {len(results)} | {hours:.2f} | {mean} | "
                      f"{', '.join(precisions)} | {'; '.join(machines)} |")  # fmt: skip
-    return lines if runs else ["No runs saved yet."]
+    if not runs:
+        return ["No runs saved yet."]
+    jobs = sorted({m.group(0) for rs in runs.values() for r in rs
+                   if (m := re.search(r"JOBS=\d+", r.get("command") or ""))})  # fmt: skip
+    if jobs:
+        lines += ["", f"Hours sum each run's own wall time. Runs made with {', '.join(jobs)} "
+                  "trained that many at once on one machine (one GPU), each at its share of it, "
+                  "so the machine was held for about 1/JOBS of their hours."]  # fmt: skip
+    return lines
 
 
 def _machine(hardware: dict) -> str:
@@ -90,11 +99,18 @@ def estimate_lines(runs: dict[tuple[str, str], list[dict]], benchmark: dict | No
     speed = _speeds(benchmark)
     hardware = benchmark["provenance"]["hardware"]
     variants = sorted({v for _, v in speed.values()})
+    device = "cuda" if hardware.get("device") == "cuda" else "cpu"
+    trained = RUNNER_VARIANTS[(device, "bf16" if benchmark.get("bf16_native") else "fp32")][0]
+    which = (
+        "what `make reproduce` trains there"
+        if variants == [trained]
+        else f"the nearest this benchmark has to `{trained}`, what `make reproduce` trains there"
+    )
     lines = [
         f"Estimated from `{benchmark['command']}` at commit {benchmark['provenance']['commit'][:7]}"
-        f" ({_machine(hardware)}; variant {', '.join(f'`{v}`' for v in variants)}, what "
-        "`make reproduce` trains there; images/s of a full training step; evaluation not "
-        "included).",
+        f" ({_machine(hardware)}; variant {', '.join(f'`{v}`' for v in variants)}, {which}; "
+        "images/s of a full training step in one process (`--jobs` trains several at once); "
+        "evaluation not included).",
         "",
         "| profile / experiment | runs (done) | images per run | images/s | hours still to train |",
         "|---|---:|---:|---:|---:|",

@@ -76,6 +76,10 @@ def deviation_lines() -> list[str]:
         "- **Precision**: the network runs under bf16 autocast where the hardware computes bf16 "
         "(AMX or AVX512-BF16 CPUs, CUDA), float32 elsewhere; each result records which. The "
         "heads compute in float32 in both.",
+        "- **Profiles name schedules, not machines**: a `cpu`-profile run trains the same "
+        "schedule on a CPU or a GPU; the Compute section names each table's machine. GPU and "
+        "CPU kernels round differently, so the same seed does not give bit-identical runs "
+        "across them.",
         f"- **2-D studies**: MNIST digits stand in for the papers' face identities; lr "
         f"{study.lr:g} (0.1 diverges without batch norm), gradient-norm clipping at "
         f"{MAX_GRAD_NORM:g} for every head; the CosFace toy uses s = {toy.head.kwargs['s']:g} "

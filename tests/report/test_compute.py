@@ -23,7 +23,8 @@ def _benchmark(bf16_native, speeds=None, device="cpu"):
     (_benchmark(False), 120.0),  # CPU without native bf16: fp32, compiled
     (_benchmark(False, {"fp32": 100.0, "fp32-cl": 90.0}), 100.0),  # no compiled variant: eager
     (_benchmark(True, {"bf16-cl": 350.0, "fp32": 1.0}), 350.0),  # an older benchmark
-    (_benchmark(True, device="cuda"), 350.0),  # CUDA trains channels_last
+    (_benchmark(True, device="cuda"), 400.0),  # CUDA compiles too
+    (_benchmark(True, {"bf16-cl": 350.0, "bf16": 300.0}, "cuda"), 350.0),  # eager: channels_last
 ])  # fmt: skip
 def test_needed_hours_use_what_the_runner_trains_and_count_done_runs(saved, speed):
     specs = EXPERIMENTS["mnist"].runs("cpu")
@@ -44,3 +45,14 @@ def test_spent_hours_sum_wall_times():
     assert row == "| `cpu` / lfw | 3 | 1.50 | 100 | bf16 | Test CPU, 2 cores |"
     assert compute.estimate_lines({}, None)[0].startswith("No training benchmark")
     assert "No GPU training benchmark saved yet" in "\n".join(compute.compute_lines({}, None))
+    assert not any("JOBS" in line for line in compute.spent_lines({("cpu", "lfw"): results}))
+
+
+def test_runs_trained_several_at_once_say_so():
+    hardware = {"device": "cuda", "gpu": "Test GPU"}
+    results = [{"wall_time_s": 600.0, "images_per_s": 9000.0, "precision": "bf16",
+                "command": "make reproduce-cifar10-jpeg PROFILE=cpu JOBS=8",
+                "provenance": {"hardware": hardware}}] * 8  # fmt: skip
+    lines = compute.spent_lines({("cpu", "cifar10-jpeg"): results})
+    assert lines[2] == "| `cpu` / cifar10-jpeg | 8 | 1.33 | 9000 | bf16 | Test GPU |"
+    assert "JOBS=8 trained that many at once" in lines[-1]
