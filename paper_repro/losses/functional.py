@@ -60,8 +60,11 @@ def _full_precision(fn=None, *, values: bool = True):
     def wrapper(x, weight, labels, *args, **kwargs):
         check_batch(x, weight, labels, values=values)
         dtype = torch.promote_types(torch.promote_types(x.dtype, weight.dtype), torch.float32)
+        x, weight = x.to(dtype), weight.to(dtype)
+        if not torch.is_autocast_enabled(x.device.type):
+            return fn(x, weight, labels, *args, **kwargs)
         with torch.autocast(x.device.type, enabled=False):
-            return fn(x.to(dtype), weight.to(dtype), labels, *args, **kwargs)
+            return fn(x, weight, labels, *args, **kwargs)
 
     return wrapper
 
@@ -246,7 +249,8 @@ class _MarginCrossEntropy(torch.autograd.Function):
     ):
         need_x, need_w = (grad_wanted and need for need in ctx.needs_input_grad[:2])
         summarise = not caller_checks_values()
-        fused = compiled_math(_margin_loss_and_grads) if compiled else _margin_loss_and_grads
+        fused = (compiled_math(_margin_loss_and_grads, _family(partials)) if compiled
+                 else _margin_loss_and_grads)  # fmt: skip
         loss, grad_x, grad_w, summary = fused(
             x, weight, labels, partials, normalise_weight, scale, select, need_x, need_w,
             summarise,
@@ -260,9 +264,18 @@ class _MarginCrossEntropy(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_loss):
         grad_x, grad_w = ctx.saved_tensors
-        grad_x = None if grad_x is None else grad_x * grad_loss
-        grad_w = None if grad_w is None else grad_w * grad_loss
+        # loss.backward() passes exactly 1, and g * 1 == g in IEEE arithmetic: skip the two
+        # (B, D) and (C, D) passes where reading the value costs no device synchronisation
+        if grad_loss.device.type != "cpu" or grad_loss.item() != 1.0:
+            grad_x = None if grad_x is None else grad_x * grad_loss
+            grad_w = None if grad_w is None else grad_w * grad_loss
         return grad_x, grad_w, *[None] * 7
+
+
+def _family(partials) -> str:
+    """The kind of head whose partials these are (see compiled_math)."""
+    owner = getattr(partials, "__self__", None)
+    return type(owner).__name__ if owner is not None else partials.__qualname__
 
 
 def _margin_loss_and_grads(
