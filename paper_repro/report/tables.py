@@ -155,6 +155,8 @@ def provenance_lines(results: list[dict]) -> list[str]:
         "",
         f"- command: {', '.join(f'`{c}`' for c in commands) or 'n/a'}",
         f"- commit: {', '.join(commits)}",
+        *(f"- commit note: {note}" for note in
+          sorted({r["provenance"].get("commit_correction") for r in results} - {None})),
         f"- seeds: {', '.join(map(str, seeds))}",
         f"- hardware: {'; '.join(hardware)}",
         f"- torch: {', '.join(torch_versions)}",

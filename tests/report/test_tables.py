@@ -102,3 +102,12 @@ def test_unfitted_networks_are_named_with_their_last_training_error():
     # 50.0 is not above 50; softmax fitted; no curve: nothing to say
     assert "lmcl" not in text and "softmax (" not in text and "arcface" not in text
     assert unfitted_text(runs[:1]) == ""
+
+
+def test_a_corrected_commit_carries_its_note_into_the_table(tmp_path):
+    result = fake_result("softmax", None, 0, 0.38)
+    result["provenance"]["commit_correction"] = "recorded there as 0000000: a stale .git"
+    write_result(result_path("quick", "mnist", "softmax-seed0", tmp_path), result)
+    path = write_table(get_experiment("mnist"), "quick", "classification",
+                       results_dir=tmp_path, tables_dir=tmp_path / "tables")  # fmt: skip
+    assert "- commit note: recorded there as 0000000: a stale .git" in path.read_text()
