@@ -438,7 +438,8 @@ def render(entries: list[dict], runs: list[dict]) -> tuple[str, dict]:
         "",
         *(f"- **{r.name}**: {r.description}." for r in REGIMES.values()),
         "",
-        "Produced by `make bench` (`python -m paper_repro.bench`); the numbers are this machine's:",
+        "Produced by `python -m paper_repro.bench` from the pytest runs listed (`make bench` runs "
+        "them all; a `-k` in a command means a subset); the numbers are this machine's:",
         "",
         *_provenance_lines(prov, runs, entries),
     ]
