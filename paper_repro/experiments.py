@@ -43,7 +43,7 @@ SCHEDULES = {
 # CIFAR's networks need more steps than MNIST's: 1500 iterations left the softmax training
 # loss at 0.46 in a pilot. 6000 (1/3 of the paper) does not converge the larger margins: on
 # the JPEG copy the doubling check (12,000) moved L-Softmax m=3 by -2.0 points and m=4 by -6.4
-# (softmax -0.2, m=2 -0.3; between-seed std 0.27-0.51). Cost: 62-72 min a run on a 2-core AMX
+# (softmax -0.19, m=2 -0.25; between-seed std 0.27-0.51). Cost: 62-72 min a run on a 2-core AMX
 # Xeon (make bench-train: 358-410 images/s), 12.5-14 h for 4 heads x 3 seeds; one H200 with
 # --jobs 8 trained those 12 runs and the 4 doubled ones in about 8 minutes. Power: with n
 # seeds a head, the smallest difference the t-test detects is k * (between-seed std), k = 5.36

@@ -121,6 +121,12 @@ class Comparison:
         se = self.pooled_std * math.sqrt(1 / len(self.a) + 1 / len(self.b))
         return (t_critical(self.df) + t_power(self.df)) * se
 
+    @property
+    def interval(self) -> tuple[float, float]:
+        """The 95% confidence interval of the difference (pooled-variance t)."""
+        half = t_critical(self.df) * self.pooled_std * math.sqrt(1 / len(self.a) + 1 / len(self.b))
+        return self.difference - half, self.difference + half
+
     def verdict(self) -> str:
         if not self.enough:
             return "not enough results"
@@ -137,8 +143,9 @@ class Comparison:
         return (
             f"difference {self.difference:+.3f} {unit}, pooled std {self.pooled_std:.3f}, "
             f"t = {self.t:.2f} (df {self.df}, 95% critical {t_critical(self.df):.2f}), "
-            f"n = {len(self.a)} + {len(self.b)} {samples}; smallest detectable difference "
-            f"(80% power) {self.mde:.3f} {unit}"
+            f"n = {len(self.a)} + {len(self.b)} {samples}; 95% interval "
+            f"[{self.interval[0]:+.3f}, {self.interval[1]:+.3f}]; smallest detectable "
+            f"difference (80% power) {self.mde:.3f} {unit}"
         )
 
 
@@ -271,20 +278,32 @@ def _effect(ours: tuple, softmax: tuple, lower_better: bool, paper_gap: float | 
         words += ", same direction)" if gain > 0 else ", opposite direction)"
     if not c.enough:
         return f"not testable (n = {len(ours)}, {len(softmax)}); {words}"
+    low, high = c.interval
+    if paper_gap is not None:
+        inside = low <= paper_gap <= high
+        words += (f"; the paper's gain of {paper_gap:.2f} lies {'inside' if inside else 'outside'}"
+                  f" our 95% interval [{low:+.2f}, {high:+.2f}]")  # fmt: skip
     return f"{c.verdict()}, smallest detectable {c.mde:.2f}; {words}"
 
 
-def _cost_text(name: str, runs, benchmark) -> str:
-    """What running the experiment's cpu profile would take, from the training benchmark."""
-    hours = hours_needed(name, "cpu", len(runs.get(("cpu", name), [])), benchmark)
+def _cost_text(name: str, runs, benchmark, gpu_benchmark=None) -> str:
+    """What running the experiment's cpu profile would take, from the training benchmarks."""
+    done = len(runs.get(("cpu", name), []))
+    hours = hours_needed(name, "cpu", done, benchmark)
     if hours is None:
         return ""
-    return (f": the experiment's `cpu` profile needs {hours:.1f} h of training on the "
-            "benchmark's machine")  # fmt: skip
+    text = (
+        f": the experiment's `cpu` profile needs {hours:.1f} h of training on the benchmark's CPU"
+    )
+    gpu_hours = hours_needed(name, "cpu", done, gpu_benchmark) if gpu_benchmark else None
+    if gpu_hours is not None:
+        text += f", {gpu_hours:.1f} h on one GPU in one process (Compute)"
+    return text
 
 
 def master_lines(runs: dict[tuple[str, str], list[dict]], profiles=PROFILES,
-                 benchmark: dict | None = None) -> list[str]:  # fmt: skip
+                 benchmark: dict | None = None,
+                 gpu_benchmark: dict | None = None) -> list[str]:  # fmt: skip
     """One row per cell of the papers' tables and figures: the paper's value, ours per profile
     (mean +- std, n), the status, and the test against softmax with its minimum detectable
     effect."""
@@ -323,20 +342,16 @@ def master_lines(runs: dict[tuple[str, str], list[dict]], profiles=PROFILES,
                         )
                     tests.append(f"{profile}: {effect}")
             if ours:
-                status = (
-                    "measured ("
-                    + ", ".join(
-                        f"{p}: {converged.get((p, name), 'convergence not checked')}"
-                        for p in measured
-                    )
-                    + ")"
-                )
+                status = "measured (" + ", ".join(
+                    f"{p}: {_head_convergence(label, converged.get((p, name)))}"
+                    for p in measured
+                ) + ")"  # fmt: skip
             elif run.dataset in OFFLINE_MISSING:
                 status = "data not available offline"
             elif run.dataset == "casia-webface":
                 status = "needs CASIA-WebFace (the paper profile); not run"
             else:
-                status = "not run yet" + _cost_text(name, runs, benchmark)
+                status = "not run yet" + _cost_text(name, runs, benchmark, gpu_benchmark)
             lines.append(
                 f"| {name} | {label} | {_paper_value(run)} | {'; '.join(ours) or '-'} | "
                 f"{status} | {'; '.join(tests) or '-'} |"
@@ -344,21 +359,27 @@ def master_lines(runs: dict[tuple[str, str], list[dict]], profiles=PROFILES,
     return lines
 
 
-def _convergence_status(runs) -> dict[tuple[str, str], str]:
-    """(profile, experiment) -> what its doubling check found, in words."""
-    found: dict[tuple[str, str], list] = {}
+def _convergence_status(runs) -> dict[tuple[str, str], dict[str, list[dict]]]:
+    """(profile, experiment) -> head label -> its doubling-check rows (one per split)."""
+    found: dict[tuple[str, str], dict[str, list[dict]]] = {}
     for row in check_rows(runs):
-        found.setdefault((row["profile"], row["experiment"]), []).append(row.get("converged"))
-    checks = {e.checks: e for e in EXPERIMENTS.values() if e.checks}
-    words = {}
-    for (profile, name), verdicts in found.items():
-        expected = len(checks[name].runs(profile))  # one doubled run per head
-        decided = [v for v in verdicts if v is not None]
-        status = f"converged for {sum(decided)} of {expected} heads (doubling check"
-        if len(decided) < expected:
-            status += f"; {expected - len(decided)} not decided yet"
-        words[(profile, name)] = status + ")"
-    return words
+        found.setdefault((row["profile"], row["experiment"]), {}).setdefault(row["head"], [])
+        found[(row["profile"], row["experiment"])][row["head"]].append(row)
+    return found
+
+
+def _head_convergence(label: str, checked: dict[str, list[dict]] | None) -> str:
+    """What the doubling check found for one head, in words."""
+    if checked is None:
+        return "convergence not checked"
+    rows = checked.get(label, [])
+    decided = [r for r in rows if r.get("converged") is not None]
+    if not decided:
+        return "doubling check not decided for this head"
+    moves = ", ".join(f"{r['change']:+.2f}" for r in decided)
+    if all(r["converged"] for r in decided):
+        return f"converged (doubling check: {moves} at 2x)"
+    return f"**not converged** (doubling check: {moves} at 2x)"
 
 
 def _paper_gap(exp, label: str, verification: bool) -> float | None:
@@ -506,7 +527,7 @@ def render_report(
         "are per network (mean of its test folds). The CosFace toy and Figure 1 studies have "
         "no printed numbers and are figures below.",
         "",
-        *master_lines(runs, profiles, load_benchmark()),
+        *master_lines(runs, profiles, load_benchmark(), load_benchmark(GPU_BENCHMARK)),
         "",
         "## Verdicts",
         "",

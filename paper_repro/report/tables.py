@@ -37,11 +37,12 @@ PROFILE_NOTES = {
     "quick": f"QUICK profile: {_ratio(_S['quick'].iterations, _S['paper'].iterations)} "
     f"({_S['quick'].iterations}), for 2 CPU cores; errors are far above the paper's and only "
     "the ordering of heads is comparable",
-    "cpu": f"CPU profile: {_ratio(_S['cpu'].iterations, _S['paper'].iterations)} for MNIST "
+    "cpu": "CPU profile (a schedule, not a machine: the provenance names where it trained): "
+    f"{_ratio(_S['cpu'].iterations, _S['paper'].iterations)} for MNIST "
     f"({_S['cpu'].iterations:,}, {len(SEEDS['cpu'])} seeds), "
     f"{_ratio(_C['cpu'].iterations, _C['paper'].iterations)} for CIFAR "
     f"({_C['cpu'].iterations:,}, {len(SEEDS['cpu'])} seeds), the paper's networks and "
-    "lr; converged where the doubling check (REPORT.md) says so",
+    "lr; converged only where the doubling check (REPORT.md, Convergence) says so",
     "smoke": "SMOKE profile: a few iterations on a few hundred images; numbers are meaningless",
 }
 FACE_PROFILE_NOTES = {
@@ -155,8 +156,10 @@ def provenance_lines(results: list[dict]) -> list[str]:
         "",
         f"- command: {', '.join(f'`{c}`' for c in commands) or 'n/a'}",
         f"- commit: {', '.join(commits)}",
-        *(f"- commit note: {note}" for note in
-          sorted({r["provenance"].get("commit_correction") for r in results} - {None})),
+        *(
+            f"- commit note: {note}"
+            for note in sorted({r["provenance"].get("commit_correction") for r in results} - {None})
+        ),
         f"- seeds: {', '.join(map(str, seeds))}",
         f"- hardware: {'; '.join(hardware)}",
         f"- torch: {', '.join(torch_versions)}",

@@ -122,6 +122,17 @@ def test_minimum_detectable_effect_is_the_t_sum_times_the_standard_error():
     assert "smallest detectable difference (80% power) 3.035" in c.evidence()
 
 
+def test_the_interval_is_the_difference_plus_minus_the_critical_t_standard_errors():
+    c = Comparison((1.0, 2.0, 3.0), (2.0, 3.0, 4.0))  # difference -1, se sqrt(2/3), df 4
+    half = 2.776 * math.sqrt(2 / 3)
+    assert c.interval == pytest.approx((-1.0 - half, -1.0 + half), abs=1e-3)
+    assert "95% interval [-3.267, +1.267]" in c.evidence()
+    # the paper's gain against that interval, in the master table's words (lower error wins)
+    outside = document._effect((2.0, 3.0, 4.0), (1.0, 2.0, 3.0), True, paper_gap=1.5)
+    assert "the paper's gain of 1.50 lies outside our 95% interval [-3.27, +1.27]" in outside
+    assert "lies inside" in document._effect((2.0, 3.0, 4.0), (1.0, 2.0, 3.0), True, 1.0)
+
+
 def test_master_table_lists_every_paper_cell_with_status_and_direction(tmp_path):
     write_results(tmp_path)
     text = "\n".join(document.master_lines(document.saved_runs(tmp_path)))
