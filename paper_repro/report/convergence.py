@@ -8,7 +8,7 @@ from __future__ import annotations
 import statistics
 
 from paper_repro.experiments import EXPERIMENTS
-from paper_repro.report.figures import verification_of
+from paper_repro.report.tables import verification_of
 
 
 def final_value(result: dict) -> float | None:

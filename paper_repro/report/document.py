@@ -37,8 +37,14 @@ from paper_repro.report.convergence import (
     unconverged_heads,
 )
 from paper_repro.report.deviations import deviation_lines
-from paper_repro.report.figures import FIGURES_DIR, verification_of
-from paper_repro.report.tables import mean_std, provenance_lines, render, spread_text
+from paper_repro.report.figures import FIGURES_DIR
+from paper_repro.report.tables import (
+    mean_std,
+    provenance_lines,
+    render,
+    spread_text,
+    verification_of,
+)
 from paper_repro.results import RESULTS_DIR, load_results
 from paper_repro.spec import PROFILES
 

@@ -38,11 +38,13 @@ from paper_repro.losses.angular import cos_multiple_angle, psi
 from paper_repro.losses.functional import lsoftmax_logits, softmax_logits
 from paper_repro.provenance import REPO_ROOT
 from paper_repro.report import style
+from paper_repro.report.convergence import unconverged_heads
 from paper_repro.report.tables import (
     FACE_PROFILE_NOTES,
     PROFILE_NOTES,
     summarise,
     unfitted_text,
+    verification_of,
 )
 from paper_repro.results import RESULTS_DIR, load_results
 from paper_repro.spec import PROFILES
@@ -426,9 +428,9 @@ def curves_figure(results: list[dict]):
         ax.set(title=title, xlabel="iteration")
         if not has[key]:
             _no_data(ax, {"lam": "no head logs λ"}.get(key, "no curve points"))
-        elif (key, tested) != ("error", False) and all(
-            v > 0 for line in ax.get_lines() for v in line.get_ydata()
-        ):  # log scale, except training error: it reaches 0, which a log axis cannot show
+        elif (key, tested) != ("error", False) and _spans_a_decade(ax):
+            # log scale where the values span a decade (a log axis over a narrower range
+            # labels one or two ticks), except training error: it reaches 0
             ax.set_yscale("log")
             ax.yaxis.set_major_formatter(PlainLogFormatter())
             ax.yaxis.set_minor_formatter(PlainLogFormatter())
@@ -496,6 +498,11 @@ def angle_summary(results: list[dict], experiment: str | None = None) -> dict[st
     return out
 
 
+def _spans_a_decade(ax) -> bool:
+    values = np.concatenate([np.asarray(line.get_ydata(), float) for line in ax.get_lines()])
+    return bool(values.size and values.min() > 0 and values.max() >= 10 * values.min())
+
+
 @style.styled
 def fig6_angles(results, sources, out_stem: Path, command: str = COMMAND) -> list[Path]:
     """Figure 6: distribution of the angle between each test feature and its class weight,
@@ -514,7 +521,9 @@ def fig6_angles(results, sources, out_stem: Path, command: str = COMMAND) -> lis
             ls=style.head_linestyle(s["head"], s["margin"]),  # m = 3 and 4 share a hue
             label=f"{label}: mean {s['mean_deg']:.1f}° (n={s['seeds']})",
         )
-        ax.axvline(s["mean_deg"], color=colour, ls=":", lw=1)
+        # the mean as a triangle on the axis: dotted lines would read as a fourth line style
+        ax.plot(s["mean_deg"], 0, "^", color=colour, mec="black", mew=0.5, ms=7, clip_on=False,
+                zorder=5)  # fmt: skip
         cumulative = np.cumsum(s["density"]) / max(s["density"].sum(), 1e-12)
         upper = max(upper, float(s["centres"][np.searchsorted(cumulative, 0.995)]) + 5)
     right = min(upper, 180.0)
@@ -529,11 +538,16 @@ def fig6_angles(results, sources, out_stem: Path, command: str = COMMAND) -> lis
     )
     ax.legend(loc="upper right")
     means = "; ".join(f"{k} {v['mean_deg']:.1f}°" for k, v in summary.items())
+    share = {k: (v["density"] * (v["centres"] >= 80)).sum() / v["density"].sum()
+             for k, v in summary.items() if v["density"].sum()}  # fmt: skip
+    wide = "; ".join(f"{k} {100 * v:.1f}%" for k, v in share.items())
     text = (
         f"Figure 6. Angle between each test feature and the weight of its true class on "
         f"{_title(results)}, from the 2-degree histograms saved with each run, summed over "
-        f"seeds; dotted lines mark the means ({means}). A working angular margin shifts the "
-        f"mass to smaller angles than softmax's. "
+        f"seeds; triangles on the axis mark the means ({means}). A working angular margin "
+        f"shifts the mass to smaller angles than softmax's. Angles of 80° and more, features "
+        f"nearly orthogonal to their class weight and mostly misclassified, pull the means up: "
+        f"{wide} of the test images. "
         + (f"The axis ends at {right:.0f}°; beyond it lie {beyond_text} of the test images. "
            if beyond_text else "")
         + f"{_profile_note(results)}. Results at commit {_commits(results)}."
@@ -541,24 +555,32 @@ def fig6_angles(results, sources, out_stem: Path, command: str = COMMAND) -> lis
     return style.save(fig, out_stem, style.caption(text, command, sources))
 
 
-def fig8_errors(results, sources, out_stem: Path, command: str = COMMAND) -> list[Path]:
+def fig8_errors(results, sources, out_stem: Path, command: str = COMMAND,
+                doubled=((), ())) -> list[Path]:  # fmt: skip
     """Figure 8: the error table as bars (mean over seeds, std error bar, seeds as dots) with
-    the paper's value marked; a table head without results gets a "no results" label."""
-    fig, text = errors_figure(results)
-    return style.save(fig, out_stem, style.caption(text, command, sources))
+    the paper's value marked; a table head without results gets a "no results" label.
+    doubled: (results, sources) of the table's doubling check, drawn beside the bars."""
+    fig, text = errors_figure(results, doubled[0])
+    return style.save(fig, out_stem, style.caption(text, command, [*sources, *doubled[1]]))
 
 
 @style.styled
-def errors_figure(results: list[dict]):
-    """Figure 8 drawn, not saved: (figure, caption text)."""
+def errors_figure(results: list[dict], doubled: list[dict] = ()):
+    """Figure 8 drawn, not saved: (figure, caption text). doubled: the doubling check's runs
+    (hollow diamonds); heads it found not converged get hatched bars."""
     experiment = results[0]["experiment"]
+    stale = set()
+    if doubled:
+        key = (results[0]["profile"], experiment)
+        runs = {key: results, (key[0], doubled[0]["experiment"]): list(doubled)}
+        stale = set(unconverged_heads(runs).get(key, ()))
     rows = {(row["head"], row["margin"]): row for row in summarise(results)}
     keys = _head_order(experiment, results)
     paper = dict(EXPERIMENTS[experiment].paper) if experiment in EXPERIMENTS else {}
     labels = _head_labels(experiment, results)
     fig, axes = style.figure(1, 1, width=style.WIDTH * 0.6, height=3.0)
     ax = axes[0, 0]
-    seed_errors = [r["metrics"]["test_error"] for r in results]
+    seed_errors = [r["metrics"]["test_error"] for r in [*results, *doubled]]
     top = max([r["mean"] + r["std"] for r in rows.values()] + list(paper.values()) + seed_errors)
     for x, (head, margin) in enumerate(keys):
         label = labels[(head, margin)]
@@ -586,7 +608,15 @@ def errors_figure(results: list[dict]):
             capsize=4,
             alpha=0.85,
             width=0.7,
+            hatch="//" if label in stale else None,
+            edgecolor="white",
         )
+        longer = [r["metrics"]["test_error"] for r in doubled
+                  if (r["head"], r["margin"]) == (head, margin)]  # fmt: skip
+        if longer:
+            first = "seed 0, schedule x2" not in ax.get_legend_handles_labels()[1]
+            ax.plot([x + 0.3] * len(longer), longer, "D", mfc="none", mec="black", ms=4,
+                    label="seed 0, schedule x2" if first else None, zorder=4)  # fmt: skip
         seeds = [
             r["metrics"]["test_error"]
             for r in results
@@ -613,33 +643,22 @@ def errors_figure(results: list[dict]):
     ax.set_xticks(range(len(keys)), [labels[k] for k in keys], rotation=20)
     # headroom above the tallest label for a one-row legend, so neither covers the other
     ax.set(ylabel="test error (%)", ylim=(0, top * 1.35), title=f"Test error: {_title(results)}")
-    ax.legend(loc="upper center", ncol=2)
+    ax.legend(loc="upper center", ncol=3)
     text = (
         f"Figure 8. Test error on {_title(results)}: bars are the mean over seeds, error bars "
         "one standard deviation (n-1), dots the individual seeds, red lines across the bars "
         "the paper's value "
-        f"({results[0]['paper'].get('source', 'paper')}). {_profile_note(results)}. "
-        f"Results at commit {_commits(results)}."
-    )
+        f"({results[0]['paper'].get('source', 'paper')}). "
+        + ("Hollow diamonds: seed 0 trained on the schedule twice as long (the doubling "
+           "check). " if doubled else "")
+        + (f"Hatched: {', '.join(sorted(stale))}, whose error moved by more than the "
+           "between-seed std when the schedule was doubled (not converged). " if stale else "")
+        + f"{_profile_note(results)}. Results at commit {_commits(results)}."
+    )  # fmt: skip
     return fig, text
 
 
 FPR_GRID = np.logspace(-4, 0, 200)  # where the runs' ROCs are averaged
-
-
-def verification_of(result: dict) -> dict | None:
-    """ROC and per-fold accuracies (%) of a verification result (paper_repro.face writes
-    metrics.roc = {fpr, tpr} and metrics.fold_accuracy = {fold: %}); None for a
-    classification result."""
-    metrics = result.get("metrics", {})
-    if "roc" not in metrics:
-        return None
-    folds = metrics.get("fold_accuracy", {})
-    return {
-        "fpr": metrics["roc"]["fpr"],
-        "tpr": metrics["roc"]["tpr"],
-        "fold_accuracies": [float(a) for a in folds.values()],
-    }
 
 
 @style.styled
@@ -1047,7 +1066,12 @@ def make_figures(
                 written += fig7_roc(*verification, out_dir / f"fig7-roc-{stem}", command)
                 drawn[7] += 1
             if classification[0]:
-                written += fig8_errors(*classification, out_dir / f"fig8-errors-{stem}", command)
+                check = next((e for e, x in EXPERIMENTS.items() if x.checks == experiment), None)
+                doubled = ((), ())
+                if check and (Path(results_dir) / profile / check).is_dir():
+                    doubled = load_experiment(profile, check, results_dir)
+                written += fig8_errors(*classification, out_dir / f"fig8-errors-{stem}", command,
+                                       doubled)  # fmt: skip
                 drawn[8] += 1
             with_curves = _select(results, sources, lambda r: bool(r["curves"].get("iteration")))
             if with_curves[0]:

@@ -85,6 +85,21 @@ def spread_text(mean: float, std: float, n: int) -> str:
     return f"{mean:.2f}" if n < 2 else f"{mean:.2f} ± {std:.2f}"
 
 
+def verification_of(result: dict) -> dict | None:
+    """ROC and per-fold accuracies (%) of a verification result (paper_repro.face writes
+    metrics.roc = {fpr, tpr} and metrics.fold_accuracy = {fold: %}); None for a
+    classification result."""
+    metrics = result.get("metrics", {})
+    if "roc" not in metrics:
+        return None
+    folds = metrics.get("fold_accuracy", {})
+    return {
+        "fpr": metrics["roc"]["fpr"],
+        "tpr": metrics["roc"]["tpr"],
+        "fold_accuracies": [float(a) for a in folds.values()],
+    }
+
+
 def summarise(results: list[dict]) -> list[dict]:
     """One row per head and margin: softmax first, then by margin (the papers' order)."""
     groups: dict[tuple, list[dict]] = defaultdict(list)

@@ -44,7 +44,7 @@ def fake_result(
         "head": head, "head_label": label, "margin": margin, "seed": seed, "run": {},
         "evaluator": "verification" if experiment == "lfw" else "classification",
         "hyper": {}, "precision": "fp32", "order": order,
-        "config": {"schedule": {"eval_subset": 2000}},
+        "config": {"schedule": {"eval_subset": 2000, "iterations": its[-1]}}, "split": None,
         "curves": {"iteration": its, "train_loss": [2.0 / i + seed for i in its],
                    "train_error": [50.0] * len(its), "lam": lam, "lr": [0.1] * len(its),
                    "test_iteration": its[1::2], "test_error": [error + 1.0, error]},
@@ -460,3 +460,16 @@ def test_geometry_regions_have_the_closed_form_edges_and_become_exact_wedges():
     assert spans["blue"] == pytest.approx(0.05 * (region == 1).sum())
     assert spans["orange"] == pytest.approx(0.05 * (region == 2).sum())
     plt.close(fig)
+
+
+def test_the_doubling_check_shows_as_diamonds_and_hatches_the_unconverged(results_dir):
+    results = figures.load_experiment("quick", "mnist", results_dir)[0]
+    doubled = [fake_result("softmax", None, 0, 1.05, experiment="mnist-x2"),
+               fake_result("lsoftmax", 2, 0, 3.0, experiment="mnist-x2")]  # fmt: skip
+    fig, text = figures.errors_figure(results, doubled)
+    ax = fig.axes[0]
+    # softmax moved 0.05 against a seed std of 0.36; m=2 moved about 2 points against 0.1
+    assert [p.get_hatch() for p in ax.patches] == [None, "//", None]
+    diamonds = [line for line in ax.get_lines() if line.get_marker() == "D"]
+    assert [list(d.get_ydata()) for d in diamonds] == [[1.05], [3.0]]
+    assert "Hatched: lsoftmax m=2, whose error moved" in text and "Hollow diamonds" in text
