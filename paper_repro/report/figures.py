@@ -351,7 +351,9 @@ def _groups(experiment: str, results: list[dict]) -> dict[tuple, list[dict]]:
 
 def _title(results: list[dict]) -> str:
     r = results[0]
-    return f"{r['dataset_label']}, profile `{r['profile']}`"
+    augment = r.get("config", {}).get("augment", "none")
+    augmented = "" if augment == "none" else f" + {augment} augmentation"
+    return f"{r['dataset_label']}{augmented}, profile `{r['profile']}`"
 
 
 def _profile_note(results: list[dict]) -> str:
