@@ -62,12 +62,16 @@ def load_benchmark(path: Path = BENCHMARK) -> dict | None:
         return None
 
 
-def runner_variant(benchmark: dict, row: dict) -> str | None:
-    """The benchmark variant closest to what the runner trains on the benchmark's machine."""
+def _runner_choices(benchmark: dict) -> tuple[str, ...]:
+    """RUNNER_VARIANTS for the benchmark's machine: what the runner trains there first."""
     device = benchmark["provenance"]["hardware"].get("device", "cpu")
     precision = "bf16" if benchmark.get("bf16_native") else "fp32"
-    choices = RUNNER_VARIANTS[("cuda" if device == "cuda" else "cpu", precision)]
-    return next((v for v in choices if v in row["images_per_s"]), None)
+    return RUNNER_VARIANTS[("cuda" if device == "cuda" else "cpu", precision)]
+
+
+def runner_variant(benchmark: dict, row: dict) -> str | None:
+    """The benchmark variant closest to what the runner trains on the benchmark's machine."""
+    return next((v for v in _runner_choices(benchmark) if v in row["images_per_s"]), None)
 
 
 def _speeds(benchmark: dict) -> dict[str, tuple[float, str]]:
@@ -99,8 +103,7 @@ def estimate_lines(runs: dict[tuple[str, str], list[dict]], benchmark: dict | No
     speed = _speeds(benchmark)
     hardware = benchmark["provenance"]["hardware"]
     variants = sorted({v for _, v in speed.values()})
-    device = "cuda" if hardware.get("device") == "cuda" else "cpu"
-    trained = RUNNER_VARIANTS[(device, "bf16" if benchmark.get("bf16_native") else "fp32")][0]
+    trained = _runner_choices(benchmark)[0]
     which = (
         "what `make reproduce` trains there"
         if variants == [trained]

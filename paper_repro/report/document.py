@@ -113,24 +113,27 @@ class Comparison:
         return math.sqrt(((len(self.a) - 1) * va + (len(self.b) - 1) * vb) / self.df)
 
     @property
+    def se(self) -> float:
+        """Standard error of the difference."""
+        return self.pooled_std * math.sqrt(1 / len(self.a) + 1 / len(self.b))
+
+    @property
     def t(self) -> float:
-        se = self.pooled_std * math.sqrt(1 / len(self.a) + 1 / len(self.b))
-        if se == 0:
+        if self.se == 0:
             return math.copysign(math.inf, self.difference) if self.difference else 0.0
-        return self.difference / se
+        return self.difference / self.se
 
     @property
     def mde(self) -> float:
         """Minimum detectable effect: the true difference this test finds at 95% (two-sided)
         with 80% power, given the observed pooled std and the sample sizes:
         (t_0.975 + t_0.80) s_p sqrt(1/n_a + 1/n_b)."""
-        se = self.pooled_std * math.sqrt(1 / len(self.a) + 1 / len(self.b))
-        return (t_critical(self.df) + t_power(self.df)) * se
+        return (t_critical(self.df) + t_power(self.df)) * self.se
 
     @property
     def interval(self) -> tuple[float, float]:
         """The 95% confidence interval of the difference (pooled-variance t)."""
-        half = t_critical(self.df) * self.pooled_std * math.sqrt(1 / len(self.a) + 1 / len(self.b))
+        half = t_critical(self.df) * self.se
         return self.difference - half, self.difference + half
 
     def verdict(self) -> str:
@@ -369,8 +372,8 @@ def _convergence_status(runs) -> dict[tuple[str, str], dict[str, list[dict]]]:
     """(profile, experiment) -> head label -> its doubling-check rows (one per split)."""
     found: dict[tuple[str, str], dict[str, list[dict]]] = {}
     for row in check_rows(runs):
-        found.setdefault((row["profile"], row["experiment"]), {}).setdefault(row["head"], [])
-        found[(row["profile"], row["experiment"])][row["head"]].append(row)
+        key = (row["profile"], row["experiment"])
+        found.setdefault(key, {}).setdefault(row["head"], []).append(row)
     return found
 
 
