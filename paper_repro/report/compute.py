@@ -14,6 +14,9 @@ from paper_repro.provenance import REPO_ROOT
 BENCHMARK = REPO_ROOT / "reports" / "benchmarks" / "training.json"
 GPU_BENCHMARK = REPO_ROOT / "reports" / "benchmarks" / "training-cuda.json"  # make gpu-check
 ESTIMATED = ("cpu", "paper")  # the profiles whose cost decides what can be run
+# the CPU time the `cpu` profile was planned to fit (hours of a 2-core CPU): what decided
+# which of its cells were trained on a CPU and which are stated as not run
+CPU_BUDGET_HOURS = 8.0
 # what the runner trains, as bench_train names it: (device, precision) -> the variants in
 # order of preference (compiled first: `--compile auto` compiles where a C compiler is; the
 # runner is NCHW on CPU, channels_last on CUDA; older benchmarks lack some variants)
@@ -46,7 +49,21 @@ def spent_lines(runs: dict[tuple[str, str], list[dict]]) -> list[str]:
         lines += ["", f"Hours sum each run's own wall time. Runs made with {', '.join(jobs)} "
                   "trained that many at once on one machine (one GPU), each at its share of it, "
                   "so the machine was held for about 1/JOBS of their hours."]  # fmt: skip
-    return lines
+    return [*lines, "", budget_line(runs)]
+
+
+def budget_line(runs: dict[tuple[str, str], list[dict]]) -> str:
+    """The `cpu` profile's CPU hours so far against the plan, per experiment."""
+    hours = {name: sum(r.get("wall_time_s") or 0.0 for r in results
+                       if r["provenance"]["hardware"].get("device") != "cuda") / 3600
+             for (profile, name), results in runs.items() if profile == "cpu"}  # fmt: skip
+    spent = {name: h for name, h in hours.items() if h > 0}
+    parts = ", ".join(f"{name} {h:.1f} h" for name, h in spent.items())
+    return (f"The `cpu` profile was planned to fit about {CPU_BUDGET_HOURS:.0f} hours of a "
+            f"2-core CPU. Its runs on CPUs took {sum(spent.values()):.1f} h"
+            + (f" ({parts})" if parts else "") + "; the rest ran on a GPU. A cell the plan "
+            "could not reach on a CPU, and no GPU ran, is stated as not run, with the hours "
+            "it needs below.")  # fmt: skip
 
 
 def _machine(hardware: dict) -> str:

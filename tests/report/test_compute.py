@@ -41,7 +41,7 @@ def test_spent_hours_sum_wall_times():
     hardware = {"device": "cpu", "cpu": "Test CPU", "cpu_cores": 2}
     results = [{"wall_time_s": 1800.0, "images_per_s": 100.0, "precision": "bf16",
                 "provenance": {"hardware": hardware}}] * 3  # fmt: skip
-    (row,) = compute.spent_lines({("cpu", "lfw"): results})[2:]
+    row = compute.spent_lines({("cpu", "lfw"): results})[2]
     assert row == "| `cpu` / lfw | 3 | 1.50 | 100 | bf16 | Test CPU, 2 cores |"
     assert compute.estimate_lines({}, None)[0].startswith("No training benchmark")
     assert "No GPU training benchmark saved yet" in "\n".join(compute.compute_lines({}, None))
@@ -55,4 +55,20 @@ def test_runs_trained_several_at_once_say_so():
                 "provenance": {"hardware": hardware}}] * 8  # fmt: skip
     lines = compute.spent_lines({("cpu", "cifar10-jpeg"): results})
     assert lines[2] == "| `cpu` / cifar10-jpeg | 8 | 1.33 | 9000 | bf16 | Test GPU |"
-    assert "JOBS=8 trained that many at once" in lines[-1]
+    assert any("JOBS=8 trained that many at once" in line for line in lines)
+
+
+def test_the_cpu_budget_counts_cpu_profile_runs_on_cpus_only():
+    def saved(device, hours, n):
+        return [{"wall_time_s": hours * 3600, "provenance": {"hardware": {"device": device}}}] * n
+
+    runs = {
+        ("cpu", "mnist"): saved("cpu", 0.5, 3),
+        ("cpu", "cifar10-jpeg"): saved("cuda", 2, 8),
+        ("quick", "lfw"): saved("cpu", 1, 2),
+        ("cpu", "lfw"): saved("cpu", 0.25, 2),
+    }
+    line = compute.budget_line(runs)
+    assert "Its runs on CPUs took 2.0 h (mnist 1.5 h, lfw 0.5 h)" in line
+    assert f"about {compute.CPU_BUDGET_HOURS:.0f} hours" in line
+    assert compute.spent_lines(runs)[-1] == line
