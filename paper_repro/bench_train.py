@@ -34,6 +34,7 @@ from paper_repro.evaluators import forward_features
 from paper_repro.fileio import atomic_write
 from paper_repro.losses import make_head
 from paper_repro.models import make_network
+from paper_repro.models.compiled import compile_network
 from paper_repro.models.layers import PReLU
 from paper_repro.provenance import REPO_ROOT, bf16_native, describe
 
@@ -122,7 +123,7 @@ def variants(network, batch, compile_net, device) -> tuple[list[Variant], dict]:
     for name, precision, channels_last in settings:
         tick = time.perf_counter()
         compiled = Variant(name, copy.deepcopy(net), precision, channels_last, batch, device)
-        compiled.net = torch.compile(compiled.net)
+        compiled.net = compile_network(compiled.net)
         compiled.head.compile_math = True  # as the runner trains with --compile
         try:
             compiled.step()  # compiles
@@ -141,7 +142,7 @@ def floor_variant(network: str, fastest: Variant, batch: int, device) -> Variant
     floor = Variant("floor", conv_only(make_network(network)), fastest.precision,
                     fastest.channels_last, batch, device)  # fmt: skip
     if fastest.name.startswith("compiled"):
-        floor.net = torch.compile(floor.net)
+        floor.net = compile_network(floor.net)
     return floor
 
 

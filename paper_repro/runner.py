@@ -38,6 +38,7 @@ from paper_repro.losses import make_head
 from paper_repro.losses.checks import values_checked_by_caller
 from paper_repro.losses.compiled import COMPILE_ERRORS
 from paper_repro.models import make_network
+from paper_repro.models.compiled import compile_network
 from paper_repro.results import RESULTS_DIR, SCHEMA, ResultError, read_result, write_result
 from paper_repro.spec import AUGMENTATIONS, RunSpec, jsonable
 
@@ -294,7 +295,7 @@ class TrainingRun:
         self.compiled = {"requested": compile_net, "used": False, "error": None}
         if compile_net:
             os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(COMPILE_CACHE))
-            model.net = torch.compile(net)
+            model.net = compile_network(net)
             head.compile_math = True
         self.step_model = DistributedDataParallel(model) if self.world > 1 else model
         self.params = [*net.parameters(), *head.parameters()]

@@ -50,7 +50,7 @@ def test_render_judges_each_target_from_the_measured_ratio():
 
 def test_the_floor_of_a_compiled_step_is_compiled(monkeypatch):
     compiled = []
-    monkeypatch.setattr(torch, "compile", lambda net: compiled.append(net) or net)
+    monkeypatch.setattr(torch, "compile", lambda net, **options: compiled.append(net) or net)
     for name, want in (("bf16-cl", []), ("compiled-bf16", ["floor"])):
         fastest = bench_train.Variant(name, make_network("face-smoke"), "bf16", False, 2, "cpu")
         floor = bench_train.floor_variant("face-smoke", fastest, 2, "cpu")
