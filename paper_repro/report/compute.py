@@ -52,12 +52,17 @@ def spent_lines(runs: dict[tuple[str, str], list[dict]]) -> list[str]:
     return [*lines, "", budget_line(runs)]
 
 
-def budget_line(runs: dict[tuple[str, str], list[dict]]) -> str:
-    """The `cpu` profile's CPU hours so far against the plan, per experiment."""
+def cpu_hours_spent(runs: dict[tuple[str, str], list[dict]]) -> dict[str, float]:
+    """experiment -> wall hours of its `cpu` profile runs made on a CPU (none: left out)."""
     hours = {name: sum(r.get("wall_time_s") or 0.0 for r in results
                        if r["provenance"]["hardware"].get("device") != "cuda") / 3600
              for (profile, name), results in runs.items() if profile == "cpu"}  # fmt: skip
-    spent = {name: h for name, h in hours.items() if h > 0}
+    return {name: h for name, h in hours.items() if h > 0}
+
+
+def budget_line(runs: dict[tuple[str, str], list[dict]]) -> str:
+    """The `cpu` profile's CPU hours so far against the plan, per experiment."""
+    spent = cpu_hours_spent(runs)
     parts = ", ".join(f"{name} {h:.1f} h" for name, h in spent.items())
     return (f"The `cpu` profile was planned to fit about {CPU_BUDGET_HOURS:.0f} hours of a "
             f"2-core CPU. Its runs on CPUs took {sum(spent.values()):.1f} h"

@@ -25,8 +25,10 @@ from paper_repro.experiments import EXPERIMENTS
 from paper_repro.fileio import atomic_write
 from paper_repro.provenance import REPO_ROOT
 from paper_repro.report.compute import (
+    CPU_BUDGET_HOURS,
     GPU_BENCHMARK,
     compute_lines,
+    cpu_hours_spent,
     hours_needed,
     load_benchmark,
 )
@@ -304,6 +306,10 @@ def _cost_text(name: str, runs, benchmark, gpu_benchmark=None) -> str:
     text = (
         f": the experiment's `cpu` profile needs {hours:.1f} h of training on the benchmark's CPU"
     )
+    spent = sum(cpu_hours_spent(runs).values())
+    if spent + hours > CPU_BUDGET_HOURS:
+        text += (f" (past the {CPU_BUDGET_HOURS:.0f} h the profile was planned to fit on a CPU, "
+                 f"{spent:.1f} h of which are spent)")  # fmt: skip
     gpu_hours = hours_needed(name, "cpu", done, gpu_benchmark) if gpu_benchmark else None
     if gpu_hours is not None:
         text += f", {gpu_hours:.1f} h on one GPU in one process (Compute)"

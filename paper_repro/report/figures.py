@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import textwrap
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -351,9 +352,16 @@ def _groups(experiment: str, results: list[dict]) -> dict[tuple, list[dict]]:
 
 def _title(results: list[dict]) -> str:
     r = results[0]
-    augment = r.get("config", {}).get("augment", "none")
+    # results from before augmentations had names hold a bool here
+    augment = r.get("config", {}).get("augment") or "none"
     augmented = "" if augment == "none" else f" + {augment} augmentation"
     return f"{r['dataset_label']}{augmented}, profile `{r['profile']}`"
+
+
+def _axes_title(what: str, results: list[dict]) -> str:
+    """A one-panel figure's title, on two lines where one would run past the figure's edges
+    (an augmented dataset's title did)."""
+    return textwrap.fill(f"{what}: {_title(results)}", width=56)
 
 
 def _profile_note(results: list[dict]) -> str:
@@ -536,7 +544,7 @@ def fig6_angles(results, sources, out_stem: Path, command: str = COMMAND) -> lis
         xlabel="angle between test feature and its class weight (degrees)",
         ylabel="% of test images per degree",
         xlim=(0, right),
-        title=f"Target angles: {_title(results)}",
+        title=_axes_title("Target angles", results),
     )
     ax.legend(loc="upper right")
     means = "; ".join(f"{k} {v['mean_deg']:.1f}°" for k, v in summary.items())
@@ -644,7 +652,7 @@ def errors_figure(results: list[dict], doubled: list[dict] = ()):
         )
     ax.set_xticks(range(len(keys)), [labels[k] for k in keys], rotation=20)
     # headroom above the tallest label for a one-row legend, so neither covers the other
-    ax.set(ylabel="test error (%)", ylim=(0, top * 1.35), title=f"Test error: {_title(results)}")
+    ax.set(ylabel="test error (%)", ylim=(0, top * 1.35), title=_axes_title("Test error", results))
     ax.legend(loc="upper center", ncol=3)
     text = (
         f"Figure 8. Test error on {_title(results)}: bars are the mean over seeds, error bars "

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from paper_repro.report import document
+from paper_repro.report import compute, document
 from paper_repro.report.document import Comparison
 from paper_repro.results import read_result, write_result
 from tests.report.fakes import result_path
@@ -142,3 +142,20 @@ def test_master_table_lists_every_paper_cell_with_status_and_direction(tmp_path)
     assert "measured (quick: convergence not checked)" in row and "smallest detectable" in row
     # softmax 1.1, m=2 0.6: better by 0.50 (the paper: by 0.40 - 0.32 = 0.08)
     assert "better than softmax by 0.50 (paper: better by 0.08, same direction)" in row
+
+
+def test_a_cell_past_the_cpu_plan_says_so():
+    benchmark = {"command": "make bench-train", "bf16_native": True,
+                 "rows": [{"network": "table1-cifar10", "images_per_s": {"compiled-bf16": 4000.0}}],
+                 "provenance": {"commit": "0123456", "hardware": {"device": "cpu"}}}  # fmt: skip
+
+    def spent(hours):
+        return {("cpu", "mnist"): [{"wall_time_s": hours * 3600,
+                                    "provenance": {"hardware": {"device": "cpu"}}}]}  # fmt: skip
+
+    needed = compute.hours_needed("cifar10-jpeg+", "cpu", 0, benchmark)
+    assert 1.0 < needed < 2.0
+    past = document._cost_text("cifar10-jpeg+", spent(7.5), benchmark)
+    assert f"needs {needed:.1f} h" in past
+    assert "(past the 8 h the profile was planned to fit on a CPU, 7.5 h of which are" in past
+    assert "past the" not in document._cost_text("cifar10-jpeg+", spent(6.0), benchmark)

@@ -473,3 +473,17 @@ def test_the_doubling_check_shows_as_diamonds_and_hatches_the_unconverged(result
     diamonds = [line for line in ax.get_lines() if line.get_marker() == "D"]
     assert [list(d.get_ydata()) for d in diamonds] == [[1.05], [3.0]]
     assert "Hatched: lsoftmax m=2, whose error moved" in text and "Hollow diamonds" in text
+
+
+@pytest.mark.parametrize(("augment", "named"), [
+    ("pad-crop-flip", " + pad-crop-flip augmentation"),
+    ("none", ""),
+    (False, ""),  # results from before augmentations had names
+])  # fmt: skip
+def test_titles_name_the_augmentation_and_fit_one_panel(augment, named):
+    result = fake_result("softmax", None, 0, 1.0, config={"augment": augment})
+    result["dataset_label"] = "CIFAR-10 (JPEG q75 copy)"
+    assert figures._title([result]) == f"CIFAR-10 (JPEG q75 copy){named}, profile `quick`"
+    title = figures._axes_title("Test error", [result])
+    assert title.replace("\n", " ") == f"Test error: {figures._title([result])}"
+    assert max(map(len, title.split("\n"))) <= 56
