@@ -64,11 +64,14 @@ def budget_line(runs: dict[tuple[str, str], list[dict]]) -> str:
     """The `cpu` profile's CPU hours so far against the plan, per experiment."""
     spent = cpu_hours_spent(runs)
     parts = ", ".join(f"{name} {h:.1f} h" for name, h in spent.items())
+    on_gpu = any(r["provenance"]["hardware"].get("device") == "cuda"
+                 for (profile, _), results in runs.items() if profile == "cpu"
+                 for r in results)  # fmt: skip
     return (f"The `cpu` profile was planned to fit about {CPU_BUDGET_HOURS:.0f} hours of a "
             f"2-core CPU. Its runs on CPUs took {sum(spent.values()):.1f} h"
-            + (f" ({parts})" if parts else "") + "; the rest ran on a GPU. A cell the plan "
-            "could not reach on a CPU, and no GPU ran, is stated as not run, with the hours "
-            "it needs below.")  # fmt: skip
+            + (f" ({parts})" if parts else "") + ("; the rest ran on a GPU" if on_gpu else "")
+            + ". A cell the plan could not reach on a CPU, and no GPU ran, is stated as not "
+            "run, with the hours it needs below.")  # fmt: skip
 
 
 def _machine(hardware: dict) -> str:

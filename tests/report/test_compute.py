@@ -72,3 +72,6 @@ def test_the_cpu_budget_counts_cpu_profile_runs_on_cpus_only():
     assert "Its runs on CPUs took 2.0 h (mnist 1.5 h, lfw 0.5 h)" in line
     assert f"about {compute.CPU_BUDGET_HOURS:.0f} hours" in line
     assert compute.spent_lines(runs)[-1] == line
+    assert "the rest ran on a GPU" in line
+    del runs[("cpu", "cifar10-jpeg")]
+    assert "the rest ran on a GPU" not in compute.budget_line(runs)  # no GPU run
