@@ -426,7 +426,7 @@ def render(entries: list[dict], runs: list[dict]) -> tuple[str, dict]:
         "— where it has none): both the median over interleaved rounds, in which the head, "
         "plain softmax and pytorch-metric-learning each run once per round (order rotated), "
         "so that the machine's drift cancels in each round's ratio. Shapes are (B, D, C). "
-        "dtype **float32 compiled**: the head's loss arithmetic through torch.compile "
+        "dtype **float32 compiled**: the head's loss arithmetic as one inductor graph "
         "(`compile_math`, what training with `--compile` uses; pytorch-metric-learning and "
         "the baseline stay eager, and the kernels are compiled before timing). "
         "Hyper-parameters: lsoftmax and "

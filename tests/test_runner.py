@@ -297,10 +297,13 @@ def test_failed_compile_falls_back_to_eager_and_says_why(tiny_data, tmp_path, mo
             self.net(*args)  # a graph that ran partly (batch norm statistics updated), failed
             raise self.error
 
+    def broken_loss(graph, example_inputs, options=None):
+        raise torch._inductor.exc.InvalidCxxCompiler()
+
     monkeypatch.setattr(torch, "compile", Broken)
-    monkeypatch.setattr(compiled_loss, "failures", {})
-    compiled_loss.compiled_math.cache_clear()  # the loss arithmetic compiles anew, and fails
-    request.addfinalizer(compiled_loss.compiled_math.cache_clear)
+    monkeypatch.setattr(torch._inductor, "compile", broken_loss)
+    compiled_loss.clear()  # the loss arithmetic compiles anew, and fails
+    request.addfinalizer(compiled_loss.clear)
     spec = smoke()
     # killed after 2 compiled-then-eager steps, resumed without compiling
     assert run(spec, tmp_path / "a", tiny_data, compile_net=True, stop_after=2) is None
@@ -308,7 +311,7 @@ def test_failed_compile_falls_back_to_eager_and_says_why(tiny_data, tmp_path, mo
     eager = run(spec, tmp_path / "b", tiny_data)
     first, second = result["provenance"]["torch_compile"]
     assert first["used"] is False and "no working C compiler" in first["error"]
-    assert "no working C compiler" in first["loss_error"]
+    assert "No working C++ compiler" in first["loss_error"]
     assert (second["from_iteration"], second["requested"]) == (2, False)
     assert _comparable(result) == _comparable(eager)  # the eager network, bit for bit
     Broken.error = RuntimeError("a shape error of the network itself")

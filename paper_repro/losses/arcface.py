@@ -1,3 +1,4 @@
+import functools
 import math
 
 from paper_repro.losses import functional
@@ -21,8 +22,9 @@ class ArcFaceHead(CosineHead):
     def target(self, dot, x_norm, w_norm):
         return functional.arcface_logit(dot, x_norm, w_norm, self.s, self.m)
 
-    def partials(self, dot, x_norm, w_norm):
-        return functional.arcface_partials(dot, x_norm, w_norm, self.s, self.m)
+    @property
+    def partials(self):
+        return functools.partial(functional.arcface_partials, s=self.s, m=self.m)
 
     def extra_repr(self) -> str:
         return f"s={self.s}, m={self.m}"

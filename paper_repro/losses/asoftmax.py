@@ -1,3 +1,5 @@
+import functools
+
 from paper_repro.losses import functional
 from paper_repro.losses.schedule import LAMBDA, MARGIN_M, AnnealedHead, LambdaSchedule
 
@@ -15,5 +17,6 @@ class ASoftmaxHead(AnnealedHead):
     def target(self, dot, x_norm, w_norm):
         return functional.asoftmax_target(dot, x_norm, w_norm, self.m, self.lam)
 
-    def partials(self, dot, x_norm, w_norm):
-        return functional.asoftmax_partials(dot, x_norm, w_norm, self.m, self.lam_input)
+    @property
+    def partials(self):
+        return functools.partial(functional.asoftmax_partials, m=self.m, lam=self.lam_input)

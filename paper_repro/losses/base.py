@@ -62,8 +62,8 @@ class MarginHead(nn.Module):
     normalise_weight: bool = False
     scale: float | None = None
     select: functional.Select | None = None  # per-sample weights of the cross-entropy
-    # the loss's arithmetic through torch.compile (losses.compiled); the runner sets it with
-    # the network's compile setting
+    # the loss's arithmetic as one inductor-compiled graph (losses.compiled); the runner sets
+    # it with the network's compile setting
     compile_math: bool = False
 
     def __init__(self, in_features: int, num_classes: int):
@@ -111,13 +111,15 @@ class MarginHead(nn.Module):
     def target(self, dot: torch.Tensor, x_norm: torch.Tensor, w_norm: torch.Tensor):
         raise NotImplementedError
 
-    def partials(self, z: torch.Tensor, x_norm: torch.Tensor, w_norm: torch.Tensor):
-        """The target in the plain logit z_iy it replaces, for the hand-written backward:
-        (target, d/dz, d/d|x|, d/d|W_y|) at fixed z, each (B,) or None where zero (see
-        `functional`). By autograd of `target` unless a head gives the closed form (faster;
-        the tests hold each closed form to that autograd and to the SymPy derivation)."""
-        fallback = functional.autograd_partials(self.target, self.normalise_weight, self.scale)
-        return fallback(z, x_norm, w_norm)
+    @property
+    def partials(self) -> functional.Partials:
+        """partials(z, |x|, |W_y|): the target in the plain logit z_iy it replaces, for the
+        hand-written backward: (target, d/dz, d/d|x|, d/d|W_y|) at fixed z, each (B,) or None
+        where zero (see `functional`). By autograd of `target` unless a head gives the closed
+        form (faster; the tests hold each closed form to that autograd and to the SymPy
+        derivation) as a functools.partial of a `functional.*_partials` with the head's
+        hyper-parameters: that form is also what `compile_math` can compile."""
+        return functional.autograd_partials(self.target, self.normalise_weight, self.scale)
 
     def logits(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return functional.margin_logits(

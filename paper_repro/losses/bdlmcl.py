@@ -1,3 +1,5 @@
+import functools
+
 from paper_repro.losses import functional
 from paper_repro.losses.base import Hyper
 from paper_repro.losses.checks import integer_margin
@@ -35,18 +37,13 @@ class BDLMCLHead(LMCLHead):
         self.k = integer_margin("k", k)
         self.unselected = functional.unselected_reading(unselected)
 
-    def select(self, plain_logits, labels):
+    @property
+    def select(self):
         # plain logits are s cos t_ij: the rule in these units has margin s m
-        return functional.boundary_selection(plain_logits, labels, self.s * self.m, self.k)
-
-    def _not_selected(self, plain_logits, labels):
-        return ~self.select(plain_logits, labels)
+        return functools.partial(functional.boundary_selection, m=self.s * self.m, k=self.k)
 
     def _target_without_margin(self, dot, x_norm, w_norm):
         return functional.lmcl_target(dot, x_norm, w_norm, self.s, 0.0)
-
-    def _partials_without_margin(self, dot, x_norm, w_norm):
-        return functional.lmcl_partials(dot, x_norm, w_norm, self.s, 0.0)
 
     def logits(self, features, labels):
         return functional.bdlmcl_logits(
@@ -61,7 +58,8 @@ class BDLMCLHead(LMCLHead):
         # others without it; two fused passes, each weighting the other's samples by zero
         return loss + functional.margin_cross_entropy(
             features, self.weight, labels, self._target_without_margin, self.normalise_weight,
-            self.scale, self._not_selected, self._partials_without_margin, self.compile_math,
+            self.scale, functools.partial(self.select, complement=True),
+            functools.partial(functional.lmcl_partials, s=self.s, m=0.0), self.compile_math,
         )  # fmt: skip
 
     def extra_repr(self) -> str:

@@ -1,18 +1,33 @@
-"""torch.compile for the heads' arithmetic.
+"""Inductor for the heads' arithmetic, without dynamo at call time.
 
 At small shapes, such as CIFAR's (256, 256, 10), a head step is some 70-110 tensor operations
 on (B,) and (B, C) tensors, each costing more in dispatch than in arithmetic; compiled, the
-element-wise chains become a few generated loops around the two matmuls. The compiled
-functions are the eager ones traced, so they compute the same values up to the order of
-floating-point operations (tests/losses/test_compiled.py holds them to the eager path)."""
+element-wise chains become a few generated loops around the three matmuls.
+
+`call(fn, *args)` traces fn once per kind of call (make_fx, on fake tensors) and hands the
+graph to inductor (`torch._inductor.compile`). A call is looked up in a dict whose key is
+everything the trace baked in: fn, the numbers, flags and functions among the arguments, and
+each tensor's shape, strides, dtype and device. torch.compile's route, which this replaced,
+paid dynamo's guard checks and wrappers on every call (at the CIFAR shape on 2 cores: 118 us
+of a 170 us call, against 80 us here), and its guards grew with every head and shape.
+
+What can be compiled: tensors, numbers, bools, strings and None, and functools.partial objects
+of module-level functions over those (how the heads hand over their partials). The tensors,
+also those inside a partial (L-Softmax's lam), are inputs of the compiled graph; everything
+else is a constant of it, so a new value compiles once more. The compiled functions are the
+eager ones traced: the same values up to the order of floating-point operations
+(tests/losses/test_compiled.py holds them to the eager path)."""
 
 from __future__ import annotations
 
 import functools
 import types
 import warnings
+from collections.abc import Callable, Iterator
 
 import torch
+import torch._inductor
+from torch.fx.experimental.proxy_tensor import make_fx
 
 # what a failed compile raises (dynamo's errors, inductor's lowering and C++ build errors);
 # any other error is the function's own and is not retried
@@ -20,51 +35,125 @@ COMPILE_ERRORS = (
     torch._dynamo.exc.TorchDynamoException,
     torch._inductor.exc.InductorError,
     torch._inductor.exc.CppCompileError,
+    torch._inductor.exc.InvalidCxxCompiler,
     torch._inductor.exc.LoweringException,
 )
 
-# function name -> why compiling it failed; those functions run eagerly from then on
+# function name -> why compiling it failed (every later call of it runs eagerly), and
+# "name: reason" -> why one kind of call could not be compiled (those calls run eagerly); the
+# runner records them in a result's provenance
 failures: dict[str, str] = {}
-# function -> its copies per family (see compiled_math), whose code objects hold the versions
-twins: dict[object, list] = {}
-# every head, shape and dtype is one more compiled version of the same two functions; past
-# dynamo's default of 8 versions a function runs eagerly, after failing every version's guards
-# first (slower than never compiling: seen in make bench, whose ninth head went from 3x to 5x)
-RECOMPILE_LIMIT = 64
+# (fn, constants, tensor layouts) -> the compiled graph of fn for such calls
+graphs: dict[tuple, Callable] = {}
+
+_CONSTANT_TYPES = frozenset((bool, int, float, str, type(None)))
+# the inputs' elements up to which a CPU graph runs on one thread (see _options); CIFAR's
+# features (256, 256) are 65,536, the face shape's class weights (10572, 512) 5.4 million
+SINGLE_THREAD_ELEMENTS = 2**17
 
 
-@functools.cache
-def compiled_math(fn, family: str = ""):
-    """fn through torch.compile (static shapes: a new shape compiles once more), falling back
-    to fn itself, with one warning, where compiling fails (no C compiler, an unsupported op).
-    family: callers whose calls differ in kind (one per head class) get a code object of their
-    own. Dynamo keeps the compiled versions of a function on its code object and tries their
-    guards one by one on every call, so heads sharing one paid for each other's versions
-    (measured at the CIFAR shape on 2 cores: LMCL 2.0x plain softmax alone, 2.25x once eight
-    heads had compiled)."""
-    config = torch._dynamo.config
-    config.recompile_limit = max(config.recompile_limit, RECOMPILE_LIMIT)
-    compiled = torch.compile(_own_code(fn, family) if family else fn, dynamic=False)
+class NotCompilableError(TypeError):
+    """An argument that would have to be a constant of the graph but cannot be a key."""
 
-    @functools.wraps(fn)
-    def run(*args):
-        if fn.__qualname__ in failures:
-            return fn(*args)
+
+def call(fn, *args):
+    """fn(*args) through its compiled graph for calls like this one (compiling it on the first
+    such call), or eagerly, with one warning per reason, where the arguments cannot be
+    compiled or compiling failed."""
+    name = fn.__qualname__
+    if name in failures:
+        return fn(*args)
+    tensors: list[torch.Tensor] = []
+    try:
+        spec = tuple(_flatten(a, tensors) for a in args)
+    except NotCompilableError as exc:
+        return _eagerly(fn, args, f"{name}: {exc}", f"NotCompilableError: {exc}")
+    key = (fn, spec, tuple(_layout(t) for t in tensors))
+    graph = graphs.get(key)
+    if graph is None:
         try:
-            return compiled(*args)
+            graph = graphs[key] = _compile(fn, spec, tensors)
         except COMPILE_ERRORS as exc:
-            failures[fn.__qualname__] = f"{type(exc).__name__}: {exc}"[:300]
-            warnings.warn(f"torch.compile of {fn.__qualname__} failed, running it eagerly: "
-                          f"{failures[fn.__qualname__]}", stacklevel=2)  # fmt: skip
-            return fn(*args)
-
-    return run
+            return _eagerly(fn, args, name, f"{type(exc).__name__}: {exc}")
+    return tuple(graph(*tensors))
 
 
-def _own_code(fn, family: str):
-    """fn with a copy of its code object (the same bytecode, named after family)."""
-    code = fn.__code__.replace(co_name=f"{fn.__name__}__{family}")
-    twin = types.FunctionType(code, fn.__globals__, code.co_name, fn.__defaults__, fn.__closure__)
-    twin.__kwdefaults__, twin.__qualname__ = fn.__kwdefaults__, f"{fn.__qualname__}[{family}]"
-    twins.setdefault(fn, []).append(twin)
-    return twin
+def clear() -> None:
+    """Forget every compiled graph and failure (the next calls compile anew)."""
+    graphs.clear()
+    failures.clear()
+
+
+def _eagerly(fn, args, key: str, reason: str):
+    """fn(*args), with a warning the first time `key` fails."""
+    if key not in failures:
+        failures[key] = reason[:300]
+        warnings.warn(f"compiling {fn.__qualname__} failed, running it eagerly: {reason[:300]}",
+                      stacklevel=3)  # fmt: skip
+    return fn(*args)
+
+
+def _layout(t: torch.Tensor) -> tuple:
+    return t.shape, t.stride(), t.dtype, t.device
+
+
+def _flatten(arg, tensors: list):
+    """arg's place in the key: a tensor is appended to `tensors` and leaves a slot, a
+    functools.partial leaves its function and its arguments' places, a constant itself
+    (with its type: True, 1 and 1.0 are equal keys but different graphs)."""
+    if type(arg) in _CONSTANT_TYPES:  # the common case first: this runs on every step
+        return ("constant", type(arg), arg)
+    if isinstance(arg, torch.Tensor):
+        tensors.append(arg)
+        return ("tensor",)
+    if isinstance(arg, functools.partial):
+        func = arg.func
+        # a closure, lambda or bound method would bake what it reads into the graph unseen
+        if not isinstance(func, types.FunctionType) or "<" in func.__qualname__:
+            raise NotCompilableError(f"{func!r} is not a module-level function")
+        positional = tuple(_flatten(a, tensors) for a in arg.args)
+        keywords = tuple((k, _flatten(v, tensors)) for k, v in sorted(arg.keywords.items()))
+        return ("partial", arg.func, positional, keywords)
+    raise NotCompilableError(
+        f"{arg!r} is neither a tensor, a number nor a functools.partial of a module-level "
+        "function (a head's `partials` and `select` have to be one to compile)"
+    )
+
+
+def _rebuild(spec, tensors: Iterator[torch.Tensor]):
+    """The argument `_flatten` took apart, with `tensors` in its slots."""
+    kind = spec[0]
+    if kind == "tensor":
+        return next(tensors)
+    if kind == "partial":
+        _, func, positional, keywords = spec
+        return functools.partial(
+            func,
+            *(_rebuild(s, tensors) for s in positional),
+            **{k: _rebuild(s, tensors) for k, s in keywords},
+        )
+    return spec[2]
+
+
+def _compile(fn, spec: tuple, tensors: list[torch.Tensor]) -> Callable:
+    def traced(*inputs):
+        slots = iter(inputs)
+        return fn(*(_rebuild(s, slots) for s in spec))
+
+    # grad mode off: the graph is arithmetic only, as it runs inside autograd.Function.forward
+    with torch.no_grad():
+        graph = make_fx(traced, tracing_mode="fake")(*tensors)
+        return torch._inductor.compile(graph, list(tensors), options=_options(tensors))
+
+
+def _options(tensors: list[torch.Tensor]) -> dict | None:
+    """On CPU: the wrapper that calls the kernels in C++, not Python, and one thread where the
+    arithmetic is small (at CIFAR's (256, 256, 10) on 2 cores, a head step took 1.46x plain
+    softmax with inductor's defaults, 1.29x with the C++ wrapper and 1.23x with one thread
+    too: the second thread's barriers cost more than its share of the loops)."""
+    if any(t.device.type != "cpu" for t in tensors):
+        return None
+    options = {"cpp_wrapper": True}
+    if sum(t.numel() for t in tensors) <= SINGLE_THREAD_ELEMENTS:
+        options["cpp.threads"] = 1
+    return options

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+from paper_repro.losses import compiled as compiled_arithmetic
 from paper_repro.losses.angular import arcface_target, arcface_target_and_slope, psi_and_slope
 from paper_repro.losses.checks import (
     caller_checks_values,
@@ -36,7 +37,6 @@ from paper_repro.losses.checks import (
     real_in,
     value_summary,
 )
-from paper_repro.losses.compiled import compiled_math
 
 # target(dot, x_norm, w_norm) -> target logit, each (B,); row i may only use row i
 Target = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -137,6 +137,11 @@ def arcface_logit(dot, x_norm, w_norm, s: float, m: float):
 # d/d|W_y| at fixed z), None for a derivative that is zero.
 
 
+def softmax_partials(z, x_norm, w_norm):
+    """`softmax_target`: the plain logit itself."""
+    return z, torch.ones_like(z), None, None
+
+
 def lsoftmax_partials(z, x_norm, w_norm, m: int, lam: float = 0.0):
     """`lsoftmax_target`, z = x . W_y."""
     t, d_dot, d_norms = _annealed_psi(z, x_norm * w_norm, m, lam, partials=True)
@@ -218,8 +223,9 @@ def margin_cross_entropy(
     """Mean cross-entropy of `margin_logits`, each sample weighted by select(plain logits,
     labels) when given; the same value and gradients, without autograd's (B, C) and (C, D)
     intermediates. `partials`: the target's closed-form partial derivatives (default: by
-    autograd of `target`). `compiled`: run the arithmetic through torch.compile
-    (`compiled_math`). Not twice differentiable."""
+    autograd of `target`). `compiled`: run the arithmetic as one inductor-compiled graph
+    (`losses.compiled`; `partials` and `select` then have to be functools.partial objects
+    of module-level functions, else it runs eagerly). Not twice differentiable."""
     partials = partials or autograd_partials(target, normalise_weight, scale)
     # read here: inside autograd.Function.forward grad mode is always off
     grad_wanted = torch.is_grad_enabled()
@@ -249,12 +255,12 @@ class _MarginCrossEntropy(torch.autograd.Function):
     ):
         need_x, need_w = (grad_wanted and need for need in ctx.needs_input_grad[:2])
         summarise = not caller_checks_values()
-        fused = (compiled_math(_margin_loss_and_grads, _family(partials)) if compiled
-                 else _margin_loss_and_grads)  # fmt: skip
-        loss, grad_x, grad_w, summary = fused(
-            x, weight, labels, partials, normalise_weight, scale, select, need_x, need_w,
-            summarise,
-        )  # fmt: skip
+        args = (x, weight, labels, partials, normalise_weight, scale, select, need_x, need_w,
+                summarise)  # fmt: skip
+        if compiled:
+            loss, grad_x, grad_w, summary = compiled_arithmetic.call(_margin_loss_and_grads, *args)
+        else:
+            loss, grad_x, grad_w, summary = _margin_loss_and_grads(*args)
         if summarise:
             check_values(summary, x, weight)
         ctx.save_for_backward(grad_x, grad_w)
@@ -270,12 +276,6 @@ class _MarginCrossEntropy(torch.autograd.Function):
             grad_x = None if grad_x is None else grad_x * grad_loss
             grad_w = None if grad_w is None else grad_w * grad_loss
         return grad_x, grad_w, *[None] * 7
-
-
-def _family(partials) -> str:
-    """The kind of head whose partials these are (see compiled_math)."""
-    owner = getattr(partials, "__self__", None)
-    return type(owner).__name__ if owner is not None else partials.__qualname__
 
 
 def _margin_loss_and_grads(
@@ -434,18 +434,21 @@ def cosines(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return plain_logits(x, weight, normalise_weight=True, scale=1.0)
 
 
-def boundary_selection(cos: torch.Tensor, labels: torch.Tensor, m: float, k: int) -> torch.Tensor:
+def boundary_selection(
+    cos: torch.Tensor, labels: torch.Tensor, m: float, k: int, complement: bool = False
+) -> torch.Tensor:
     """BD-LMCL's samples near the decision boundary, (B,) bool. A sample is selected when
     (1) the margin classifier gets it wrong: cos t_y - m < max_{j != y} cos t_j (its zero-one
     loss under the margin is 1), and (2) its target is still among the k largest plain
     cosines (its top-k zero-one loss is 0), which drops hopeless outliers far from the boundary.
-    """
+    complement: the samples the rule leaves out instead."""
     cos = cos.detach()
     cos_y = cos.gather(1, labels[:, None])  # (B, 1)
     others = cos.scatter(1, labels[:, None], -math.inf)  # (B, C), target masked out
     wrong_under_margin = (cos_y.squeeze(1) - m) < others.max(dim=1).values
     within_top_k = (others > cos_y).sum(dim=1) < k
-    return wrong_under_margin & within_top_k
+    selected = wrong_under_margin & within_top_k
+    return ~selected if complement else selected
 
 
 # BD-LMCL's two readings of what happens to the samples the rule does not select: "drop"

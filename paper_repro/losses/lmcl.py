@@ -1,3 +1,5 @@
+import functools
+
 from paper_repro.losses import functional
 from paper_repro.losses.base import SCALE, CosineHead, Hyper
 from paper_repro.losses.checks import real_in
@@ -23,8 +25,9 @@ class LMCLHead(CosineHead):
     def target(self, dot, x_norm, w_norm):
         return functional.lmcl_target(dot, x_norm, w_norm, self.s, self.m)
 
-    def partials(self, dot, x_norm, w_norm):
-        return functional.lmcl_partials(dot, x_norm, w_norm, self.s, self.m)
+    @property
+    def partials(self):
+        return functools.partial(functional.lmcl_partials, s=self.s, m=self.m)
 
     def extra_repr(self) -> str:
         return f"s={self.s}, m={self.m}"

@@ -65,12 +65,14 @@ class AnnealedHead(MarginHead):
         # the buffer is what a checkpoint holds; the host copy gives lam without reading the
         # device (a GPU synchronisation per step)
         self.register_buffer("iteration", torch.zeros((), dtype=torch.int64))
+        self._lam_input = torch.zeros((), dtype=torch.float64)
         self._at_iteration(0)
         self.register_load_state_dict_post_hook(AnnealedHead._read_iteration)
 
     def _at_iteration(self, iteration: int) -> None:
         self._iteration = iteration
-        self._lam_input = torch.tensor(self.lam, dtype=torch.float64)
+        # in place: one host write, not a new tensor per step (nothing keeps the old value)
+        self._lam_input.fill_(self.lam)
 
     @staticmethod
     def _read_iteration(module, incompatible_keys) -> None:

@@ -1,3 +1,5 @@
+import functools
+
 from paper_repro.losses import functional
 from paper_repro.losses.base import MarginHead
 
@@ -10,5 +12,13 @@ class SoftmaxHead(MarginHead):
     def target(self, dot, x_norm, w_norm):
         return functional.softmax_target(dot, x_norm, w_norm)
 
+    @property
+    def partials(self):
+        return functools.partial(functional.softmax_partials)
+
     def forward(self, features, labels):
+        if self.compile_math:
+            # one compiled call for loss, gradients and value checks: faster than PyTorch's
+            # kernels plus the checks' separate reductions
+            return super().forward(features, labels)
         return functional.softmax_cross_entropy(features, self.weight, labels)

@@ -4,13 +4,13 @@ schedule, and an eager fallback where compiling fails."""
 
 from __future__ import annotations
 
+import functools
 import shutil
 
 import pytest
 import torch
-import torch._dynamo.exc
+import torch._inductor.exc
 import torch.nn.functional as F
-from torch._dynamo.eval_frame import _debug_get_cache_entry_list
 
 from paper_repro.losses import HEADS, LambdaSchedule, compiled, functional
 from tests.losses.reference import LOGITS
@@ -21,6 +21,7 @@ pytestmark = pytest.mark.skipif(
 
 SCHEDULE = LambdaSchedule(base=50.0, gamma=0.5, power=2.0)  # lam falls 50 -> 8 in 3 steps
 CASES = [
+    ("softmax", {}),
     ("lsoftmax", {"m": 4, "lam": SCHEDULE}),
     ("asoftmax", {"m": 3, "lam": SCHEDULE}),
     ("lmcl", {"s": 16.0, "m": 0.35}),
@@ -29,12 +30,8 @@ CASES = [
 ]
 
 
-def _compiled_graphs(family: str | None = None) -> int:
-    """How many compiled versions the loss-and-gradients arithmetic holds (of one family)."""
-    fn = functional._margin_loss_and_grads
-    copies = [t for t in compiled.twins.get(fn, []) if family is None or f"[{family}]" in
-              t.__qualname__]  # fmt: skip
-    return sum(len(_debug_get_cache_entry_list(f.__code__)) for f in copies)
+def _compiled_graphs() -> int:
+    return len(compiled.graphs)
 
 
 def _reference(name, hyper, lam, x, weight, y):
@@ -69,52 +66,81 @@ def test_compiled_loss_matches_autograd_through_a_schedule_without_recompiling(n
     assert graphs[3] == graphs[2], "a new value of lam compiled anew"
 
 
-def test_each_kind_of_head_keeps_its_compiled_versions_apart():
-    """dynamo tries the guards of every version on a code object in turn: heads that shared one
-    slowed each other down (make bench: LMCL 2.0x plain softmax alone, 2.25x beside 8 heads)."""
-    heads = {"LMCLHead": ("lmcl", {}), "ArcFaceHead": ("arcface", {}),
-             "LSoftmaxHead": ("lsoftmax", {"m": 2})}  # fmt: skip
-    for family, (name, hyper) in heads.items():
-        before = {f: _compiled_graphs(f) for f in heads}
-        head = HEADS[name](6, 3, **hyper)
-        head.compile_math = True
-        with torch.no_grad():
-            head(torch.randn(13, 6), torch.arange(13) % 3)  # a shape no other test uses
-        after = {f: _compiled_graphs(f) for f in heads}
-        assert after == {f: n + (f == family) for f, n in before.items()}, family
-
-
-def test_more_than_eight_shapes_each_compile():
-    """dynamo keeps 8 versions of a function by default; the heads of a benchmark (or a test
-    session) need more, and past the limit a call would run eagerly after failing every guard."""
-    head = HEADS["lmcl"](4, 3)
+def test_one_graph_per_kind_of_call():
+    """A graph per head kind, hyper-parameters, shape and grad mode, looked up without dynamo:
+    the same call again compiles nothing, another batch size, margin or grad mode does."""
+    compiled.clear()
+    head = HEADS["lmcl"](6, 3, m=0.35)
     head.compile_math = True
-    for batch in range(2, 12):
-        before = _compiled_graphs()
-        with torch.no_grad():
-            head(torch.randn(batch, 4), torch.arange(batch) % 3)
-        assert _compiled_graphs() == before + 1, f"batch {batch}: not compiled"
+    x, y = torch.randn(13, 6, requires_grad=True), torch.arange(13) % 3
+    for _ in range(2):
+        torch.autograd.grad(head(x, y), x)
+    assert _compiled_graphs() == 1
+    with torch.no_grad():
+        head(x, y)  # no gradients: a graph without the backward arithmetic
+    assert _compiled_graphs() == 2
+    head.m = 0.2  # a constant of the graph
+    torch.autograd.grad(head(x, y), x)
+    assert _compiled_graphs() == 3
+    x7 = torch.randn(7, 6, requires_grad=True)
+    torch.autograd.grad(head(x7, y[:7]), x7)
+    assert _compiled_graphs() == 4
+    other = HEADS["arcface"](6, 3, m=0.2)
+    other.compile_math = True
+    torch.autograd.grad(other(x7, y[:7]), x7)
+    assert _compiled_graphs() == 5
+
+
+def test_a_partial_over_a_local_function_runs_eagerly_and_says_why():
+    """A closure, lambda or bound method would bake the values it reads into the graph, where
+    a later change could not be seen: such a head runs its loss eagerly instead."""
+    compiled.clear()
+    try:
+        head = HEADS["lmcl"](6, 3).to(torch.float64)
+        head.compile_math = True
+        x, y = torch.randn(4, 6, dtype=torch.float64), torch.tensor([0, 1, 2, 0])
+        want = functional.margin_cross_entropy(x, head.weight, y, head.target, True, head.scale)
+
+        def partials(z, x_norm, w_norm, s):  # the same closed form, as a local function
+            return functional.lmcl_partials(z, x_norm, w_norm, s, head.m)
+
+        with pytest.warns(UserWarning, match="not a module-level function"):
+            got = functional.margin_cross_entropy(
+                x, head.weight, y, head.target, True, head.scale, None,
+                functools.partial(partials, s=head.s), True,
+            )  # fmt: skip
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=0.0)
+        assert _compiled_graphs() == 0
+        assert any("not a module-level function" in why for why in compiled.failures.values())
+    finally:
+        compiled.clear()
 
 
 def test_failed_compile_runs_eagerly_warns_and_says_why(monkeypatch):
-    def broken(fn, **kwargs):
-        def run(*args):
-            raise torch._dynamo.exc.TorchDynamoException("no working C compiler")
+    def broken(graph, example_inputs, options=None):
+        raise torch._inductor.exc.InvalidCxxCompiler()
 
-        return run
-
-    monkeypatch.setattr(torch, "compile", broken)
-    monkeypatch.setattr(compiled, "failures", {})
-    compiled.compiled_math.cache_clear()
+    monkeypatch.setattr(torch._inductor, "compile", broken)
+    compiled.clear()
     try:
         head = HEADS["lmcl"](6, 3).to(torch.float64)
         eager = HEADS["lmcl"](6, 3).to(torch.float64)
         eager.load_state_dict(head.state_dict())
         head.compile_math = True
         x, y = torch.randn(4, 6, dtype=torch.float64), torch.tensor([0, 1, 2, 0])
-        with pytest.warns(UserWarning, match="no working C compiler"):
+        with pytest.warns(UserWarning, match="InvalidCxxCompiler"):
             loss = head(x, y)
         assert torch.equal(loss, eager(x, y))
-        assert "no working C compiler" in compiled.failures["_margin_loss_and_grads"]
+        assert "InvalidCxxCompiler" in compiled.failures["_margin_loss_and_grads"]
     finally:
-        compiled.compiled_math.cache_clear()  # the next test compiles for real
+        compiled.clear()  # the next test compiles for real
+
+
+def test_small_cpu_graphs_run_on_one_thread_with_the_cpp_wrapper():
+    """At CIFAR's (256, 256, 10) the second thread's barriers cost more than its share of the
+    loops; at the face shape's (10572, 512) class weights the loops need every thread."""
+    cifar = [torch.empty(256, 256), torch.empty(10, 256), torch.empty(256, dtype=torch.int64)]
+    face = [torch.empty(256, 512), torch.empty(10572, 512), torch.empty(256, dtype=torch.int64)]
+    assert compiled._options(cifar) == {"cpp_wrapper": True, "cpp.threads": 1}
+    assert compiled._options(face) == {"cpp_wrapper": True}
+    assert compiled._options([torch.empty(2, 2, device="meta")]) is None  # inductor's defaults
