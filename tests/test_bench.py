@@ -21,11 +21,19 @@ PROVENANCE = {
 
 
 def _entry(
-    head: str, impl: str, median_s: float, *, flush=False, shape="cifar", share=0.0, mixed=None
+    head: str,
+    impl: str,
+    median_s: float,
+    *,
+    flush=False,
+    shape="cifar",
+    share=0.0,
+    mixed=None,
+    dtype="float32",
 ):
     return {
-        "name": f"test_head[{shape}-{head}]",
-        "group": f"{shape} cpu float32 typical",
+        "name": f"test_head[{shape}-{dtype}-{head}]",
+        "group": f"{shape} cpu {dtype} typical",
         "stats": {"median": median_s, "stddev": median_s / 10, "rounds": 7},
         "extra_info": {
             "suite": "loss_heads",
@@ -33,7 +41,7 @@ def _entry(
             "shape_label": bench.SHAPES[shape].label,
             "target": bench.SHAPES[shape].target,
             "device": "cpu",
-            "dtype": "float32",
+            "dtype": dtype,
             "regime": "typical",
             "flush": flush,
             "flushed_all_threads": flush,
@@ -95,6 +103,22 @@ def raw_files(tmp_path):
     return [default, flushed]
 
 
+@pytest.mark.parametrize("compiled_ratio", [1.8, 2.1])
+def test_misses_only_on_the_eager_path_are_said_to_be_so(tmp_path, compiled_ratio):
+    compiled = bench.COMPILED_DTYPE
+    path = _raw(tmp_path, "both.json", [
+        _entry("Linear + cross_entropy", "plain", 0.010),
+        _entry("lmcl", "ours", 0.030, mixed={"rounds": 9, "vs_softmax": 3.0, "vs_pml": 0.9}),
+        _entry("Linear + cross_entropy", "plain", 0.010, dtype=compiled),
+        _entry("lmcl", "ours", 0.018, dtype=compiled,
+               mixed={"rounds": 9, "vs_softmax": compiled_ratio, "vs_pml": 0.5}),
+    ])  # fmt: skip
+    markdown, _ = bench.render(*bench.load_benchmarks([path]))
+    assert "**lmcl, cifar, cpu, float32**: 3.00x plain softmax" in markdown
+    said = "Every miss is on the eager path" in markdown
+    assert said == (compiled_ratio <= 2.0), markdown
+
+
 def _table_rows(markdown: str) -> list[list[str]]:
     return [
         [c.strip() for c in line.strip("|").split("|")]
@@ -131,6 +155,7 @@ def test_renderer_writes_table_and_json_twin(raw_files, tmp_path):
     assert "1.25x pytorch-metric-learning (target < 1.00x)" in markdown
     flushed_section = markdown.split("## typical inputs, denormals flushed")[1]
     assert "No misses against the targets." in flushed_section
+    assert "Every miss is on the eager path" not in markdown  # there is no compiled row
     assert "Linear + cross_entropy (cifar) 25 %" in markdown
     assert "commit: abc123" in markdown and "Test CPU, 2 cores" in markdown
 

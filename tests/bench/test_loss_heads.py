@@ -35,7 +35,7 @@ pytestmark = pytest.mark.bench
 DEVICES = ["cpu", "cuda"]
 # "compiled": the heads' loss arithmetic through torch.compile (`compile_math`, as the runner
 # trains with --compile), against the same eager baseline
-COMPILED = "float32 compiled"
+COMPILED = bench.COMPILED_DTYPE
 CONFIGS = [(d, "float32") for d in DEVICES] + [("cpu", COMPILED), ("cuda", "bf16 autocast")]
 HAS_C_COMPILER = any(map(shutil.which, ("cc", "gcc", "clang")))
 
