@@ -444,7 +444,10 @@ def boundary_selection(
     complement: the samples the rule leaves out instead."""
     cos = cos.detach()
     cos_y = cos.gather(1, labels[:, None])  # (B, 1)
-    others = cos.scatter(1, labels[:, None], -math.inf)  # (B, C), target masked out
+    # (B, C), target masked out; a comparison, not a scatter: compiled, it fuses into the
+    # two row reductions below instead of writing a copy of the matrix
+    is_target = torch.arange(cos.shape[1], device=cos.device) == labels[:, None]
+    others = cos.masked_fill(is_target, -math.inf)
     wrong_under_margin = (cos_y.squeeze(1) - m) < others.max(dim=1).values
     within_top_k = (others > cos_y).sum(dim=1) < k
     selected = wrong_under_margin & within_top_k
