@@ -30,7 +30,8 @@ from paper_repro.data import Catalog, DataError, user
 from paper_repro.experiments import EXPERIMENTS, PROFILES, check_profile, get_experiment, user_run
 from paper_repro.losses import head_class
 from paper_repro.models import make_network, network_for
-from paper_repro.provenance import bf16_native
+from paper_repro.provenance import bf16_native, hardware
+from paper_repro.report.compute import BENCHMARK, GPU_BENCHMARK, compile_speedup, load_benchmark
 from paper_repro.report.document import REPORT_PATH, write_report
 from paper_repro.report.figures import FIGURES_DIR, make_figures
 from paper_repro.report.tables import TABLES_DIR, write_table
@@ -75,9 +76,13 @@ def default_profile(device: str) -> str:
     return "paper" if device.startswith("cuda") else "quick"
 
 
-def plan(names, profile, catalog, device, precision, results_dir):
-    """[(experiment, runs, runs to train, reason it cannot run or '')]; prints the plan."""
+def plan(names, profile, catalog, device, precision, results_dir, compiled=False):
+    """[(experiment, runs, runs to train, reason it cannot run or '')]; prints the plan.
+    Speeds are measured eagerly (compiling would take longer than the plan); for a compiled
+    run, times the speed-up `make bench-train` measured on this kind of machine."""
     out, total_s = [], 0.0
+    benchmark = load_benchmark(GPU_BENCHMARK if device.startswith("cuda") else BENCHMARK)
+    machine = hardware(device)
     print(f"plan: profile '{profile}' on {device} ({precision}); results in {results_dir}/")
     for name in names:
         exp = get_experiment(name)
@@ -99,9 +104,19 @@ def plan(names, profile, catalog, device, precision, results_dir):
             line += ", cannot run: data missing (see below)"
         elif todo:
             speed = measure_throughput(todo[0], device)
+            how = "eager"
+            if compiled:
+                speedup = compile_speedup(benchmark, todo[0].network, machine, precision)
+                how = (
+                    "eager; compiled is faster, by how much not measured here"
+                    if speedup is None
+                    else f"eager x {speedup:.1f}, compiled's speed-up in make bench-train here"
+                )
+                speed *= speedup or 1.0  # fmt: skip
             seconds = sum(r.schedule.iterations * r.schedule.batch_size for r in todo) / speed
             total_s += seconds
-            line += f", {len(todo)} to train: ~{seconds / 60:.0f} min at ~{speed:.0f} images/s"
+            line += (f", {len(todo)} to train: ~{seconds / 60:.0f} min at ~{speed:.0f} "
+                     f"images/s ({how})")  # fmt: skip
         print(line)
         out.append((exp, runs, todo, reason))
     print(f"estimated training time: ~{total_s / 60:.0f} min (evaluation not included)")
@@ -130,8 +145,9 @@ def cmd_reproduce(args) -> int:
     catalog = Catalog(args.data_root)
     failed, position = [], 0
     dirs = {"results_dir": args.results_dir, "tables_dir": args.tables_dir}
+    compiled = use_compile(args.compile, device)
     for exp, runs, todo, reason in plan(names, profile, catalog, device, precision,
-                                        args.results_dir):  # fmt: skip
+                                        args.results_dir, compiled):  # fmt: skip
         if reason:
             print(f"\n{exp.name}: {reason}", file=sys.stderr)
             failed.append(exp.name)
@@ -148,8 +164,7 @@ def cmd_reproduce(args) -> int:
         for spec in (r for r in todo if r.run_id in mine):
             train_run(spec, catalog=catalog, device=device, runs_dir=args.runs_dir,
                       results_dir=args.results_dir, command=command,
-                      progress=not args.no_progress,
-                      compile_net=use_compile(args.compile, device))  # fmt: skip
+                      progress=not args.no_progress, compile_net=compiled)  # fmt: skip
         table = None if args.part is not None else write_table(exp, profile, runs[0].evaluator,
                                                                 **dirs)  # fmt: skip
         if table:

@@ -54,6 +54,7 @@ def test_dry_run_prints_the_plan_and_trains_nothing(tmp_path, capsys):
     assert cli(tmp_path, *args, "--data-root", str(SHARED_DATA)) == 0
     out = capsys.readouterr().out
     assert "0/4 runs done, 4 to train" in out and "estimated training time" in out
+    assert "images/s (eager" in out  # the speed says how it was measured
     assert not (tmp_path / "results").exists()
 
 
