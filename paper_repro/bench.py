@@ -368,13 +368,15 @@ def render_section(rows: list[dict]) -> list[str]:
             lines.append(f"- **{where}**: {'; '.join(r['misses'])}")
     else:
         lines.append("No misses against the targets.")
-    compiled = [r for r in rows if r["dtype"] == COMPILED_DTYPE and r["head"] != BASELINE.label]
-    if missed and compiled and not any(r["misses"] for r in compiled):
+    compiled = {(r["shape"], r["device"], r["head"]): r for r in rows
+                if r["dtype"] == COMPILED_DTYPE}  # fmt: skip
+    twins = [compiled.get((r["shape"], r["device"], r["head"])) for r in missed]
+    if missed and all(t is not None and not t["misses"] for t in twins):
         lines += [
             "",
             "Every miss is on the eager path, which training takes only with `--compile off` "
-            "or where inductor cannot build kernels; the compiled rows, training's default "
-            "(`--compile auto`) on this machine, meet every target.",
+            "or where inductor cannot build kernels; the same heads compiled, training's "
+            "default (`--compile auto`) on this machine, meet every target.",
         ]
     shares = [r for r in rows if r["subnormal_share"]]
     if shares:

@@ -289,9 +289,9 @@ class TrainingRun:
             net.to(memory_format=torch.channels_last)
         self.net, self.head = net, head
         model = Classifier(net, head, spec.precision)
-        # torch.compile of the network and of the head's loss arithmetic (the heads' checks
-        # stay in Python); lazy: the first step compiles, and each falls back to eager if that
-        # fails (see _forward and losses.compiled)
+        # torch.compile of the network, and the head's loss arithmetic as one inductor graph
+        # (the heads' checks stay in Python); lazy: the first step compiles, and each falls
+        # back to eager if that fails (see _forward and losses.compiled)
         self.compiled = {"requested": compile_net, "used": False, "error": None}
         if compile_net:
             os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(COMPILE_CACHE))

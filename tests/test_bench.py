@@ -117,6 +117,11 @@ def test_misses_only_on_the_eager_path_are_said_to_be_so(tmp_path, compiled_rati
     assert "**lmcl, cifar, cpu, float32**: 3.00x plain softmax" in markdown
     said = "Every miss is on the eager path" in markdown
     assert said == (compiled_ratio <= 2.0), markdown
+    # a miss whose head has no compiled row: nothing is known of its compiled path
+    alone = _entry("arcface", "ours", 0.030, mixed={"rounds": 9, "vs_softmax": 3.0})
+    path = _raw(tmp_path, "alone.json", [*json.loads(path.read_text())["benchmarks"], alone])
+    markdown, _ = bench.render(*bench.load_benchmarks([path]))
+    assert "Every miss is on the eager path" not in markdown
 
 
 def _table_rows(markdown: str) -> list[list[str]]:

@@ -6,8 +6,10 @@ element-wise chains become a few generated loops around the three matmuls.
 
 `call(fn, *args)` traces fn once per kind of call (make_fx, on fake tensors) and hands the
 graph to inductor (`torch._inductor.compile`). A call is looked up in a dict whose key is
-everything the trace baked in: fn, the numbers, flags and functions among the arguments, and
-each tensor's shape, strides, dtype and device. torch.compile's route, which this replaced,
+what the trace bakes in from the arguments: fn, the numbers, flags and functions among them,
+and each tensor's shape, strides, dtype and device. Module globals the traced code reads are
+baked in too, unkeyed: code that patches them (tests/losses/test_mutants.py does, eagerly)
+has to `clear()` the graphs to compile with the patch. torch.compile's route, which this replaced,
 paid dynamo's guard checks and wrappers on every call (one L-Softmax call at the CIFAR shape
 on 2 cores: 118 us through torch.compile, 80 us here with inductor's Python wrapper), and its
 guards grew with every head and shape.
@@ -28,6 +30,7 @@ from collections.abc import Callable, Iterator
 
 import torch
 import torch._inductor
+from torch._subclasses import fake_tensor
 from torch.fx.experimental.proxy_tensor import make_fx
 
 # what a failed compile raises (dynamo's errors, inductor's lowering and C++ build errors);
@@ -39,11 +42,25 @@ COMPILE_ERRORS = (
     torch._inductor.exc.InvalidCxxCompiler,
     torch._inductor.exc.LoweringException,
 )
+# what tracing on fake tensors raises for code it cannot follow (data-dependent shapes or
+# values, operators without a fake kernel)
+TRACE_ERRORS = (
+    fake_tensor.DataDependentOutputException,
+    fake_tensor.DynamicOutputShapeException,
+    fake_tensor.UnsupportedOperatorException,
+    fake_tensor.UnsupportedFakeTensorException,
+)
+# the errors that mean no graph can be built here at all, whatever the call: after one, every
+# call runs eagerly without trying again
+NO_COMPILER = (torch._inductor.exc.InvalidCxxCompiler, torch._inductor.exc.CppCompileError)
+COMPILER = "compiler"
 
-# function name -> why compiling it failed (every later call of it runs eagerly), and
-# "name: reason" -> why one kind of call could not be compiled (those calls run eagerly); the
-# runner records them in a result's provenance
+# why calls ran eagerly: COMPILER -> why no graph can be built here (every later call runs
+# eagerly), "name: reason" -> why one kind of call could not be traced or compiled (those
+# calls run eagerly, the others still compile); the runner records them in its provenance
 failures: dict[str, str] = {}
+# keys of the calls that failed to compile (they run eagerly without trying again)
+uncompiled: set[tuple] = set()
 # (fn, constants, tensor layouts) -> the compiled graph of fn for such calls
 graphs: dict[tuple, Callable] = {}
 
@@ -62,7 +79,7 @@ def call(fn, *args):
     such call), or eagerly, with one warning per reason, where the arguments cannot be
     compiled or compiling failed."""
     name = fn.__qualname__
-    if name in failures:
+    if COMPILER in failures:
         return fn(*args)
     tensors: list[torch.Tensor] = []
     try:
@@ -72,17 +89,30 @@ def call(fn, *args):
     key = (fn, spec, tuple(_layout(t) for t in tensors))
     graph = graphs.get(key)
     if graph is None:
+        if key in uncompiled:
+            return fn(*args)
         try:
             graph = graphs[key] = _compile(fn, spec, tensors)
-        except COMPILE_ERRORS as exc:
-            return _eagerly(fn, args, name, f"{type(exc).__name__}: {exc}")
+        except COMPILE_ERRORS + TRACE_ERRORS as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            # inductor wraps what went wrong in an InductorError
+            if isinstance(getattr(exc, "inner_exception", exc), NO_COMPILER):
+                return _eagerly(fn, args, COMPILER, reason)
+            uncompiled.add(key)
+            return _eagerly(fn, args, f"{name}: {reason}"[:300], reason)
     return tuple(graph(*tensors))
+
+
+def compiler_found() -> bool:
+    """False once a compile has found no working compiler (every call then runs eagerly)."""
+    return COMPILER not in failures
 
 
 def clear() -> None:
     """Forget every compiled graph and failure (the next calls compile anew)."""
     graphs.clear()
     failures.clear()
+    uncompiled.clear()
 
 
 def _eagerly(fn, args, key: str, reason: str):
@@ -100,25 +130,33 @@ def _layout(t: torch.Tensor) -> tuple:
 
 def _flatten(arg, tensors: list):
     """arg's place in the key: a tensor is appended to `tensors` and leaves a slot, a
-    functools.partial leaves its function and its arguments' places, a constant itself
-    (with its type: True, 1 and 1.0 are equal keys but different graphs)."""
+    module-level function or a functools.partial of one leaves the function and its
+    arguments' places, a constant itself (with its type: True, 1 and 1.0 are equal keys but
+    different graphs)."""
     if type(arg) in _CONSTANT_TYPES:  # the common case first: this runs on every step
         return ("constant", type(arg), arg)
     if isinstance(arg, torch.Tensor):
         tensors.append(arg)
         return ("tensor",)
     if isinstance(arg, functools.partial):
-        func = arg.func
-        # a closure, lambda or bound method would bake what it reads into the graph unseen
-        if not isinstance(func, types.FunctionType) or "<" in func.__qualname__:
-            raise NotCompilableError(f"{func!r} is not a module-level function")
+        _module_level(arg.func)
         positional = tuple(_flatten(a, tensors) for a in arg.args)
         keywords = tuple((k, _flatten(v, tensors)) for k, v in sorted(arg.keywords.items()))
         return ("partial", arg.func, positional, keywords)
-    raise NotCompilableError(
-        f"{arg!r} is neither a tensor, a number nor a functools.partial of a module-level "
-        "function (a head's `partials` and `select` have to be one to compile)"
-    )
+    _module_level(arg)
+    return ("partial", arg, (), ())
+
+
+def _module_level(func) -> None:
+    """NotCompilableError unless func is a module-level function: a closure, lambda or bound
+    method would bake the values it reads into the graph, where no key sees them change."""
+    if not isinstance(func, types.FunctionType) or "<" in func.__qualname__:
+        # named by kind, not repr: a closure's address would make every call a new failure
+        what = getattr(func, "__qualname__", type(func).__name__)
+        raise NotCompilableError(
+            f"{what} is not a module-level function or a functools.partial of one (a head's "
+            "`partials` and `select` have to be, to compile)"
+        )
 
 
 def _rebuild(spec, tensors: Iterator[torch.Tensor]):

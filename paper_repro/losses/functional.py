@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from paper_repro.losses import compiled as compiled_arithmetic
+from paper_repro.losses import compiled as compiled_loss
 from paper_repro.losses.angular import arcface_target, arcface_target_and_slope, psi_and_slope
 from paper_repro.losses.checks import (
     caller_checks_values,
@@ -258,7 +258,7 @@ class _MarginCrossEntropy(torch.autograd.Function):
         args = (x, weight, labels, partials, normalise_weight, scale, select, need_x, need_w,
                 summarise)  # fmt: skip
         if compiled:
-            loss, grad_x, grad_w, summary = compiled_arithmetic.call(_margin_loss_and_grads, *args)
+            loss, grad_x, grad_w, summary = compiled_loss.call(_margin_loss_and_grads, *args)
         else:
             loss, grad_x, grad_w, summary = _margin_loss_and_grads(*args)
         if summarise:

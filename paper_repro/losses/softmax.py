@@ -1,6 +1,4 @@
-import functools
-
-from paper_repro.losses import functional
+from paper_repro.losses import compiled, functional
 from paper_repro.losses.base import MarginHead
 
 
@@ -14,11 +12,11 @@ class SoftmaxHead(MarginHead):
 
     @property
     def partials(self):
-        return functools.partial(functional.softmax_partials)
+        return functional.softmax_partials
 
     def forward(self, features, labels):
-        if self.compile_math:
+        if self.compile_math and compiled.compiler_found():
             # one compiled call for loss, gradients and value checks: faster than PyTorch's
-            # kernels plus the checks' separate reductions
+            # kernels plus the checks' separate reductions (eagerly, the opposite holds)
             return super().forward(features, labels)
         return functional.softmax_cross_entropy(features, self.weight, labels)

@@ -18,8 +18,9 @@ ESTIMATED = ("cpu", "paper")  # the profiles whose cost decides what can be run
 # which of its cells were trained on a CPU and which are stated as not run
 CPU_BUDGET_HOURS = 8.0
 # what the runner trains, as bench_train names it: (device, precision) -> the variants in
-# order of preference (compiled first: `--compile auto` compiles where a C compiler is; the
-# runner is NCHW on CPU, channels_last on CUDA; older benchmarks lack some variants)
+# order of preference (compiled first: `--compile auto` compiles where a C compiler is; then
+# eager as the runner trains it, NCHW on CPU, channels_last on CUDA; older benchmarks lack
+# some variants)
 RUNNER_VARIANTS = {
     ("cpu", "fp32"): ("compiled", "fp32"),
     ("cpu", "bf16"): ("compiled-bf16", "bf16", "bf16-cl"),
@@ -118,11 +119,7 @@ def compile_speedup(
     same CPU and cores, or the same GPU) and measured both."""
     if benchmark is None or _machine(benchmark["provenance"]["hardware"]) != _machine(hardware):
         return None
-    cuda = hardware.get("device") == "cuda"
-    compiled, eager = {
-        "fp32": ("compiled", "fp32-cl" if cuda else "fp32"),
-        "bf16": ("compiled-bf16", "bf16-cl" if cuda else "bf16"),
-    }[precision]
+    compiled, eager = RUNNER_VARIANTS[(hardware.get("device", "cpu"), precision)][:2]
     row = next((r for r in benchmark["rows"] if r["network"] == network), None)
     speeds = {} if row is None else row["images_per_s"]
     if compiled not in speeds or eager not in speeds:

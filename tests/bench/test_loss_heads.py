@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from paper_repro import bench
-from paper_repro.losses import make_head
+from paper_repro.losses import compiled, make_head
 from paper_repro.provenance import describe
 
 FLUSH = os.environ.get(bench.FLUSH_ENV, "0") == "1"
@@ -33,7 +33,7 @@ if FLUSH:
 pytestmark = pytest.mark.bench
 
 DEVICES = ["cpu", "cuda"]
-# "compiled": the heads' loss arithmetic through torch.compile (`compile_math`, as the runner
+# "compiled": the heads' loss arithmetic as one inductor graph (`compile_math`, as the runner
 # trains with --compile), against the same eager baseline
 COMPILED = bench.COMPILED_DTYPE
 CONFIGS = [(d, "float32") for d in DEVICES] + [("cpu", COMPILED), ("cuda", "bf16 autocast")]
@@ -150,6 +150,8 @@ def _run(benchmark, shape_name, device, dtype, regime_name, case, impl):
     loss, grads = step()  # warm-up (allocator, lazy initialisation), and a sanity check
     step()
     assert torch.isfinite(loss) and all(torch.isfinite(g).all() for g in grads)
+    if dtype == COMPILED and compiled.failures:  # the row would time the eager path
+        pytest.fail(f"the loss did not compile: {compiled.failures}")
 
     share = None
     if impl != "pml":

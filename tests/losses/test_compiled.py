@@ -12,7 +12,7 @@ import torch
 import torch._inductor.exc
 import torch.nn.functional as F
 
-from paper_repro.losses import HEADS, LambdaSchedule, compiled, functional
+from paper_repro.losses import HEADS, LambdaSchedule, MarginHead, compiled, functional
 from tests.losses.reference import LOGITS
 
 pytestmark = pytest.mark.skipif(
@@ -116,6 +116,52 @@ def test_a_partial_over_a_local_function_runs_eagerly_and_says_why():
         compiled.clear()
 
 
+def test_a_head_without_a_closed_form_warns_once_and_runs_eagerly(recwarn):
+    """The base class's partials are a new closure on every step: the failure is named by
+    kind, so it is one warning and one provenance entry, not one per step."""
+    compiled.clear()
+    try:
+        head = HEADS["lmcl"](6, 3).to(torch.float64)
+        head.__class__ = type("Generic", (type(head),), {"partials": MarginHead.partials})
+        head.compile_math = True
+        x, y = torch.randn(4, 6, dtype=torch.float64), torch.tensor([0, 1, 2, 0])
+        for _ in range(3):
+            head(x, y)
+        assert len([w for w in recwarn if "module-level" in str(w.message)]) == 1
+        assert len(compiled.failures) == 1 and _compiled_graphs() == 0
+    finally:
+        compiled.clear()
+
+
+def test_a_call_that_fails_to_compile_runs_eagerly_and_the_others_still_compile(monkeypatch):
+    """A lowering error belongs to one kind of call: that call runs eagerly from then on
+    without trying again, while other shapes and heads keep their graphs."""
+    real, attempts = torch._inductor.compile, []
+
+    def fails_for_batch_5(graph, example_inputs, options=None):
+        attempts.append(example_inputs[0].shape[0])
+        if example_inputs[0].shape[0] == 5:
+            raise torch._inductor.exc.InductorError(RuntimeError("cannot lower"), None)
+        return real(graph, example_inputs, options)
+
+    monkeypatch.setattr(torch._inductor, "compile", fails_for_batch_5)
+    compiled.clear()
+    try:
+        head = HEADS["lmcl"](6, 3).to(torch.float64)
+        head.compile_math = True
+        eager = HEADS["lmcl"](6, 3).to(torch.float64)
+        eager.load_state_dict(head.state_dict())
+        x5, y5 = torch.randn(5, 6, dtype=torch.float64), torch.arange(5) % 3
+        with pytest.warns(UserWarning, match="cannot lower"):
+            assert torch.equal(head(x5, y5), eager(x5, y5))
+        head(x5, y5)  # no second attempt
+        head(torch.randn(7, 6, dtype=torch.float64), torch.arange(7) % 3)
+        assert attempts == [5, 7] and _compiled_graphs() == 1
+        assert compiled.compiler_found()
+    finally:
+        compiled.clear()
+
+
 def test_failed_compile_runs_eagerly_warns_and_says_why(monkeypatch):
     def broken(graph, example_inputs, options=None):
         raise torch._inductor.exc.InvalidCxxCompiler()
@@ -131,7 +177,12 @@ def test_failed_compile_runs_eagerly_warns_and_says_why(monkeypatch):
         with pytest.warns(UserWarning, match="InvalidCxxCompiler"):
             loss = head(x, y)
         assert torch.equal(loss, eager(x, y))
-        assert "InvalidCxxCompiler" in compiled.failures["_margin_loss_and_grads"]
+        assert "InvalidCxxCompiler" in compiled.failures[compiled.COMPILER]
+        # the softmax head keeps PyTorch's own kernel then, not the eager margin machinery
+        softmax = HEADS["softmax"](6, 3).to(torch.float64)
+        softmax.compile_math = True
+        want = F.cross_entropy(x @ softmax.weight.T, y)
+        assert torch.equal(softmax(x, y), want)
     finally:
         compiled.clear()  # the next test compiles for real
 
