@@ -125,8 +125,12 @@ def test_a_head_without_a_closed_form_warns_once_and_runs_eagerly(recwarn):
         head.__class__ = type("Generic", (type(head),), {"partials": MarginHead.partials})
         head.compile_math = True
         x, y = torch.randn(4, 6, dtype=torch.float64), torch.tensor([0, 1, 2, 0])
-        for _ in range(3):
-            head(x, y)
+        # kept alive, the closures of three steps sit at three addresses
+        closures = [head.partials for _ in range(3)]
+        for partials in closures:
+            functional.margin_cross_entropy(x, head.weight, y, head.target, True, head.scale,
+                                            None, partials, True)  # fmt: skip
+        head(x, y)
         assert len([w for w in recwarn if "module-level" in str(w.message)]) == 1
         assert len(compiled.failures) == 1 and _compiled_graphs() == 0
     finally:
