@@ -9,13 +9,14 @@ graph to inductor (`torch._inductor.compile`). A call is looked up in a dict who
 what the trace bakes in from the arguments: fn, the numbers, flags and functions among them,
 and each tensor's shape, strides, dtype and device. Module globals the traced code reads are
 baked in too, unkeyed: code that patches them (tests/losses/test_mutants.py does, eagerly)
-has to `clear()` the graphs to compile with the patch. torch.compile's route, which this replaced,
-paid dynamo's guard checks and wrappers on every call (one L-Softmax call at the CIFAR shape
-on 2 cores: 118 us through torch.compile, 80 us here with inductor's Python wrapper), and its
-guards grew with every head and shape.
+has to `clear()` the graphs to compile with the patch. torch.compile's route, which this
+replaced, paid dynamo's guard checks and wrappers on every call (one L-Softmax call at the
+CIFAR shape on 2 cores: 118 us through torch.compile, 80 us here with inductor's Python
+wrapper), and its guards grew with every head and shape.
 
-What can be compiled: tensors, numbers, bools, strings and None, and functools.partial objects
-of module-level functions over those (how the heads hand over their partials). The tensors,
+What can be compiled: tensors, numbers, bools, strings and None, and module-level functions
+or functools.partial objects of them over those (how the heads hand over their partials:
+a closure, lambda or bound method runs eagerly, with one warning). The tensors,
 also those inside a partial (L-Softmax's lam), are inputs of the compiled graph; everything
 else is a constant of it, so a new value compiles once more. The compiled functions are the
 eager ones traced: the same values up to the order of floating-point operations
