@@ -112,7 +112,7 @@ def plan(names, profile, catalog, device, precision, results_dir, compiled=False
                     if speedup is None
                     else f"eager x {speedup:.1f}, compiled's speed-up in make bench-train here"
                 )
-                speed *= speedup or 1.0  # fmt: skip
+                speed *= speedup or 1.0
             seconds = sum(r.schedule.iterations * r.schedule.batch_size for r in todo) / speed
             total_s += seconds
             line += (f", {len(todo)} to train: ~{seconds / 60:.0f} min at ~{speed:.0f} "

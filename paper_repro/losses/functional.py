@@ -224,8 +224,8 @@ def margin_cross_entropy(
     labels) when given; the same value and gradients, without autograd's (B, C) and (C, D)
     intermediates. `partials`: the target's closed-form partial derivatives (default: by
     autograd of `target`). `compiled`: run the arithmetic as one inductor-compiled graph
-    (`losses.compiled`; `partials` and `select` then have to be functools.partial objects
-    of module-level functions, else it runs eagerly). Not twice differentiable."""
+    (`losses.compiled`; `partials` and `select` then have to be module-level functions or
+    functools.partial objects of them, else it runs eagerly). Not twice differentiable."""
     partials = partials or autograd_partials(target, normalise_weight, scale)
     # read here: inside autograd.Function.forward grad mode is always off
     grad_wanted = torch.is_grad_enabled()
