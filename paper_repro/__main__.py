@@ -273,7 +273,8 @@ def cmd_figures(args) -> int:
 
 
 def cmd_report(args) -> int:
-    print(write_report(args.results_dir, args.figures_dir, args.out, command="make report"))
+    for path in write_report(args.results_dir, args.figures_dir, args.out, command="make report"):
+        print(path)
     return 0
 
 

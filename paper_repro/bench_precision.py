@@ -20,7 +20,7 @@ from pathlib import Path
 from paper_repro.experiments import EXPERIMENTS
 from paper_repro.fileio import atomic_write
 from paper_repro.provenance import REPO_ROOT, describe
-from paper_repro.report.document import Comparison
+from paper_repro.report.statistics import Comparison, evidence
 from paper_repro.runner import RUNS_DIR, train_run
 from paper_repro.spec import PRECISIONS
 
@@ -47,8 +47,8 @@ def compare(results: dict[str, list[dict]]) -> dict:
         },
         "difference": c.difference,
         "verdict": c.verdict(),
-        "evidence": c.evidence(),
-        "mde": c.mde,
+        "evidence": evidence(c),
+        "mde": c.detectable,
     }
 
 
@@ -84,8 +84,8 @@ def render(summary: dict, results: dict[str, list[dict]], command: str) -> str:
         )
     finding = {
         "inconclusive": "no difference found",
-        "supported (95%)": "bf16's test error is higher",
-        "contradicted (95%)": "bf16's test error is lower",
+        "supported": "bf16's test error is higher",
+        "contradicted": "bf16's test error is lower",
     }[s["verdict"]]
     seeds_each = len(s["test_error"]["fp32"])
     lines += [

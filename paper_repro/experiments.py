@@ -47,7 +47,7 @@ SCHEDULES = {
 # Xeon (make bench-train: 358-410 images/s), 12.5-14 h for 4 heads x 3 seeds; one H200 with
 # --jobs 8 trained those 12 runs and the 4 doubled ones in about 8 minutes. Power: with n
 # seeds a head, the smallest difference the t-test detects is k * (between-seed std), k = 5.36
-# at n = 2, 3.03 at 3, 2.37 at 4 (report.document.Comparison.mde): 3 seeds and a std of
+# at n = 2, 3.03 at 3, 2.37 at 4 (report.statistics.Comparison.detectable): 3 seeds and a std of
 # 0.27-0.51 detect 1.1-1.3 points, about the paper's 1.3-1.5.
 CIFAR_SCHEDULES = {
     **SCHEDULES,

@@ -63,3 +63,20 @@ def read_result(path: Path) -> dict:
 def load_results(profile: str, experiment: str, root: Path = RESULTS_DIR) -> list[dict]:
     folder = Path(root) / profile / experiment
     return [read_result(p) for p in sorted(folder.glob("*.json"))]
+
+
+def experiment_names(profile: str, root: Path = RESULTS_DIR,
+                     order: tuple[str, ...] = ()) -> list[str]:  # fmt: skip
+    """The experiments with saved results under a profile: those named in `order` first, in
+    its order, then the rest alphabetically."""
+    folder = Path(root) / profile
+    present = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    present = [p for p in present if any((folder / p).glob("*.json"))]
+    return [e for e in order if e in present] + [e for e in present if e not in order]
+
+
+def saved_runs(profiles: tuple[str, ...], root: Path = RESULTS_DIR,
+               order: tuple[str, ...] = ()) -> dict[tuple[str, str], list[dict]]:  # fmt: skip
+    """Every experiment's results by (profile, experiment), read once."""
+    return {(profile, name): load_results(profile, name, root)
+            for profile in profiles for name in experiment_names(profile, root, order)}  # fmt: skip

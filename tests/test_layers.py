@@ -25,10 +25,12 @@ FLOORS = {
     "paper_repro.evaluators": 2,
     "paper_repro.bench": 2,
     "paper_repro.experiments": 3,
+    "paper_repro.papers": 3,
     "paper_repro.runner": 3,
     "paper_repro.bench_train": 3,
     "paper_repro.gpu_check": 4,
     "paper_repro.bench_precision": 4,
+    "paper_repro.planner": 4,
     "paper_repro.report": 4,
     "paper_repro.__main__": 5,
 }

@@ -170,13 +170,19 @@ def estimate_lines(runs: dict[tuple[str, str], list[dict]], benchmark: dict | No
             images = specs[0].schedule.iterations * specs[0].schedule.batch_size
             network = specs[0].network
             if network not in speed:
-                lines.append(f"| `{profile}` / {name} | {len(specs)} ({done}) | {images:,} | "
-                             f"network {network} not benchmarked | - |")  # fmt: skip
-                continue
+                continue  # said once below the table
             hours = _remaining_hours(specs, done, speed[network][0])
+            if hours == 0:
+                continue  # done: the Spent table has it
             lines.append(f"| `{profile}` / {name} | {len(specs)} ({done}) | {images:,} | "
                          f"{speed[network][0]:.0f} | {hours:.1f} |")  # fmt: skip
-    return lines
+    missing = sorted({exp.runs("paper")[0].network for exp in EXPERIMENTS.values()} - set(speed))
+    return [
+        *lines,
+        "",
+        "Only runs still to train are listed"
+        + (f"; not benchmarked, so not estimated: {', '.join(missing)}." if missing else "."),
+    ]
 
 
 def compute_lines(runs: dict[tuple[str, str], list[dict]], benchmark: dict | None,

@@ -1,67 +1,92 @@
-"""The doubling check of a profile: has its schedule converged? Each checking experiment
+"""The doubling check: has a profile's schedule converged? Each checking experiment
 (`Experiment.checks`, e.g. mnist-x2) trains seed 0 on the checked experiment's first split
-with the schedule twice as long. Converged means: doubling moved the final number by less
-than the checked experiment's between-seed standard deviation (same split)."""
+with the schedule twice as long.
+
+The doubled run is held against the seeds of the single schedule on its split with a 95%
+prediction interval (`statistics.shift`): if the schedule had converged, the doubled run
+would be one more draw of the same distribution, and it falls outside the interval 5% of the
+time (the false-alarm rate). The interval's std is pooled within splits over the runs that
+did not diverge. Outcomes:
+- *not converged*: the doubled run is better beyond the interval; verdicts on that head at
+  this profile are withdrawn;
+- *longer is worse*: worse beyond the interval (over-fitting or instability, not
+  under-training); verdicts stand, noted;
+- *converged*: inside the interval, and the check had the power to see a shift as large as the
+  effect at stake (the paper's gain for that head; for softmax the smallest gain of its
+  table): its smallest detectable shift is at most that effect;
+- *undecided*: inside the interval, but the check could not have seen a shift of the effect's
+  size (one doubled run against 2-3 seeds rarely can); verdicts stand, flagged."""
 
 from __future__ import annotations
 
-import statistics
-
 from paper_repro.experiments import EXPERIMENTS
-from paper_repro.report.tables import verification_of
+from paper_repro.report import fit
+from paper_repro.report.statistics import shift
+from paper_repro.report.values import final_value, higher_is_better, paper_gain
 
 
-def final_value(result: dict) -> float | None:
-    """Test error (%), or the network's LFW accuracy (%, mean of its test folds; None where
-    the run saved no fold accuracies). Each run is an independently trained network (a seed,
-    or a split of LFW's people): one sample of a test over runs."""
-    if result["evaluator"] == "verification":
-        data = verification_of(result)
-        folds = data["fold_accuracies"] if data else []
-        return statistics.fmean(folds) if folds else None
-    return result["metrics"]["test_error"]
-
-
-def final_values(results: list[dict]) -> tuple[float, ...]:
-    """final_value of every run that has one."""
-    return tuple(v for v in map(final_value, results) if v is not None)
+def _effect(experiment, label: str, labels: list[str], higher: bool) -> float | None:
+    """The effect at stake in the check of `label`: its paper gain over softmax; for softmax
+    the smallest gain of the table's heads."""
+    if label != "softmax":
+        gain = paper_gain(experiment, label, "softmax", higher)
+        return abs(gain) if gain is not None else None
+    gains = [paper_gain(experiment, other, "softmax", higher) for other in labels]
+    gains = [abs(g) for g in gains if g]
+    return min(gains) if gains else None
 
 
 def check_rows(runs: dict[tuple[str, str], list[dict]]) -> list[dict]:
-    """One row per head of every doubling check with results: the seed-0 values at 1x and
-    2x, the between-seed std at 1x on the same split, and whether the change is below it."""
+    """One row per doubled run with results: its value, the single schedule's seeds on its
+    split (mean, n, pooled std), the shift, what the check could detect, and the outcome."""
     rows = []
     for (profile, name), doubled in runs.items():
         checked = EXPERIMENTS[name].checks if name in EXPERIMENTS else ""
         if not checked:
             continue
         single = runs.get((profile, checked), [])
+        kept = [r for r, s in zip(single, fit.statuses(single), strict=True) if s != "diverged"]
+        labels = sorted({r["head_label"] for r in single})
         for long in doubled:
-            key = (long["head_label"], long["split"])
-            same = [r for r in single if (r["head_label"], r["split"]) == key]
-            seed0 = [r for r in same if r["seed"] == long["seed"]]
-            values = final_values(same)
+            higher = higher_is_better([long])
+            same_head = [r for r in kept if r["head_label"] == long["head_label"]]
+            splits = sorted({r["split"] or "" for r in same_head})
+            groups = [tuple(v for r in same_head if (r["split"] or "") == split
+                            if (v := final_value(r)) is not None) for split in splits]  # fmt: skip
             row = {"profile": profile, "experiment": checked, "head": long["head_label"],
-                   "split": long["split"], "doubled": final_value(long), "seeds": len(values),
-                   "iterations": long["config"]["schedule"]["iterations"]}  # fmt: skip
-            if seed0:
-                row["single"] = final_value(seed0[0])
-                row["change"] = row["doubled"] - row["single"]
-            if len(values) > 1:
-                row["seed_std"] = statistics.stdev(values)
-            if "change" in row and "seed_std" in row:
-                row["converged"] = abs(row["change"]) < row["seed_std"]
+                   "split": long["split"], "doubled": final_value(long),
+                   "iterations": long["config"]["schedule"]["iterations"],
+                   "effect": _effect(EXPERIMENTS[checked], long["head_label"], labels, higher)
+                   if checked in EXPERIMENTS else None}  # fmt: skip
+            own = (long["split"] or "") if (long["split"] or "") in splits else None
+            if own is None or row["doubled"] is None or not groups[splits.index(own)]:
+                row["outcome"] = "not decidable"
+                rows.append(row)
+                continue
+            s = shift(row["doubled"], list(groups), splits.index(own))
+            row.update(mean=s.mean, seeds=s.n, std=s.std, df=s.df, change=s.difference,
+                       detectable=s.detectable)  # fmt: skip
+            improved = (s.difference > 0) == higher
+            if s.df < 1:
+                row["outcome"] = "not decidable"
+            elif s.beyond_noise:
+                row["outcome"] = "not converged" if improved else "longer is worse"
+            elif row["effect"] is not None and s.detectable <= row["effect"]:
+                row["outcome"] = "converged"
+            else:
+                row["outcome"] = "undecided"
             rows.append(row)
     return rows
 
 
-def unconverged_heads(runs: dict[tuple[str, str], list[dict]]) -> dict[tuple[str, str], list]:
-    """(profile, experiment) -> the head labels whose doubling check found the schedule not
-    converged: a verdict on those heads there compares schedules, not losses."""
-    found: dict[tuple[str, str], list] = {}
+def outcomes(runs: dict[tuple[str, str], list[dict]]) -> dict[tuple[str, str, str], str]:
+    """(profile, experiment, head label) -> the doubling check's outcome there; a head checked
+    on several splits takes the gravest."""
+    order = ("not converged", "undecided", "longer is worse", "not decidable", "converged")
+    found: dict[tuple[str, str, str], str] = {}
     for row in check_rows(runs):
-        if row.get("converged") is False:
-            found.setdefault((row["profile"], row["experiment"]), []).append(row["head"])
+        key = (row["profile"], row["experiment"], row["head"])
+        found[key] = min(found.get(key, "converged"), row["outcome"], key=order.index)
     return found
 
 
@@ -70,19 +95,20 @@ def convergence_lines(runs: dict[tuple[str, str], list[dict]]) -> list[str]:
     if not rows:
         return ["No doubling check has results yet: no profile is shown to have converged.", ""]
     lines = [
-        "| profile / experiment | head | seed 0 (schedule) | seed 0 (schedule x2) | change "
-        "| between-seed std (n) | converged? |",
-        "|---|---|---:|---:|---:|---:|---|",
+        "| profile / experiment | head | seeds at 1x: mean (n, std) | seed 0 at 2x | shift "
+        "| detects shifts of | effect at stake | outcome |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         where = f"`{r['profile']}` / {r['experiment']}" + (f" ({r['split']})" if r["split"] else "")
-        single = f"{r['single']:.2f}" if "single" in r else "not run"
-        change = f"{r['change']:+.2f}" if "change" in r else "-"
-        # three decimals: a change and a std that round alike must still show which is larger
-        std = f"{r['seed_std']:.3f} ({r['seeds']})" if "seed_std" in r else f"- ({r['seeds']})"
-        verdict = {True: "yes", False: "**no**"}.get(r.get("converged"), "not decidable")
-        if "converged" in r:
-            verdict += f" (std of {r['seeds']} seeds)"
-        lines.append(f"| {where} | {r['head']} | {single} | {r['doubled']:.2f} "
-                     f"({r['iterations']} it.) | {change} | {std} | {verdict} |")  # fmt: skip
+        doubled = "-" if r["doubled"] is None else f"{r['doubled']:.2f}"
+        if "mean" not in r:
+            lines.append(f"| {where} | {r['head']} | - | {doubled} | - | - | - | "
+                         f"{r['outcome']} |")  # fmt: skip
+            continue
+        effect = "-" if r["effect"] is None else f"{r['effect']:.2f}"
+        outcome = f"**{r['outcome']}**" if r["outcome"] == "not converged" else r["outcome"]
+        lines.append(f"| {where} | {r['head']} | {r['mean']:.2f} ({r['seeds']}, {r['std']:.3f}) "
+                     f"| {doubled} | {r['change']:+.2f} | {r['detectable']:.2f} | {effect} "
+                     f"| {outcome} |")  # fmt: skip
     return [*lines, ""]

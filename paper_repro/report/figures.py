@@ -38,13 +38,12 @@ from paper_repro.losses import HEADS
 from paper_repro.losses.angular import cos_multiple_angle, psi
 from paper_repro.losses.functional import lsoftmax_logits, softmax_logits
 from paper_repro.provenance import REPO_ROOT
-from paper_repro.report import style
-from paper_repro.report.convergence import unconverged_heads
+from paper_repro.report import fit, style
+from paper_repro.report.convergence import outcomes
 from paper_repro.report.tables import (
     FACE_PROFILE_NOTES,
     PROFILE_NOTES,
     summarise,
-    unfitted_text,
     verification_of,
 )
 from paper_repro.results import RESULTS_DIR, load_results
@@ -393,8 +392,10 @@ SPLIT_MARKERS = {"half1": "o", "half2": "^"}  # LFW's two halves of people
 def _band(ax, x, y, colour, label, ls="-"):
     """The mean line (returned, for a legend) and the min-max band over runs."""
     (line,) = ax.plot(x, y.mean(axis=0), color=colour, label=label, ls=ls)
-    if len(y) > 1:  # spread over runs
-        ax.fill_between(x, y.min(axis=0), y.max(axis=0), color=colour, alpha=0.2, lw=0)
+    if len(y) > 1:  # spread over runs; thin edges in the line's style tell overlapping bands apart
+        ax.fill_between(x, y.min(axis=0), y.max(axis=0), color=colour, alpha=0.12, lw=0)
+        for edge in (y.min(axis=0), y.max(axis=0)):
+            ax.plot(x, edge, color=colour, ls=ls, lw=0.5, alpha=0.8)
     return line
 
 
@@ -447,7 +448,7 @@ def curves_figure(results: list[dict]):
     # below the panels, where it covers no curve or band
     fig.legend(handles.values(), handles.keys(), loc="outside lower center",
                ncol=min(len(handles), 4), frameon=False)  # fmt: skip
-    fig.suptitle(f"Training curves: {_title(results)}")
+    fig.suptitle(textwrap.fill(f"Training curves: {_title(results)}", width=90))
     subset = results[0]["config"].get("schedule", {}).get("eval_subset")
     subset_text = f", points before the last on the first {subset} test images" if subset else ""
     error_text = (
@@ -466,7 +467,7 @@ def curves_figure(results: list[dict]):
         "min-max (band); n counts them. (a) training loss averaged over each logging "
         "interval; it includes each head's own margin, so levels are not comparable across "
         f"heads. {error_text} (c) λ of the annealed heads{_shared_schedules(results)}. "
-        f"{unfitted_text(results)} {_profile_note(results)}. "
+        f"{fit.unfit_sentence(results)} {_profile_note(results)}. "
         f"Results at commit {_commits(results)}."
     )
     return fig, text
@@ -485,15 +486,17 @@ def _shared_schedules(results: list[dict]) -> str:
 
 
 def angle_summary(results: list[dict], experiment: str | None = None) -> dict[str, dict]:
-    """Per head label: density (% of test images per degree), bin centres (degrees), the mean
-    target angle (degrees) and the number of seeds, from `target_angle_hist` summed over seeds."""
+    """Per head label: density (% of test images per degree, seeds summed) and each seed's
+    own, bin centres (degrees), the mean target angle (degrees) and the number of seeds, from
+    the `target_angle_hist` each run saved."""
     experiment = experiment or results[0]["experiment"]
     out = {}
     for (head, margin), runs in _groups(experiment, results).items():
         runs = [r for r in runs if "target_angle_hist" in r]
         if not runs:
             continue
-        counts = np.sum([r["target_angle_hist"]["counts"] for r in runs], axis=0).astype(float)
+        per_seed = np.array([r["target_angle_hist"]["counts"] for r in runs], float)
+        counts = per_seed.sum(axis=0)
         width = 180.0 / len(counts)
         centres = (np.arange(len(counts)) + 0.5) * width
         total = counts.sum()
@@ -502,6 +505,7 @@ def angle_summary(results: list[dict], experiment: str | None = None) -> dict[st
             "margin": margin,
             "centres": centres,
             "density": 100.0 * counts / (total * width) if total else counts,
+            "seed_density": [100.0 * c / (c.sum() * width) for c in per_seed if c.sum()],
             "mean_deg": float((counts * centres).sum() / total) if total else math.nan,
             "seeds": len(runs),
         }
@@ -516,24 +520,23 @@ def _spans_a_decade(ax) -> bool:
 @style.styled
 def fig6_angles(results, sources, out_stem: Path, command: str = COMMAND) -> list[Path]:
     """Figure 6: distribution of the angle between each test feature and its class weight,
-    per head; an angular margin should show as mass shifted to smaller angles."""
+    per head and seed; an angular margin should show as mass shifted to smaller angles."""
     summary = angle_summary(results)
-    fig, axes = style.figure(1, 1, width=style.WIDTH * 0.6, height=3.0)
+    fig, axes = style.figure(1, 1, width=style.WIDTH * 0.6, height=3.4)
     ax = axes[0, 0]
     upper = 10.0
     for label, s in summary.items():
         colour = style.head_colour(s["head"], s["margin"])
-        ax.step(
-            s["centres"],
-            s["density"],
-            where="mid",
-            color=colour,
-            ls=style.head_linestyle(s["head"], s["margin"]),  # m = 3 and 4 share a hue
-            label=f"{label}: mean {s['mean_deg']:.1f}° (n={s['seeds']})",
-        )
+        ls = style.head_linestyle(s["head"], s["margin"])  # m = 3 and 4 share a hue
+        # each seed its own thin line: a dip in one seed is not smoothed over by the others
+        for i, density in enumerate(s["seed_density"]):
+            ax.step(s["centres"], np.where(density > 0, density, np.nan), where="mid",
+                    color=colour, ls=ls, lw=0.8, alpha=0.9,
+                    label=f"{label}: mean {s['mean_deg']:.1f}° (n={s['seeds']})" if i == 0
+                    else None)  # fmt: skip
         # the mean as a triangle on the axis: dotted lines would read as a fourth line style
         ax.plot(s["mean_deg"], 0, "^", color=colour, mec="black", mew=0.5, ms=7, clip_on=False,
-                zorder=5)  # fmt: skip
+                transform=ax.get_xaxis_transform(), zorder=5)  # fmt: skip
         cumulative = np.cumsum(s["density"]) / max(s["density"].sum(), 1e-12)
         upper = max(upper, float(s["centres"][np.searchsorted(cumulative, 0.995)]) + 5)
     right = min(upper, 180.0)
@@ -542,21 +545,28 @@ def fig6_angles(results, sources, out_stem: Path, command: str = COMMAND) -> lis
     beyond_text = "; ".join(f"{k} {100 * v:.2f}%" for k, v in beyond.items() if v > 0)
     ax.set(
         xlabel="angle between test feature and its class weight (degrees)",
-        ylabel="% of test images per degree",
+        ylabel="% of test images per degree (log)",
         xlim=(0, right),
+        yscale="log",
         title=_axes_title("Target angles", results),
     )
-    ax.legend(loc="upper right")
+    ax.yaxis.set_major_formatter(PlainLogFormatter())
+    # below the axes: inside, it covered softmax's peak
+    fig.legend(loc="outside lower center", ncol=2, fontsize=6, frameon=False)
     means = "; ".join(f"{k} {v['mean_deg']:.1f}°" for k, v in summary.items())
     share = {k: (v["density"] * (v["centres"] >= 80)).sum() / v["density"].sum()
              for k, v in summary.items() if v["density"].sum()}  # fmt: skip
     wide = "; ".join(f"{k} {100 * v:.1f}%" for k, v in share.items())
     text = (
         f"Figure 6. Angle between each test feature and the weight of its true class on "
-        f"{_title(results)}, from the 2-degree histograms saved with each run, summed over "
-        f"seeds; triangles on the axis mark the means ({means}). A working angular margin "
-        f"shifts the mass to smaller angles than softmax's. Angles of 80° and more, features "
-        f"nearly orthogonal to their class weight and mostly misclassified, pull the means up: "
+        f"{_title(results)}: one line per seed (2-degree bins saved with each run; log scale, "
+        f"empty bins not drawn); triangles mark each head's mean over seeds ({means}). A "
+        "working angular margin shifts the mass to smaller angles than softmax's. Below about "
+        "20 degrees the margin heads' lines are uneven, and their dips move from seed to "
+        "seed: the features form a few narrow per-class modes, not a numeric grid (the cosine "
+        "and angle are computed in float32; a bf16 grid would put its gaps in the same bins "
+        "for every seed). Angles of 80 degrees and more are mostly misclassified images, "
+        "lying in another class's cluster at about the angle between the two class weights: "
         f"{wide} of the test images. "
         + (f"The axis ends at {right:.0f}°; beyond it lie {beyond_text} of the test images. "
            if beyond_text else "")
@@ -583,13 +593,15 @@ def errors_figure(results: list[dict], doubled: list[dict] = ()):
     if doubled:
         key = (results[0]["profile"], experiment)
         runs = {key: results, (key[0], doubled[0]["experiment"]): list(doubled)}
-        stale = set(unconverged_heads(runs).get(key, ()))
+        stale = {head for (_, _, head), outcome in outcomes(runs).items()
+                 if outcome == "not converged"}  # fmt: skip
     rows = {(row["head"], row["margin"]): row for row in summarise(results)}
     keys = _head_order(experiment, results)
     paper = dict(EXPERIMENTS[experiment].paper) if experiment in EXPERIMENTS else {}
     labels = _head_labels(experiment, results)
     fig, axes = style.figure(1, 1, width=style.WIDTH * 0.6, height=3.0)
     ax = axes[0, 0]
+    ax.set_axisbelow(True)  # gridlines behind the bars
     seed_errors = [r["metrics"]["test_error"] for r in [*results, *doubled]]
     top = max([r["mean"] + r["std"] for r in rows.values()] + list(paper.values()) + seed_errors)
     for x, (head, margin) in enumerate(keys):
@@ -642,13 +654,15 @@ def errors_figure(results: list[dict], doubled: list[dict] = ()):
             zorder=4,
         )
         spread = f"±{row['std']:.2f}" if row["n"] > 1 else " (n=1)"
+        # above the highest of cap, seeds and doubled run, on white: nothing runs through it
         ax.text(
             x,
-            max(row["mean"] + row["std"], *seeds) + top * 0.03,
+            max(row["mean"] + row["std"], *seeds, *longer) + top * 0.06,
             f"{row['mean']:.2f}{spread}",
             ha="center",
             va="bottom",
             fontsize=6,
+            bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5},
         )
     ax.set_xticks(range(len(keys)), [labels[k] for k in keys], rotation=20)
     # headroom above the tallest label for a one-row legend, so neither covers the other
@@ -661,8 +675,9 @@ def errors_figure(results: list[dict], doubled: list[dict] = ()):
         f"({results[0]['paper'].get('source', 'paper')}). "
         + ("Hollow diamonds: seed 0 trained on the schedule twice as long (the doubling "
            "check). " if doubled else "")
-        + (f"Hatched: {', '.join(sorted(stale))}, whose error moved by more than the "
-           "between-seed std when the schedule was doubled (not converged). " if stale else "")
+        + (f"Hatched: {', '.join(sorted(stale))}, which the doubling check found not "
+           "converged (the doubled run better than the seeds' 95% prediction interval). "
+           if stale else "")
         + f"{_profile_note(results)}. Results at commit {_commits(results)}."
     )  # fmt: skip
     return fig, text
@@ -682,6 +697,7 @@ def fig7_roc(results, sources, out_stem: Path, command: str = COMMAND) -> list[P
     accuracies, lowest = {}, 1.0
     groups = _groups(experiment, results)
     seeds = sorted({r["seed"] for r in results})
+    reference = fit.softmax_reference(results)
     for x, ((head, margin), runs) in enumerate(groups.items()):
         colour, label = style.head_colour(head, margin), _label(runs[0])
         data = [verification_of(r) for r in runs]
@@ -692,11 +708,13 @@ def fig7_roc(results, sources, out_stem: Path, command: str = COMMAND) -> list[P
         lowest = min(lowest, FPR_GRID[seen][0])
         roc.plot(FPR_GRID[seen], np.mean(tpr, axis=0)[seen], color=colour, label=f"{label} "
                  f"(n={len(runs)})", ls=style.head_linestyle(head, margin))  # fmt: skip
-        folds = [a for d in data for a in d["fold_accuracies"]]
-        if folds:
-            mean = statistics.fmean(folds)
-            std = statistics.stdev(folds) if len(folds) > 1 else 0.0
-            accuracies[label] = (mean, std)
+        # one number per network (the mean of its folds), diverged networks left out
+        kept = [statistics.fmean(d["fold_accuracies"]) for r, d in zip(runs, data, strict=True)
+                if d["fold_accuracies"] and fit.status(r, reference) != "diverged"]  # fmt: skip
+        if kept:
+            mean = statistics.fmean(kept)
+            std = statistics.stdev(kept) if len(kept) > 1 else 0.0
+            accuracies[label] = (mean, std, len(kept))
             # each network in its own column (split, then seed), its folds spread within it
             networks = sorted(zip(runs, data, strict=True),
                               key=lambda rd: (rd[0]["split"] or "", rd[0]["seed"]))  # fmt: skip
@@ -728,16 +746,17 @@ def fig7_roc(results, sources, out_stem: Path, command: str = COMMAND) -> list[P
             for marker, where in shapes for face, which in fills if where or which]  # fmt: skip
     if keys:
         per_fold.legend(handles=keys, loc="best", fontsize="x-small")
-    fig.suptitle(f"Face verification: {_title(results)}")
-    summary = "; ".join(f"{k} {m:.2f} ± {s:.2f}%" for k, (m, s) in accuracies.items())
+    fig.suptitle(textwrap.fill(f"Face verification: {_title(results)}", width=90))
+    summary = "; ".join(f"{k} {m:.2f} ± {s:.2f}% (n={n})" for k, (m, s, n) in accuracies.items())
     text = (
         f"Figure 7. Face verification on {_title(results)}. (a) ROC, mean over runs (n in the "
         f"legend), drawn only from one false accept up (a false accept rate of 1 / the "
         f"mismatched pairs a network was tested on; below it a ROC has no point). (b) Accuracy "
         f"of every tested fold of every network (dots; one column per head, its networks "
         f"side by side by training split{split_note} and seed: marker = split, filled = the "
-        f"first seed, hollow = the others), mean ± std over all of them (black): "
-        f"{summary or 'no fold accuracies saved'}. {unfitted_text(results)} "
+        f"first seed, hollow = the others); in black the mean ± std over networks, each "
+        f"network counted once by the mean of its folds (diverged networks left out): "
+        f"{summary or 'no fold accuracies saved'}. {fit.unfit_sentence(results)} "
         f"{_profile_note(results)}. Results at commit {_commits(results)}."
     )
     return style.save(fig, out_stem, style.caption(text, command, sources))
@@ -883,6 +902,14 @@ def fig1_features(runs: list[dict], out_stem: Path, command: str = COMMAND) -> l
             _weight_rays(ax, r["weights"], reach)
         axes[0, col].set_title(r["head_label"], fontsize=8)
         axes[1, col].set_title(f"test error {r['test_error']:.1f}%", fontsize=7)
+        errors = class_errors(r)
+        lost = [] if errors is None else np.flatnonzero(errors > 50.0)
+        if len(lost):  # a class the head gets mostly wrong is invisible in a scatter of points
+            axes[1, col].text(0.03, 0.03, "\n".join(f"digit {r['classes'][j]}: {errors[j]:.0f}% "
+                                                    "wrong" for j in lost),
+                              transform=axes[1, col].transAxes, fontsize=5, color="#c00000",
+                              va="bottom", bbox={"facecolor": "white", "alpha": 0.8,
+                                                 "edgecolor": "none"})  # fmt: skip
     axes[0, 0].set_ylabel("train")
     axes[1, 0].set_ylabel("test")
     axes[0, -1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=4, fontsize=6)
@@ -1009,6 +1036,9 @@ def fig4_cosface_toy(runs: list[dict], out_stem: Path, command: str = COMMAND) -
         ax.set(xlim=(seam, seam + 360.0), xlabel="feature angle (degrees)")
         ax.set_xticks(ticks, [_degrees_label(t) for t in ticks])
         ax.tick_params(labelsize=5)
+    top = max(ax.get_ylim()[1] for ax in axes[1])
+    for ax in axes[1]:
+        ax.set_ylim(0, top)  # one count scale across heads, so their peaks compare
     axes[0, 0].set_ylabel("Euclidean space")
     axes[1, 0].set_ylabel("angular space (count)")
     axes[0, -1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=4, fontsize=6)
@@ -1017,7 +1047,8 @@ def fig4_cosface_toy(runs: list[dict], out_stem: Path, command: str = COMMAND) -
         "8 face identities (no face training data offline), through the 2-D visualisation "
         "network of Figure 1, not the paper's face CNN. Top: 2-D test features "
         f"({runs[0]['n_test']} images) per head, dashed rays the class weights; bottom: "
-        "histograms of the same features' angles atan2(x2, x1) (count per 2° bin; each "
+        "histograms of the same features' angles atan2(x2, x1) (count per 2° bin, one scale "
+        "for every head; each "
         "panel's axis starts in the middle of the widest gap between class weights, at "
         f"{', '.join(f'{(v + 180.0) % 360.0 - 180.0:.0f}°' for v in seams)}, not through a "
         "class's weight), triangles above each panel the weight angles. Panel titles: the mean "

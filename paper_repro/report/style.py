@@ -17,6 +17,7 @@ matplotlib.use("Agg")  # headless: figures are files, never windows
 
 import matplotlib.pyplot as plt
 from matplotlib import colormaps
+from matplotlib.colors import hsv_to_rgb, rgb_to_hsv
 
 from paper_repro.fileio import atomic_write, atomic_write_bytes
 from paper_repro.losses import HEADS
@@ -49,18 +50,25 @@ PAPER_COLOUR = "#c00000"  # the published number wherever it is marked
 CLASS_COLOURS = "tab10"  # classes in the 2-D feature plots
 
 
+# integer margin -> (shade of the family's map, hue shift): light, turned towards cyan, dark.
+# Three shades of one hue alone could not be told apart where their bands overlap.
+INTEGER_MARGINS = {1: (0.35, 0.0), 2: (0.55, 0.0), 3: (0.75, -0.09), 4: (0.95, 0.0)}
+
+
 def head_colour(head: str, margin: float | None = None) -> tuple[float, ...] | str:
     """A fixed colour per (head, margin), the same in every figure: each head family has the
-    hue it declares (`MarginHead.colours`); the margin sets the shade, so m = 2, 3, 4 read as
-    one family."""
+    hue it declares (`MarginHead.colours`); the margin sets the shade (and for m = 3 turns
+    the hue), so m = 2, 3, 4 read as one family yet stay apart."""
     cls = HEADS.get(head)
     if cls is None or cls.margin is None:
         return SOFTMAX_COLOUR
     kind = next(h.kind for h in cls.hypers if h.name == cls.margin)
     if margin is None:
         shade = 0.7
-    elif kind is int:  # integer m in 1..4 (m = 1 is plain softmax): 0.25, 0.45, 0.65, 0.85
-        shade = 0.05 + 0.2 * min(float(margin), 4.0)
+    elif kind is int:
+        shade, turn = INTEGER_MARGINS[min(max(int(margin), 1), 4)]
+        hue, saturation, value = rgb_to_hsv(colormaps[cls.colours](shade)[:3])
+        return (*hsv_to_rgb(((hue + turn) % 1.0, saturation, value)), 1.0)
     else:  # additive margins lie in [0, ~0.5]
         shade = 0.45 + 0.9 * min(float(margin), 0.5)
     # the darkest shades of every map are near-black: keep hues apart
@@ -112,11 +120,12 @@ def display_path(path: Path) -> str:
 
 
 def sources_text(paths: Iterable[Path]) -> str:
-    """`dir/` (a.json, b.json) grouped by folder, in sorted order."""
-    groups: dict[str, list[str]] = {}
+    """`dir/` (n files) per folder, in sorted order: where the inputs are, not a list of them."""
+    groups: dict[str, int] = {}
     for p in sorted(Path(p) for p in paths):
-        groups.setdefault(display_path(p.parent) + "/", []).append(p.name)
-    return "; ".join(f"`{d}` ({', '.join(names)})" for d, names in groups.items())
+        folder = display_path(p.parent) + "/"
+        groups[folder] = groups.get(folder, 0) + 1
+    return "; ".join(f"`{d}` ({n} file{'s' if n > 1 else ''})" for d, n in groups.items())
 
 
 def caption(what: str, command: str, sources: Iterable[Path] = ()) -> str:

@@ -4,6 +4,7 @@ verification runs. The 2-D feature studies are figures, not tables."""
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -20,6 +21,7 @@ from paper_repro.experiments import (
 )
 from paper_repro.fileio import atomic_write
 from paper_repro.provenance import REPO_ROOT
+from paper_repro.report import fit
 from paper_repro.results import RESULTS_DIR, load_results
 
 TABLES_DIR = REPO_ROOT / "reports" / "tables"
@@ -61,21 +63,6 @@ FACE_PROFILE_NOTES = {
 }
 
 
-def unfitted_text(results: list[dict], above: float = 50.0) -> str:
-    """A sentence naming every network whose last logged training error is above `above` %,
-    since its test numbers then say more about the failed fit than about its loss."""
-    names = []
-    for r in results:
-        curve = r.get("curves", {}).get("train_error") or []
-        if curve and curve[-1] > above:
-            split = f"{r['split']}, " if r.get("split") else ""
-            names.append(f"{r['head_label']} ({split}seed {r['seed']}: {curve[-1]:.1f}%)")
-    if not names:
-        return ""
-    return (f"Did not fit its training set (last training error above {above:g}%), and is "
-            f"included in the means: {', '.join(names)}.")  # fmt: skip
-
-
 def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
@@ -103,11 +90,14 @@ def verification_of(result: dict) -> dict | None:
 def summarise(results: list[dict]) -> list[dict]:
     """One row per head and margin: softmax first, then by margin (the papers' order)."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
+    diverged = {id(r) for r, s in zip(results, fit.statuses(results), strict=True)
+                if s == "diverged"}  # fmt: skip
     for r in sorted(results, key=lambda r: (r["head"] != "softmax", r["head"], r["margin"] or 0)):
         groups[(r["head"], r["margin"])].append(r)
     rows = []
     for (head, margin), runs in groups.items():
-        errors = [r["metrics"]["test_error"] for r in runs]
+        left_out = sum(id(r) in diverged for r in runs)
+        errors = [r["metrics"]["test_error"] for r in runs if id(r) not in diverged] or [math.nan]
         mean, std = mean_std(errors)
         paper = runs[0]["paper"]["test_error"]
         rows.append(
@@ -116,7 +106,8 @@ def summarise(results: list[dict]) -> list[dict]:
                 "margin": margin,
                 "mean": mean,
                 "std": std,
-                "n": len(errors),
+                "n": len(runs) - left_out,
+                "diverged": left_out,
                 "seeds": sorted(r["seed"] for r in runs),
                 "paper": paper,
                 "difference": None if paper is None else mean - paper,
@@ -148,12 +139,15 @@ def render_table(
     ]
     for row in summarise(results):
         ours = f"{spread_text(row['mean'], row['std'], row['n'])} (n={row['n']})"
+        if row["diverged"]:
+            ours += f"; {row['diverged']} diverged, left out"
         margin = "-" if row["margin"] is None else str(row["margin"])
         lines.append(
             f"| {row['head']} | {margin} | {ours} | {_fmt(row['paper'])} | "
             f"{_fmt(row['difference'], signed=True)} |"
         )
-    lines += ["", *provenance_lines(results)]
+    unfit = fit.unfit_sentence(results)
+    lines += ["", *([unfit, ""] if unfit else []), *provenance_lines(results)]
     return "\n".join(lines) + "\n"
 
 
@@ -190,17 +184,22 @@ def _hardware(result: dict) -> str:
 
 
 def summarise_lfw(results: list[dict]) -> dict[str, list[dict]]:
-    """Per training data: one row per head in the experiment's order, accuracies pooled over every
-    fold of every run (and seed), TAR@FAR averaged over runs."""
+    """Per training data: one row per head in the experiment's order. The unit is the network:
+    its accuracy is the mean of its test folds (folds share the network, so they are not
+    independent samples); mean +- std over networks, diverged networks left out; TAR@FAR
+    averaged over the same networks."""
     groups: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    diverged = {id(r) for r, s in zip(results, fit.statuses(results), strict=True)
+                if s == "diverged"}  # fmt: skip
     for r in results:
         groups[r["dataset_label"]][r["head_label"]].append(r)
     table = {}
     for label, by_head in groups.items():
         rows = []
         for head_label in sorted(by_head, key=lambda h: (by_head[h][0].get("order", 0), h)):
-            runs = by_head[head_label]
-            accs = [a for r in runs for a in r["metrics"]["fold_accuracy"].values()]
+            every = by_head[head_label]
+            runs = [r for r in every if id(r) not in diverged] or every
+            accs = [statistics.fmean(r["metrics"]["fold_accuracy"].values()) for r in runs]
             mean, std = mean_std(accs)
             rows.append(
                 {
@@ -209,8 +208,8 @@ def summarise_lfw(results: list[dict]) -> dict[str, list[dict]]:
                     "label": head_label,
                     "mean": mean,
                     "std": std,
-                    "folds": len(accs),
                     "runs": len(runs),
+                    "diverged": len(every) - len(runs),
                     "tar": float(np.mean([r["metrics"]["tar_at_far"] for r in runs])),
                     "paper": runs[0]["paper"].get("accuracy", {}),
                 }
@@ -240,28 +239,29 @@ def render_lfw_table(profile: str, results: list[dict], missing: str = "") -> st
         note = next(r["note"] for r in results if r["dataset_label"] == label)
         lines += [f"## Ours: {label}", "", f"> {note}", ""]
         lines += [
-            "| head | margin | our accuracy (mean ± std over folds) | TAR @ FAR=1e-3 "
+            "| head | margin | our accuracy (mean ± std over networks) | TAR @ FAR=1e-3 "
             f"(mean over networks) | {paper_head} |",
             "|---|---|---|---|---|---|",
         ]
         for row in rows:
             margin = "-" if row["margin"] is None else str(row["margin"])
-            ours = f"{row['mean']:.2f} ± {row['std']:.2f} (n={row['folds']} folds)"
+            ours = f"{row['mean']:.2f} ± {row['std']:.2f} (n={row['runs']} networks)"
+            if row["diverged"]:
+                ours += f"; {row['diverged']} diverged, left out"
             papers = " | ".join(
                 _fmt(row["paper"].get(k))
                 + ("†" if k == "cosface" and row["head"] == "lsoftmax" else "")
                 for k in sources
             )
-            lines.append(
-                f"| {row['head']} | {margin} | {ours} | {row['tar']:.2f} (n={row['runs']}) "
-                f"| {papers} |"
-            )
+            lines.append(f"| {row['head']} | {margin} | {ours} | {row['tar']:.2f} | {papers} |")
         lines.append("")
     resolution = max(r["metrics"]["far_resolution"] for r in results)
     lines += [
         "† CosFace's Table 2 lists L-Softmax once (99.10) without its margin.",
         "",
-        "Accuracy: each test fold's threshold is chosen on the other folds (maximum accuracy "
+        *([fit.unfit_sentence(results), ""] if fit.unfit_sentence(results) else []),
+        "Accuracy: a network's accuracy is the mean over its test folds; each test fold's "
+        "threshold is chosen on the other folds (maximum accuracy "
         "over the midpoints between scores) and applied to it; cosine similarity of the "
         "features of the image and its horizontal flip, concatenated. TAR @ FAR=1e-3 is over "
         f"each network's test pairs; with their mismatched pairs one false accept is a FAR of "

@@ -138,14 +138,17 @@ def fake_features(root, study, heads, classes=8, n=40, profile="smoke"):
 
 def assert_rendered(paths, *sources):
     """PNG + PDF + caption exist, are real images of some size, and the caption names the
-    command and every source file."""
+    command and each source folder with its count of files."""
     png, pdf, txt = paths
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 5_000
     caption = txt.read_text()
     assert caption.count("\n") == 1 and figures.COMMAND in caption
+    folders = {}
     for source in sources:
-        assert source.name in caption
+        folders[source.parent] = folders.get(source.parent, 0) + 1
+    for folder, count in folders.items():
+        assert f"{style.display_path(folder)}/` ({count} file" in caption
     return caption
 
 
@@ -238,8 +241,9 @@ def test_make_figures_from_saved_results(results_dir, tmp_path, capsys):
     lfw = sorted((results_dir / "quick" / "lfw").glob("*.json"))
     caption = assert_rendered([out / f"fig7-roc-quick-lfw.{e}" for e in ("png", "pdf", "txt")],
                               *lfw)  # fmt: skip
-    folds = [98.5, 99.5, 98.5, 99.5, 98.5] * 2  # every tested fold of both networks
-    assert f"lmcl m=0.35 {np.mean(folds):.2f} ± {np.std(folds, ddof=1):.2f}%" in caption
+    # one number per network (the mean of its five folds), not the ten folds pooled
+    networks = [np.mean([98.5, 99.5, 98.5, 99.5, 98.5])] * 2
+    assert f"lmcl m=0.35 {np.mean(networks):.2f} ± 0.00% (n=2)" in caption
     # face runs log training curves but no test error or angles: figure 5 only
     assert (
         "fig5-curves-quick-lfw.png" in names
@@ -250,7 +254,8 @@ def test_make_figures_from_saved_results(results_dir, tmp_path, capsys):
     fig, text = figures.curves_figure(faces)
     # (b) falls back to the training error, one line per head; the legend sits outside
     assert fig.axes[1].get_title() == "(b) training error (%)"
-    assert len(fig.axes[1].get_lines()) == len({r["head_label"] for r in faces})
+    means = [line for line in fig.axes[1].get_lines() if not line.get_label().startswith("_")]
+    assert len(means) == len({r["head_label"] for r in faces})
     assert fig.legends and all(ax.get_legend() is None for ax in fig.axes)
     assert "over the networks (seeds x halves" in text
     # no feature runs: figures 1 and 4 are left out and say so
@@ -301,13 +306,18 @@ def test_curves_average_seeds_at_common_iterations(results_dir):
     np.testing.assert_allclose(y.mean(0), [0.2 + 1, 0.1 + 1, 2 / 30 + 1, 0.05 + 1])
     assert len(figures.aligned(softmax, "iteration", "lam")[0]) == 0  # softmax logs no lambda
     fig, text = figures.curves_figure(results)
-    lam_lines = [line.get_label() for line in fig.axes[2].get_lines()]
+    # the band edges are unlabelled lines ('_child...'), kept out of the legend
+    lam_lines = [line.get_label() for line in fig.axes[2].get_lines()
+                 if not line.get_label().startswith("_")]  # fmt: skip
     assert lam_lines == ["lsoftmax m=2 (n=3)", "lsoftmax m=4 (n=1)"]
     # m = 2 and m = 4 share one lambda schedule: the caption says the lines coincide, and
     # different line styles keep them apart; softmax logs no lambda and is not named
     assert "lsoftmax m=2, lsoftmax m=4 follow one schedule" in text
     assert "softmax, " not in text.split("(c)")[1].split(".")[0]
     assert len({line.get_linestyle() for line in fig.axes[2].get_lines()}) == 2
+    # each band has its two edges in its line's style: the bands stay apart where they overlap
+    loss = fig.axes[0].get_lines()
+    assert len(loss) == 3 * 2 + 1  # softmax and m=2: a mean and two edges; m=4 (n=1): a mean
     results[0]["curves"]["lam"] = [1.0, 2.0, 3.0, 4.0]  # softmax's first seed: no longer shared
     m4 = next(r for r in results if r["margin"] == 4)
     m4["curves"]["lam"] = [5.0, 6.0, 7.0, 8.0]
@@ -465,14 +475,20 @@ def test_geometry_regions_have_the_closed_form_edges_and_become_exact_wedges():
 def test_the_doubling_check_shows_as_diamonds_and_hatches_the_unconverged(results_dir):
     results = figures.load_experiment("quick", "mnist", results_dir)[0]
     doubled = [fake_result("softmax", None, 0, 1.05, experiment="mnist-x2"),
-               fake_result("lsoftmax", 2, 0, 3.0, experiment="mnist-x2")]  # fmt: skip
+               fake_result("lsoftmax", 2, 0, 0.3, experiment="mnist-x2")]  # fmt: skip
     fig, text = figures.errors_figure(results, doubled)
     ax = fig.axes[0]
-    # softmax moved 0.05 against a seed std of 0.36; m=2 moved about 2 points against 0.1
+    # softmax 1.05 against seeds 1.0, 1.2, 1.7: inside; m=2 0.3 against 0.8, 0.9, 1.0 (std
+    # 0.1): the 95% prediction interval reaches down to 0.9 - 4.30 x 0.1 x 1.15 = 0.40
     assert [p.get_hatch() for p in ax.patches] == [None, "//", None]
     diamonds = [line for line in ax.get_lines() if line.get_marker() == "D"]
-    assert [list(d.get_ydata()) for d in diamonds] == [[1.05], [3.0]]
-    assert "Hatched: lsoftmax m=2, whose error moved" in text and "Hollow diamonds" in text
+    assert [list(d.get_ydata()) for d in diamonds] == [[1.05], [0.3]]
+    assert "Hatched: lsoftmax m=2, which the doubling check found not" in text
+    assert "Hollow diamonds" in text
+    # worse when doubled is not under-training: no hatch
+    worse = [doubled[0], fake_result("lsoftmax", 2, 0, 3.0, experiment="mnist-x2")]
+    fig, text = figures.errors_figure(results, worse)
+    assert [p.get_hatch() for p in fig.axes[0].patches] == [None, None, None]
 
 
 @pytest.mark.parametrize(("augment", "named"), [

@@ -1,0 +1,82 @@
+"""Did a run fit its training data? A test between two losses says something about the losses
+only where both networks learned their training set; a run that did not is named, never
+silently averaged into a verdict.
+
+The rule, read from the training error of the last logging interval (the test-time rule, no
+margin, on the training batches as drawn):
+- **diverged**: a non-finite training loss, or a training error within 10% of chance
+  (>= 0.9 x (1 - 1/classes)): the network learned (almost) nothing. Left out of every mean,
+  std and test, and named beside the cell.
+- **unfit**: a training error more than `FIT_MARGIN` points above the mean of the softmax
+  runs of the same experiment and profile (or above `FIT_MARGIN` where there is no softmax
+  run). Kept in the cell's mean, but no verdict is drawn on its head.
+- **fit**: the rest. Runs that saved no training error are *unknown* and count as fit."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+FIT_MARGIN = 10.0  # points of training error above softmax's on the same network and schedule
+CHANCE_SHARE = 0.9  # of the chance-level error: 'learned almost nothing'
+
+
+def train_error(result: dict) -> float | None:
+    curve = result.get("curves", {}).get("train_error") or []
+    return curve[-1] if curve and curve[-1] is not None else None
+
+
+def _loss_finite(result: dict) -> bool:
+    losses = [v for v in result.get("curves", {}).get("train_loss") or [] if v is not None]
+    return all(math.isfinite(v) for v in losses)
+
+
+def chance_error(result: dict) -> float | None:
+    classes = result.get("config", {}).get("train_classes")
+    return 100.0 * (1 - 1 / classes) if classes else None
+
+
+def softmax_reference(results: list[dict]) -> float | None:
+    """The mean final training error of the softmax runs among `results`."""
+    errors = [e for r in results if r["head"] == "softmax" and (e := train_error(r)) is not None]
+    return statistics.fmean(errors) if errors else None
+
+
+def status(result: dict, reference: float | None) -> str:
+    """'fit', 'unfit', 'diverged' or 'unknown' (see the module's rule)."""
+    error, chance = train_error(result), chance_error(result)
+    if not _loss_finite(result) or (
+        error is not None and chance is not None and error >= CHANCE_SHARE * chance
+    ):
+        return "diverged"
+    if error is None:
+        return "unknown"
+    return "unfit" if error > (reference or 0.0) + FIT_MARGIN else "fit"
+
+
+def statuses(results: list[dict]) -> list[str]:
+    """`status` of each run, judged against the softmax runs among `results`."""
+    reference = softmax_reference(results)
+    return [status(r, reference) for r in results]
+
+
+def rule_text() -> str:
+    return (f"a run *fit* when its final training error is at most {FIT_MARGIN:g} points above "
+            "the softmax runs' mean on the same network and schedule; it *diverged* when its "
+            "loss became non-finite or its training error ended within "
+            f"{100 - 100 * CHANCE_SHARE:g}% of chance. Diverged runs are named and left out of "
+            "means and tests; no verdict is drawn on a head with an unfit run")  # fmt: skip
+
+
+def unfit_sentence(results: list[dict]) -> str:
+    """A sentence naming every run that did not fit or diverged (see the rule), or ''."""
+    named = [
+        f"{r['head_label']} ({(r['split'] + ', ') if r.get('split') else ''}seed {r['seed']}: "
+        f"{train_error(r):.1f}% training error, {s})"
+        for r, s in zip(results, statuses(results), strict=True) if s in ("unfit", "diverged")
+    ]  # fmt: skip
+    if not named:
+        return ""
+    return (f"Runs that did not fit their training data (more than {FIT_MARGIN:g} points above "
+            f"softmax's training error) or diverged (diverged runs are left out of the means): "
+            f"{', '.join(named)}.")  # fmt: skip
