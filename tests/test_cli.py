@@ -3,8 +3,12 @@ The reproduce tests read the offline MNIST (../shared/data), as a fresh machine 
 
 from __future__ import annotations
 
+import gzip
+import zipfile
+
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from paper_repro.__main__ import main
@@ -150,6 +154,28 @@ def test_train_on_idx_files_with_a_test_split(tmp_path):
     assert result["config"]["network"] == "table1-cifar10" and result["metrics"]["test_images"] == 9
 
 
+def test_train_reads_gzipd_idx_as_mnist_ships_it(tmp_path):
+    """Fashion-MNIST's train-images-idx3-ubyte.gz: the same bytes, gzip'd."""
+    rng = np.random.default_rng(2)
+    images, labels = rng.integers(0, 256, (40, 28, 28)), np.arange(40) % 2
+    plain = [idx(tmp_path / "x.idx", images), idx(tmp_path / "y.idx", labels)]
+    zipped = []
+    for path in plain:
+        target = tmp_path / f"{path.stem}-idx-ubyte.gz"
+        target.write_bytes(gzip.compress(path.read_bytes()))
+        zipped.append(target)
+    from paper_repro.data import user
+
+    for paths in (plain, zipped):
+        split = user.load_split("train", source=f"idx:{paths[0]},{paths[1]}")
+        assert split.images.shape == (32, 1, 28, 28)  # every 5th image held out
+    a = user.load_split("train", source=f"idx:{plain[0]},{plain[1]}")
+    b = user.load_split("train", source=f"idx:{zipped[0]},{zipped[1]}")
+    assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
+    args = ["train", "--data", str(zipped[0]), "--labels", str(zipped[1]), "--profile", "smoke"]
+    assert cli(tmp_path, *args) == 0
+
+
 @pytest.mark.parametrize(
     "problem,message",
     [
@@ -183,6 +209,8 @@ def test_bad_image_folders_are_named_in_a_clear_error(problem, message, tmp_path
         ("header", "IDX header says shape"),
         ("test label", "label 7 out of range"),
         ("one class", "one class only"),
+        ("zip", "this is a zip archive, not IDX"),
+        ("truncated gzip", "not a valid gzip file"),
     ],
 )
 def test_bad_idx_files_are_named_in_a_clear_error(problem, message, tmp_path, capsys):
@@ -194,6 +222,11 @@ def test_bad_idx_files_are_named_in_a_clear_error(problem, message, tmp_path, ca
         y.write_bytes(y.read_bytes()[:-3])
     if problem == "one class":
         idx(y, labels * 0)
+    if problem == "zip":
+        with zipfile.ZipFile(y, "w") as z:
+            z.writestr("y.idx", idx(tmp_path / "inner.idx", labels).read_bytes())
+    if problem == "truncated gzip":
+        y.write_bytes(gzip.compress(y.read_bytes())[:-20])
     args = ["train", "--data", str(x), "--labels", str(y), "--profile", "smoke"]
     if problem == "test label":
         args += [

@@ -59,6 +59,23 @@ SOURCES = {
 }
 
 
+# what a file that is not IDX most often is, by its first bytes
+_SIGNATURES = {
+    b"\x1f\x8b": "a gzip file",
+    b"PK\x03\x04": "a zip archive",
+    b"BZh": "a bzip2 file",
+    b"\xfd7zXZ": "an xz file",
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"\x93NUMPY": "a NumPy .npy file",
+}
+
+
+def sniff(data: bytes) -> str:
+    """What `data` looks like, from its first bytes: 'a gzip file', ..., or ''."""
+    return next((what for magic, what in _SIGNATURES.items() if data.startswith(magic)), "")
+
+
 def parse_idx(data: bytes, what: str = "IDX data") -> np.ndarray:
     """Parse an IDX file of unsigned bytes into a read-only uint8 array.
 
@@ -68,8 +85,10 @@ def parse_idx(data: bytes, what: str = "IDX data") -> np.ndarray:
     if len(data) < 4:
         raise DataError(f"{what}: {len(data)} bytes, too short for an IDX header")
     if data[0] != 0 or data[1] != 0 or data[2] != _UBYTE:
+        found = sniff(data)
         raise DataError(
             f"{what}: bad IDX magic number {data[:4].hex()} (expected 000008xx, unsigned bytes)"
+            + (f"; this is {found}, not IDX" if found else "")
         )
     ndim = data[3]
     if ndim == 0 or len(data) < 4 + 4 * ndim:

@@ -5,8 +5,9 @@
   otherwise every ``HOLDOUT``-th image of each class (in file-name order) is the test split.
   Every image must have the size and the channel count of the first (grey or RGB).
 - ``idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS]``: IDX files as MNIST ships them (unsigned
-  bytes, images (N, H, W) or (N, H, W, C), labels (N,) in 0..C-1); without test files the
-  hold-out rule above applies.
+  bytes, images (N, H, W) or (N, H, W, C), labels (N,) in 0..C-1), gzip'd or not; without
+  test files the hold-out rule above applies. A file that is neither is named with what it
+  looks like (a zip archive, an image, ...).
 
 Every problem raises :class:`DataError` naming the file: an unreadable image, a size or
 channel mismatch, an empty folder, a single class, an IDX header that disagrees with its
@@ -20,13 +21,15 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from . import files
 from .files import DataError
-from .mnist import parse_idx
+from .mnist import parse_idx, sniff
 from .split import Split, check_split
 
 HOLDOUT = 5  # every 5th image of each class is held out for testing when no test split exists
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 KINDS = ("folder", "idx")
+MAX_IDX_BYTES = 8 << 30  # a decompressed IDX file larger than this is refused, not read
 
 
 def is_user_dataset(name: str) -> bool:
@@ -159,6 +162,8 @@ def _read_idx(images_path: Path, labels_path: Path, classes=None) -> Split:
             raw[path] = path.read_bytes()
         except OSError as exc:
             raise DataError(f"cannot read {path}: {exc}") from exc
+        if sniff(raw[path]) == "a gzip file":  # IDX as MNIST ships it: train-images-idx3-ubyte.gz
+            raw[path] = files.gunzip_bounded(raw[path], MAX_IDX_BYTES, str(path))
     images = parse_idx(raw[images_path], str(images_path))
     labels = parse_idx(raw[labels_path], str(labels_path))
     if images.ndim not in (3, 4):
