@@ -349,6 +349,11 @@ def _groups(experiment: str, results: list[dict]) -> dict[tuple, list[dict]]:
     return {k: by_key[k] for k in _head_order(experiment, results) if k in by_key}
 
 
+def _kept(results: list[dict]) -> list[dict]:
+    """The runs that did not diverge: means and bands are drawn over these (fit.py's rule)."""
+    return [r for r, s in zip(results, fit.statuses(results), strict=True) if s != "diverged"]
+
+
 def _title(results: list[dict]) -> str:
     r = results[0]
     # results from before augmentations had names hold a bool here
@@ -427,7 +432,7 @@ def curves_figure(results: list[dict]):
     )  # fmt: skip
     has = dict.fromkeys(("loss", "error", "lam"), False)
     handles = {}
-    for (head, margin), runs in _groups(experiment, results).items():
+    for (head, margin), runs in _groups(experiment, _kept(results)).items():
         colour, label = style.head_colour(head, margin), f"{_label(runs[0])} (n={len(runs)})"
         ls = style.head_linestyle(head, margin)
         for key, ax, x_key, y_key, _ in panels:
@@ -619,7 +624,16 @@ def errors_figure(results: list[dict], doubled: list[dict] = ()):
                 zorder=3,
             )
         if row is None:
-            ax.text(x, top * 0.05, "no results", rotation=90, ha="center", va="bottom", color="0.4")
+            ax.text(
+                x,
+                top * 0.05,
+                "no results",
+                rotation=90,
+                ha="center",
+                va="bottom",
+                color="0.4",
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 1},
+            )
             continue
         colour = style.head_colour(head, margin)
         ax.bar(
@@ -701,16 +715,20 @@ def fig7_roc(results, sources, out_stem: Path, command: str = COMMAND) -> list[P
     for x, ((head, margin), runs) in enumerate(groups.items()):
         colour, label = style.head_colour(head, margin), _label(runs[0])
         data = [verification_of(r) for r in runs]
-        tpr = [np.interp(FPR_GRID, d["fpr"], d["tpr"]) for d in data]
+        diverged = [fit.status(r, reference) == "diverged" for r in runs]
+        tpr = [np.interp(FPR_GRID, d["fpr"], d["tpr"])
+               for d, gone in zip(data, diverged, strict=True) if not gone] or [
+            np.interp(FPR_GRID, d["fpr"], d["tpr"]) for d in data]  # fmt: skip
         # below one false accept among a run's mismatched pairs the ROC holds no data point
         resolution = max(r["metrics"].get("far_resolution", 0.0) for r in runs)
         seen = resolution <= FPR_GRID
         lowest = min(lowest, FPR_GRID[seen][0])
         roc.plot(FPR_GRID[seen], np.mean(tpr, axis=0)[seen], color=colour, label=f"{label} "
-                 f"(n={len(runs)})", ls=style.head_linestyle(head, margin))  # fmt: skip
+                 f"(n={len(tpr)})", ls=style.head_linestyle(head, margin))  # fmt: skip
         # one number per network (the mean of its folds), diverged networks left out
-        kept = [statistics.fmean(d["fold_accuracies"]) for r, d in zip(runs, data, strict=True)
-                if d["fold_accuracies"] and fit.status(r, reference) != "diverged"]  # fmt: skip
+        kept = [statistics.fmean(d["fold_accuracies"])
+                for d, gone in zip(data, diverged, strict=True)
+                if d["fold_accuracies"] and not gone]  # fmt: skip
         if kept:
             mean = statistics.fmean(kept)
             std = statistics.stdev(kept) if len(kept) > 1 else 0.0
@@ -722,9 +740,12 @@ def fig7_roc(results, sources, out_stem: Path, command: str = COMMAND) -> list[P
             for i, (run, d) in enumerate(networks):
                 centre = x - 0.25 + slot * (i + 0.5)
                 spread = np.linspace(-0.3, 0.3, len(d["fold_accuracies"])) * slot
-                marker = SPLIT_MARKERS.get(run["split"], "o")
+                # a diverged network is crossed: it is in no mean
+                gone = fit.status(run, reference) == "diverged"
+                marker = "x" if gone else SPLIT_MARKERS.get(run["split"], "o")
                 # the first seed filled, the others hollow
-                face = colour if run["seed"] == seeds[0] else "none"
+                # (an 'x' has no face: it takes its colour from the face colour)
+                face = colour if run["seed"] == seeds[0] or gone else "none"
                 per_fold.scatter(centre + spread, d["fold_accuracies"], s=10, marker=marker,
                                  facecolors=face, edgecolors=colour, alpha=0.8)  # fmt: skip
             per_fold.errorbar(x, mean, yerr=std, fmt="_", color="black", capsize=4, ms=14)
@@ -744,8 +765,11 @@ def fig7_roc(results, sources, out_stem: Path, command: str = COMMAND) -> list[P
     keys = [Line2D([], [], ls="", marker=marker, color="0.4", markerfacecolor=face,
                    label=", ".join(t for t in (where, which) if t))
             for marker, where in shapes for face, which in fills if where or which]  # fmt: skip
+    if "diverged" in fit.statuses(results):
+        keys.append(Line2D([], [], ls="", marker="x", color="0.4", label="diverged (in no mean)"))
     if keys:
-        per_fold.legend(handles=keys, loc="best", fontsize="x-small")
+        # mid-height: the folds sit high, a diverged network low
+        per_fold.legend(handles=keys, loc="center left", fontsize="x-small")
     fig.suptitle(textwrap.fill(f"Face verification: {_title(results)}", width=90))
     summary = "; ".join(f"{k} {m:.2f} ± {s:.2f}% (n={n})" for k, (m, s, n) in accuracies.items())
     text = (
@@ -754,7 +778,8 @@ def fig7_roc(results, sources, out_stem: Path, command: str = COMMAND) -> list[P
         f"mismatched pairs a network was tested on; below it a ROC has no point). (b) Accuracy "
         f"of every tested fold of every network (dots; one column per head, its networks "
         f"side by side by training split{split_note} and seed: marker = split, filled = the "
-        f"first seed, hollow = the others); in black the mean ± std over networks, each "
+        f"first seed, hollow = the others, x = diverged); in black the mean ± std over "
+        "networks, each "
         f"network counted once by the mean of its folds (diverged networks left out): "
         f"{summary or 'no fold accuracies saved'}. {fit.unfit_sentence(results)} "
         f"{_profile_note(results)}. Results at commit {_commits(results)}."
@@ -908,7 +933,7 @@ def fig1_features(runs: list[dict], out_stem: Path, command: str = COMMAND) -> l
             axes[1, col].text(0.03, 0.03, "\n".join(f"digit {r['classes'][j]}: {errors[j]:.0f}% "
                                                     "wrong" for j in lost),
                               transform=axes[1, col].transAxes, fontsize=5, color="#c00000",
-                              va="bottom", bbox={"facecolor": "white", "alpha": 0.8,
+                              va="bottom", bbox={"facecolor": "white", "alpha": 0.4,
                                                  "edgecolor": "none"})  # fmt: skip
     axes[0, 0].set_ylabel("train")
     axes[1, 0].set_ylabel("test")
