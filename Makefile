@@ -39,16 +39,18 @@ derivations: $(VENV)/.installed  ## render reports/derivations.md from the SymPy
 	$(PY) -m derivations.render --out reports/derivations.md
 
 REPRO_ARGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(DEVICE),--device $(DEVICE)) \
-             $(if $(PRECISION),--precision $(PRECISION)) $(if $(JOBS),--jobs $(JOBS))
+             $(if $(PRECISION),--precision $(PRECISION)) $(if $(JOBS),--jobs $(JOBS)) \
+             $(if $(SEEDS),--seeds $(SEEDS)) $(if $(BUDGET),--budget $(BUDGET)) \
+             $(if $(REFERENCE),--reference)
 # the settings a result records in its command
-SETTINGS = $(if $(PROFILE), PROFILE=$(PROFILE))$(if $(PRECISION), PRECISION=$(PRECISION))$(if $(JOBS), JOBS=$(JOBS))
+SETTINGS = $(if $(PROFILE), PROFILE=$(PROFILE))$(if $(PRECISION), PRECISION=$(PRECISION))$(if $(JOBS), JOBS=$(JOBS))$(if $(SEEDS), SEEDS=$(SEEDS))$(if $(BUDGET), BUDGET=$(BUDGET))$(if $(REFERENCE), REFERENCE=1)
 # NPROC > 1: DistributedDataParallel under torchrun, one process per GPU (or CPU share, gloo)
 REPRO := $(if $(filter 1,$(NPROC)),$(PY) -m paper_repro,$(VENV)/bin/torchrun --standalone --nproc_per_node=$(NPROC) -m paper_repro)
 
-reproduce: $(VENV)/.installed  ## retrain every table (PROFILE=paper|cpu|quick|smoke; default paper on GPU, quick on CPU; NPROC=n: DDP; JOBS=n: n runs at once; PRECISION=fp32|bf16)
+reproduce: $(VENV)/.installed  ## your own runs into runs/reproduce/, beside the reference and the paper (CPU: the plan that fits BUDGET=120 min; GPU: PROFILE=paper; SEEDS=n; JOBS=n; NPROC=n: DDP; REFERENCE=1: refresh reports/)
 	$(REPRO) reproduce $(REPRO_ARGS) --command "make reproduce$(SETTINGS)"
 
-reproduce-%: $(VENV)/.installed  ## one table: reproduce-mnist, -cifar10, -cifar10+, -cifar100, -cifar10-jpeg(+), -lfw
+reproduce-%: $(VENV)/.installed  ## one table: reproduce-mnist, -cifar10, -cifar10+, -cifar100, -cifar10-jpeg(+), -lfw (PROFILE=, SEEDS=)
 	$(REPRO) reproduce $* $(REPRO_ARGS) --command "make reproduce-$*$(SETTINGS)"
 
 tables: $(VENV)/.installed  ## rewrite reports/tables/*.md from reports/results
@@ -56,7 +58,8 @@ tables: $(VENV)/.installed  ## rewrite reports/tables/*.md from reports/results
 
 features: $(VENV)/.installed  ## train the 2-D feature studies for figures 1 and 4 (PROFILE=quick|smoke; cpu and paper use quick's schedule)
 	$(PY) -m paper_repro reproduce lsoftmax-2d cosface-toy --profile $(or $(PROFILE),quick) \
-		$(if $(DEVICE),--device $(DEVICE)) --command "make features$(if $(PROFILE), PROFILE=$(PROFILE))"
+		$(if $(DEVICE),--device $(DEVICE)) $(if $(REFERENCE),--reference) \
+		--command "make features$(if $(PROFILE), PROFILE=$(PROFILE))$(if $(REFERENCE), REFERENCE=1)"
 
 # your own data: DATA=folder of class folders, or DATA=images.idx LABELS=labels.idx
 # (TEST_DATA/TEST_LABELS optional); HEAD=lsoftmax M=4 (S=, K= for the cosine heads)

@@ -26,16 +26,21 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from paper_repro import planner
 from paper_repro.data import Catalog, DataError, user
 from paper_repro.experiments import EXPERIMENTS, PROFILES, check_profile, get_experiment, user_run
+from paper_repro.fileio import atomic_write
 from paper_repro.losses import head_class
 from paper_repro.models import make_network, network_for
 from paper_repro.provenance import bf16_native, hardware
-from paper_repro.report.compute import BENCHMARK, GPU_BENCHMARK, compile_speedup, load_benchmark
+from paper_repro.report import agreement
+from paper_repro.report.compute import GPU_BENCHMARK, load_benchmark, runner_variant
 from paper_repro.report.document import REPORT_PATH, write_report
 from paper_repro.report.figures import FIGURES_DIR, make_figures
+from paper_repro.report.statistics import pooled_std
 from paper_repro.report.tables import TABLES_DIR, write_table
-from paper_repro.results import RESULTS_DIR
+from paper_repro.report.verdicts import head_runs
+from paper_repro.results import RESULTS_DIR, USER_DIR, load_results
 from paper_repro.runner import RUNS_DIR, is_done, measure_throughput, result_path, train_run
 
 
@@ -73,20 +78,34 @@ def use_compile(choice: str, device: str) -> bool:
 
 
 def default_profile(device: str) -> str:
+    """The paper's schedule on a GPU; named experiments on a CPU get the `quick` one (with
+    nothing named, a CPU trains the budget plan instead: `budget_plan`)."""
     return "paper" if device.startswith("cuda") else "quick"
 
 
-def plan(names, profile, catalog, device, precision, results_dir, compiled=False):
+# the loss, the optimiser step and the data take about a quarter more than the network's
+# forward and backward that the plan times (the MNIST `quick` table on the AMX Xeon: ~953
+# images/s planned, ~790 trained)
+OVERHEAD = 1.25
+
+
+def speed_here(spec, device, compiled: bool) -> tuple[float, str]:
+    """(images/s, how it was measured) of a run's network here, compiled where the run is."""
+    speed = measure_throughput(spec, device, steps=2, compiled=compiled)
+    return speed, "compiled, measured here" if compiled else "eager, measured here"
+
+
+def plan(names, profile, catalog, device, precision, results_dir, compiled=False, seeds=None):
     """[(experiment, runs, runs to train, reason it cannot run or '')]; prints the plan.
-    Speeds are measured eagerly (compiling would take longer than the plan); for a compiled
-    run, times the speed-up `make bench-train` measured on this kind of machine."""
+    Speeds are measured here as the runs train (compiling once where they compile: inductor
+    caches the kernels for the runs). seeds: seeds 0..seeds-1 instead of the profile's."""
     out, total_s = [], 0.0
-    benchmark = load_benchmark(GPU_BENCHMARK if device.startswith("cuda") else BENCHMARK)
-    machine = hardware(device)
     print(f"plan: profile '{profile}' on {device} ({precision}); results in {results_dir}/")
     for name in names:
         exp = get_experiment(name)
         runs = [replace(r, precision=precision) for r in exp.runs(profile)]
+        if seeds:
+            runs = planner.with_seeds(runs, seeds)
         todo = [r for r in runs if not is_done(r, results_dir)]
         stale = sum(result_path(r, results_dir).exists() for r in todo)
         reason = ""
@@ -103,24 +122,84 @@ def plan(names, profile, catalog, device, precision, results_dir, compiled=False
         if reason:
             line += ", cannot run: data missing (see below)"
         elif todo:
-            speed = measure_throughput(todo[0], device)
-            how = "eager"
-            if compiled:
-                speedup = compile_speedup(benchmark, todo[0].network, machine, precision)
-                how = (
-                    "eager; compiled is faster, by how much not measured here"
-                    if speedup is None
-                    else f"eager x {speedup:.1f}, compiled's speed-up in make bench-train here"
-                )
-                speed *= speedup or 1.0
-            seconds = sum(r.schedule.iterations * r.schedule.batch_size for r in todo) / speed
+            speed, how = speed_here(todo[0], device, compiled)
+            images = sum(r.schedule.iterations * r.schedule.batch_size for r in todo)
+            seconds = OVERHEAD * images / speed
             total_s += seconds
             line += (f", {len(todo)} to train: ~{seconds / 60:.0f} min at ~{speed:.0f} "
                      f"images/s ({how})")  # fmt: skip
         print(line)
         out.append((exp, runs, todo, reason))
-    print(f"estimated training time: ~{total_s / 60:.0f} min (evaluation not included)")
+    print(
+        f"estimated training time: ~{total_s / 60:.0f} min (the network's measured speed, "
+        f"x{OVERHEAD:g} for the loss, optimiser and data; evaluation not included)"
+    )
     return out
+
+
+def budget_plan(catalog, device, precision, results_dir, compiled, budget_min):
+    """With nothing named on a CPU: the candidates of `planner.CPU_CANDIDATES` that fit
+    `budget_min` minutes here, each with as many seeds as fit; prints what will run, how long,
+    what it can answer at that size, and what is left out (its cost here and on one GPU).
+    Returns [(experiment, runs, runs to train, '')] like `plan`."""
+    gpu = load_benchmark(GPU_BENCHMARK)
+    print(f"plan: `make reproduce` on this CPU ({hardware(device).get('cpu')}, {precision}), "
+          f"a budget of {budget_min:.0f} min (BUDGET= to change; PROFILE= or named "
+          f"experiments train those instead); results in {results_dir}/")  # fmt: skip
+    seconds, done = {}, set()
+    for c in planner.CPU_CANDIDATES:
+        spec = replace(get_experiment(c.experiment).runs(c.profile)[0], precision=precision)
+        if c.experiment not in seconds:
+            speed, how = speed_here(spec, device, compiled)
+            seconds[c.experiment] = (
+                OVERHEAD * spec.schedule.iterations * spec.schedule.batch_size / speed
+            )
+            print(f"  {spec.network}: {speed:.0f} images/s ({how}): "
+                  f"~{seconds[c.experiment] / 60:.1f} min a `{c.profile}` run")  # fmt: skip
+        runs = planner.with_seeds(get_experiment(c.experiment).runs(c.profile), c.max_seeds)
+        done |= {planner.key(r) for r in runs
+                 if is_done(replace(r, precision=precision), results_dir)}  # fmt: skip
+    chosen, left = planner.choose(planner.CPU_CANDIDATES, seconds, budget_min * 60, done)
+    print("will train:" if chosen else "will train nothing: no candidate fits the budget here")
+    out = []
+    for choice in chosen:
+        c, runs = choice.candidate, [replace(r, precision=precision) for r in choice.runs]
+        std = _reference_std(c)
+        size = planner.detectable(std, choice.networks_a_head)
+        print(f"  {c.experiment} `{c.profile}`: {len(runs)} runs ({choice.networks_a_head} a "
+              f"head), ~{choice.seconds / 60:.0f} min here. {c.question} At this size: detects "
+              f"differences of {size:.2f} points or more between two heads (the reference's "
+              f"between-run std {std:.2f})")  # fmt: skip
+        todo = [r for r in runs if not is_done(r, results_dir)]
+        out.append((get_experiment(c.experiment), runs, todo, ""))
+    for choice in left:
+        c = choice.candidate
+        on_gpu = _gpu_minutes(choice.runs, gpu)
+        print(f"  left out: {c.experiment} `{c.profile}` at {choice.seeds} seed(s) "
+              f"({len(choice.runs)} runs): ~{choice.seconds / 60:.0f} min here, "
+              f"{on_gpu} on one GPU")  # fmt: skip
+    print(
+        "  left out: every other table and profile (`make reproduce PROFILE=paper` on a GPU; "
+        "`make reproduce-<experiment> PROFILE=cpu SEEDS=n` for one of them here)"
+    )
+    return out
+
+
+def _reference_std(candidate) -> float:
+    """The between-run std of the reference's runs of that table, pooled over its heads."""
+    results = load_results(candidate.profile, candidate.experiment, RESULTS_DIR)
+    return pooled_std([h.values for h in head_runs(results).values()])[0]
+
+
+def _gpu_minutes(runs, benchmark) -> str:
+    if benchmark is None:
+        return "not estimated (no GPU benchmark saved)"
+    row = next((r for r in benchmark["rows"] if r["network"] == runs[0].network), None)
+    variant = row and runner_variant(benchmark, row)
+    if not variant:
+        return "not estimated (network not benchmarked on a GPU)"
+    images = sum(r.schedule.iterations * r.schedule.batch_size for r in runs)
+    return f"~{images / row['images_per_s'][variant] / 60:.0f} min"
 
 
 def _face_args(spec, catalog: Catalog) -> dict:
@@ -130,28 +209,45 @@ def _face_args(spec, catalog: Catalog) -> dict:
     return {"shape": make_network(spec.network).input_shape, "min_images": spec.min_images}
 
 
+def output_dirs(args) -> dict:
+    """Where this reproduction's results and tables go: the user's own folder
+    (runs/reproduce/), or the project's reference under reports/ with --reference."""
+    home = (RESULTS_DIR, TABLES_DIR) if args.reference else (USER_DIR / "results",
+                                                             USER_DIR / "tables")  # fmt: skip
+    return {"results_dir": args.results_dir or home[0], "tables_dir": args.tables_dir or home[1]}
+
+
 def cmd_reproduce(args) -> int:
     init_distributed(args.device)
     device = args.device or default_device()
-    profile = check_profile(args.profile or default_profile(device))
     precision = args.precision or default_precision(device)
+    budgeted = not args.experiments and not args.profile and not device.startswith("cuda")
+    profile = check_profile(args.profile or default_profile(device))
     # every table and study; the doubling checks (mnist-x2, ...) only when named
     names = args.experiments or [n for n, e in EXPERIMENTS.items() if not e.checks]
     for name in names:
         get_experiment(name)  # unknown names fail before any work
+    if args.seeds is not None and args.seeds < 1:
+        raise ValueError(f"--seeds must be 1 or more, got {args.seeds}")
     command = args.command or "python -m paper_repro " + shlex.join(sys.argv[1:])
+    if budgeted and args.jobs > 1:
+        raise ValueError("--jobs trains named experiments: name them (with --profile and "
+                         "--seeds), or leave --jobs out for the budget plan")  # fmt: skip
     if args.jobs > 1 and args.part is None:
         return run_jobs(args, names, profile, command)
     catalog = Catalog(args.data_root)
     failed, position = [], 0
-    dirs = {"results_dir": args.results_dir, "tables_dir": args.tables_dir}
+    dirs = output_dirs(args)
     compiled = use_compile(args.compile, device)
-    for exp, runs, todo, reason in plan(names, profile, catalog, device, precision,
-                                        args.results_dir, compiled):  # fmt: skip
+    planned = (budget_plan(catalog, device, precision, dirs["results_dir"], compiled,
+                           args.budget) if budgeted else
+               plan(names, profile, catalog, device, precision, dirs["results_dir"], compiled,
+                    args.seeds))  # fmt: skip
+    for exp, runs, todo, reason in planned:
         if reason:
             print(f"\n{exp.name}: {reason}", file=sys.stderr)
             failed.append(exp.name)
-            write_table(exp, profile, runs[0].evaluator,
+            write_table(exp, runs[0].profile, runs[0].evaluator,
                         missing=f"The data is not available here: {reason}", **dirs)  # fmt: skip
             continue
         if args.dry_run:
@@ -162,14 +258,41 @@ def cmd_reproduce(args) -> int:
                 if args.part is None or i % args.jobs == args.part}  # fmt: skip
         position += len(runs)
         for spec in (r for r in todo if r.run_id in mine):
+            if is_done(spec, dirs["results_dir"]):
+                continue  # an earlier part of the plan trained it (plans may share runs)
             train_run(spec, catalog=catalog, device=device, runs_dir=args.runs_dir,
-                      results_dir=args.results_dir, command=command,
+                      results_dir=dirs["results_dir"], command=command,
                       progress=not args.no_progress, compile_net=compiled)  # fmt: skip
-        table = None if args.part is not None else write_table(exp, profile, runs[0].evaluator,
-                                                                **dirs)  # fmt: skip
-        if table:
-            print(f"table: {table}")
+        if args.part is None and not args.dry_run:
+            print(f"table: {write_table(exp, runs[0].profile, runs[0].evaluator, **dirs)}")
+    if args.part is None and not args.dry_run and not args.reference:
+        compare(planned, dirs["results_dir"])
     return 2 if failed and args.experiments else 0
+
+
+def compare(planned, results_dir: Path) -> Path | None:
+    """Prints, and writes beside the user's results, each cell trained here beside the
+    reference's and the paper's, with the test of agreement with the reference."""
+    user = {(runs[0].profile, exp.name): load_results(runs[0].profile, exp.name, results_dir)
+            for exp, runs, _, reason in planned if not reason}  # fmt: skip
+    user = {k: v for k, v in user.items() if v}
+    if not user:
+        return None
+    table = agreement.lines(agreement.rows(user, RESULTS_DIR))
+    path = Path(results_dir).parent / "comparison.md"
+    text = "\n".join([
+        "# Your runs beside the reference and the paper", "",
+        "Yours: trained by `make reproduce` into this folder. Reference: the results committed "
+        "under `reports/results/`. *agrees*: your mean lies inside the 95% range that the "
+        "reference's seeds predict for a mean of as many runs as yours; *differs*: outside "
+        "it (another machine, precision or torch can move a number by its rounding; a "
+        "difference far beyond the seeds' spread is worth a look). Diverged runs are left "
+        "out on both sides.", "", *table, ""])  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, "w") as f:
+        f.write(text)
+    print("\n".join(["", *table, "", f"comparison: {path}"]))
+    return path
 
 
 def run_jobs(args, names, profile, command) -> int:
@@ -178,11 +301,14 @@ def run_jobs(args, names, profile, command) -> int:
     small networks, and one process leaves it idle between its kernels); the tables are
     written once all have ended.
     An interrupt stops them all; each resumes from its last checkpoint."""
+    dirs = output_dirs(args)
     argv = [sys.executable, "-m", "paper_repro", "reproduce", *names, "--profile", profile,
             "--command", command, "--jobs", str(args.jobs), "--no-progress",
+            "--results-dir", str(dirs["results_dir"]), "--tables-dir", str(dirs["tables_dir"]),
+            *(["--seeds", str(args.seeds)] if args.seeds else []),
             *(f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
-              if k in ("data_root", "device", "precision", "compile", "runs_dir",
-                       "results_dir", "tables_dir") and v is not None)]  # fmt: skip
+              if k in ("data_root", "device", "precision", "compile", "runs_dir")
+              and v is not None)]  # fmt: skip
     procs = [subprocess.Popen([*argv, "--part", str(k)]) for k in range(args.jobs)]
     try:
         codes = [p.wait() for p in procs]
@@ -190,11 +316,15 @@ def run_jobs(args, names, profile, command) -> int:
         for p in procs:
             if p.poll() is None:
                 p.terminate()
+    planned = []
     for name in names:
         exp = get_experiment(name)
         runs = exp.runs(profile)
-        write_table(exp, profile, runs[0].evaluator, results_dir=args.results_dir,
-                    tables_dir=args.tables_dir)  # fmt: skip
+        runs = planner.with_seeds(runs, args.seeds) if args.seeds else runs
+        write_table(exp, profile, runs[0].evaluator, **dirs)
+        planned.append((exp, runs, [], ""))
+    if not args.reference:
+        compare(planned, dirs["results_dir"])
     return max(codes)
 
 
@@ -333,8 +463,22 @@ def main(argv=None) -> int:
         help="train N runs at once in N processes (for a GPU; default 1)",
     )
     rep.add_argument("--part", type=int, help=argparse.SUPPRESS)  # set by --jobs
+    rep.add_argument("--seeds", type=int, help="seeds 0..N-1 instead of the profile's")
+    rep.add_argument(
+        "--budget",
+        type=float,
+        default=planner.BUDGET_MINUTES,
+        help="minutes the default plan on a CPU may train (default %(default)g)",
+    )
+    rep.add_argument(
+        "--reference",
+        action="store_true",
+        help="write into the project's reference, reports/results and reports/tables "
+        "(maintainers); default: your own runs/reproduce/",
+    )
     _run_options(rep)
-    _output_options(rep)
+    rep.add_argument("--results-dir", type=Path, help="default: runs/reproduce/results")
+    rep.add_argument("--tables-dir", type=Path, help="default: runs/reproduce/tables")
     rep.set_defaults(func=cmd_reproduce)
     tr = sub.add_parser("train", help="train one head on your own classification data")
     tr.add_argument("--data", required=True,

@@ -12,7 +12,8 @@ from paper_repro.fileio import atomic_write_bytes
 from paper_repro.provenance import REPO_ROOT
 
 SCHEMA = "paper_repro.result/2"  # 2: the run identity, evaluator, hyper and precision
-RESULTS_DIR = REPO_ROOT / "reports" / "results"
+RESULTS_DIR = REPO_ROOT / "reports" / "results"  # the project's reference results
+USER_DIR = REPO_ROOT / "runs" / "reproduce"  # a user's own `make reproduce` (ignored by git)
 REQUIRED = (
     "schema",
     "run",

@@ -560,17 +560,24 @@ def train_run(
     return read_result(path)  # exactly what reports will see
 
 
-def measure_throughput(spec: RunSpec, device, steps: int = 1) -> float:
+def measure_throughput(spec: RunSpec, device, steps: int = 1, compiled: bool = False) -> float:
     """Training images/s of a run's network and precision on random data (for the plan only):
-    one warm-up step, then `steps` timed forward + backward passes."""
+    warm-up steps, then `steps` timed forward + backward passes. compiled: the network as a
+    compiled run trains it (the warm-up compiles it; inductor caches the kernels in
+    .cache/torchinductor, so the runs that follow reuse them)."""
     device = torch.device(device)
     net = make_network(spec.network).to(device)
-    x = torch.randn(spec.schedule.batch_size, *net.input_shape, device=device)
+    shape = net.input_shape
+    if compiled:
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(COMPILE_CACHE))
+        net = compile_network(net)
+    x = torch.randn(spec.schedule.batch_size, *shape, device=device)
 
     def step():
         forward_features(net, x, spec.precision).float().sum().backward()
 
-    step()
+    for _ in range(2 if compiled else 1):
+        step()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     tick = time.perf_counter()

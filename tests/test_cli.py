@@ -53,12 +53,64 @@ def test_reproduce_smoke_writes_results_and_table_then_reuses_them(tmp_path, cap
 
 
 @needs_mnist
+def test_reproduce_trains_your_own_runs_and_compares_them_with_the_reference(
+    tmp_path, monkeypatch, capsys
+):
+    import paper_repro.__main__ as entry
+
+    monkeypatch.setattr(entry, "USER_DIR", tmp_path / "mine")
+    monkeypatch.setattr(entry, "RESULTS_DIR", tmp_path / "reference")
+    monkeypatch.setattr(entry, "TABLES_DIR", tmp_path / "reference-tables")
+    args = ["reproduce", "mnist", "--profile", "smoke", "--seeds", "2", "--data-root",
+            str(SHARED_DATA), "--runs-dir", str(tmp_path / "runs"), "--no-progress",
+            "--device", "cpu"]  # fmt: skip
+    assert main([*args, "--reference"]) == 0  # a maintainer refreshes the reference
+    assert len(list((tmp_path / "reference" / "smoke" / "mnist").glob("*.json"))) == 8
+    assert (tmp_path / "reference-tables" / "smoke-mnist.md").exists()
+    capsys.readouterr()
+    assert main(args) == 0  # a user: the reference is not theirs
+    out = capsys.readouterr().out
+    assert "0/8 runs done, 8 to train" in out
+    assert len(list((tmp_path / "mine" / "results" / "smoke" / "mnist").glob("*.json"))) == 8
+    assert (tmp_path / "mine" / "tables" / "smoke-mnist.md").exists()
+    comparison = (tmp_path / "mine" / "comparison.md").read_text()
+    # the same seeds and code on the same CPU: bit-identical, so inside the reference's range
+    row = next(line for line in comparison.splitlines() if "| softmax |" in line)
+    assert "`smoke` / mnist" in row and "+0.00" in row and row.endswith("| agrees |")
+    assert "| lsoftmax m=4 |" in comparison and "comparison:" in out
+    capsys.readouterr()
+    assert main(args) == 0  # interrupted or finished: its own runs resume, never retrained
+    assert "8/8 runs done" in capsys.readouterr().out
+
+
+def test_the_default_on_a_cpu_is_the_plan_that_fits_the_budget(tmp_path, monkeypatch, capsys):
+    import paper_repro.__main__ as entry
+
+    speeds = {"table1-mnist": 128.0, "face-quick": 1000.0, "table1-cifar10": 60.0}
+    monkeypatch.setattr(entry, "speed_here", lambda spec, device, compiled: (
+        speeds[spec.network], "measured here"))  # fmt: skip
+    assert cli(tmp_path, "reproduce", "--dry-run", "--budget", "120") == 0
+    out = capsys.readouterr().out
+    assert "a budget of 120 min" in out
+    # MNIST: 1500 x 256 images at 128 / 1.25 images/s = 62.5 min a run: 8 runs do not fit
+    assert "~62.5 min a `cpu` run" in out
+    assert "left out: mnist `cpu` at 2 seed(s) (8 runs): ~500 min here" in out
+    # LFW: 2400 x 128 at 1000 / 1.25 = 6.4 min a run: 12 runs a seed, one seed fits
+    assert "lfw `cpu`: 12 runs (2 a head), ~77 min here" in out and "detects differences" in out
+    # the 43 min left: softmax and LMCL alone on a second seed (4 new runs, 26 min)
+    assert "lfw `cpu`: 8 runs (4 a head), ~26 min here. does LMCL beat softmax" in out
+    assert "on one GPU" in out and not (tmp_path / "results").exists()
+    assert cli(tmp_path, "reproduce", "--jobs", "2") == 2  # the budget plan runs in one process
+    assert "--jobs trains named experiments" in capsys.readouterr().err
+
+
+@needs_mnist
 def test_dry_run_prints_the_plan_and_trains_nothing(tmp_path, capsys):
     args = ("reproduce", "mnist", "cosface-toy", "--profile", "smoke", "--dry-run")
     assert cli(tmp_path, *args, "--data-root", str(SHARED_DATA)) == 0
     out = capsys.readouterr().out
     assert "0/4 runs done, 4 to train" in out and "estimated training time" in out
-    assert "images/s (eager" in out  # the speed says how it was measured
+    assert "images/s (eager, measured here" in out  # the speed says how it was measured
     assert not (tmp_path / "results").exists()
 
 

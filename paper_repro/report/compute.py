@@ -110,23 +110,6 @@ def _speeds(benchmark: dict) -> dict[str, tuple[float, str]]:
     return out
 
 
-def compile_speedup(
-    benchmark: dict | None, network: str, hardware: dict, precision: str
-) -> float | None:
-    """Compiled over eager images/s of `network` in `precision` as `benchmark` measured them,
-    the eager variant being the one `runner.measure_throughput` times (NCHW on a CPU,
-    channels_last on CUDA); None unless the benchmark ran on a machine like `hardware` (the
-    same CPU and cores, or the same GPU) and measured both."""
-    if benchmark is None or _machine(benchmark["provenance"]["hardware"]) != _machine(hardware):
-        return None
-    compiled, eager = RUNNER_VARIANTS[(hardware.get("device", "cpu"), precision)][:2]
-    row = next((r for r in benchmark["rows"] if r["network"] == network), None)
-    speeds = {} if row is None else row["images_per_s"]
-    if compiled not in speeds or eager not in speeds:
-        return None
-    return speeds[compiled] / speeds[eager]
-
-
 def _remaining_hours(specs, done: int, images_per_s: float) -> float:
     images = specs[0].schedule.iterations * specs[0].schedule.batch_size
     return max(len(specs) - done, 0) * images / images_per_s / 3600

@@ -237,12 +237,18 @@ class Shift:
         return detectable_factor(self.df) * self.se if self.df >= 1 else math.inf
 
 
+def pooled_std(groups: list[tuple[float, ...]]) -> tuple[float, int]:
+    """(std, degrees of freedom) pooled within groups: each group keeps its own mean (a split,
+    or a head), they share the spread; nan with no group of 2 or more."""
+    df = sum(len(g) - 1 for g in groups if len(g) > 1)
+    ss = sum((len(g) - 1) * statistics.variance(g) for g in groups if len(g) > 1)
+    return (math.sqrt(ss / df) if df else math.nan), df
+
+
 def shift(new: float, groups: list[tuple[float, ...]], own: int = 0) -> Shift:
     """`new` against groups[own] (its own split), with the std pooled over every group's runs
     (one group per split: splits differ in level, not in spread)."""
-    df = sum(len(g) - 1 for g in groups if len(g) > 1)
-    ss = sum((len(g) - 1) * statistics.variance(g) for g in groups if len(g) > 1)
-    std = math.sqrt(ss / df) if df else math.nan
+    std, df = pooled_std(groups)
     return Shift(new, statistics.fmean(groups[own]), std, len(groups[own]), df)
 
 

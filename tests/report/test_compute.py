@@ -37,24 +37,6 @@ def test_needed_hours_use_what_the_runner_trains_and_count_done_runs(saved, spee
     assert any("not benchmarked" in line for line in lines)  # CIFAR's network is not in it
 
 
-def test_the_plan_scales_its_eager_speed_by_the_measured_compile_speed_up_on_that_machine():
-    here = {"device": "cpu", "cpu": "Test CPU", "cpu_cores": 2}
-    saved = _benchmark(True)
-    # the plan times the runner's eager step: NCHW on a CPU, channels_last on CUDA
-    assert compute.compile_speedup(saved, "table1-mnist", here, "bf16") == 400.0 / 300.0
-    assert compute.compile_speedup(saved, "table1-mnist", here, "fp32") == 120.0 / 100.0
-    gpu = {"device": "cuda", "gpu": "Test GPU"}
-    gpu_saved = _benchmark(True, device="cuda")
-    gpu_saved["provenance"]["hardware"]["gpu"] = "Test GPU"
-    assert compute.compile_speedup(gpu_saved, "table1-mnist", gpu, "bf16") == 400.0 / 350.0
-    # another machine, another network, a benchmark without both variants: not known
-    assert compute.compile_speedup(saved, "table1-mnist", {**here, "cpu_cores": 16}, "bf16") is None
-    assert compute.compile_speedup(saved, "table1-cifar10", here, "bf16") is None
-    eager_only = _benchmark(True, {"bf16": 300.0})
-    assert compute.compile_speedup(eager_only, "table1-mnist", here, "bf16") is None
-    assert compute.compile_speedup(None, "table1-mnist", here, "bf16") is None
-
-
 def test_spent_hours_sum_wall_times():
     hardware = {"device": "cpu", "cpu": "Test CPU", "cpu_cores": 2}
     results = [{"wall_time_s": 1800.0, "images_per_s": 100.0, "precision": "bf16",
