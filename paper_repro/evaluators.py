@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from paper_repro.data import FaceSplit, Split
+from paper_repro.data import FaceSplit, Split, stratified_order
 from paper_repro.fileio import atomic_write_bytes
 from paper_repro.verification import flip_concat, verification_metrics, verification_scores
 
@@ -39,6 +39,7 @@ class DeviceData:
         self.images = split.images.to(device)
         self.labels = split.labels.to(device)
         self.mean = mean.to(device).view(1, -1, 1, 1)  # (1, C, 1, 1)
+        self.order = stratified_order(split.labels).to(device)
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -47,12 +48,19 @@ class DeviceData:
         # mean subtraction as in the paper; /255 only sets the scale batch norm then absorbs
         return (self.images[index].float() - self.mean) / 255.0
 
-    def batches(self, n: int | None = None, batch_size: int = 1000):
-        """(index, normalised images) over the first n examples, in order."""
-        n = len(self) if n is None else min(n, len(self))
-        for start in range(0, n, batch_size):
-            index = torch.arange(start, min(start + batch_size, n), device=self.images.device)
-            yield index, self.normalised(index)
+    def subset(self, n: int | None = None) -> torch.Tensor:
+        """Indices of n examples, every class in proportion (`stratified_order`); all of them,
+        in the split's order, where n is None or covers the split."""
+        if n is None or n >= len(self):
+            return torch.arange(len(self), device=self.images.device)
+        return self.order[:n]
+
+    def batches(self, index: torch.Tensor | None = None, batch_size: int = 1000):
+        """(indices, normalised images) over `index` (default: every example, in order)."""
+        index = self.subset() if index is None else index
+        for start in range(0, len(index), batch_size):
+            chunk = index[start : start + batch_size]
+            yield chunk, self.normalised(chunk)
 
 
 def forward_features(net: nn.Module, x: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
@@ -76,15 +84,17 @@ class _Evaluator:
     def __init__(self, spec, device):
         self.spec, self.device = spec, device
 
-    def _features(self, net, data: DeviceData, n=None) -> torch.Tensor:
-        """Features (n, D) float32 of the first n examples, the network in eval mode."""
+    def _features(self, net, data: DeviceData, n=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(features (n, D) float32, their labels (n,)) of n examples with every class in
+        proportion (`DeviceData.subset`), the network in eval mode."""
+        index = data.subset(n)
         was_training = net.training
         net.eval()
         with torch.no_grad():
-            batches = data.batches(n)
+            batches = data.batches(index)
             out = [forward_features(net, x, self.spec.precision).float() for _, x in batches]
         net.train(was_training)
-        return torch.cat(out)
+        return torch.cat(out), data.labels[index]
 
 
 class Classification(_Evaluator):
@@ -96,8 +106,7 @@ class Classification(_Evaluator):
 
     def error_and_angles(self, net, head, n=None) -> tuple[float, torch.Tensor]:
         """Test error (%) by the head's test-time rule, and the target angles in degrees."""
-        features = self._features(net, self.test, n)
-        labels = self.test.labels[: len(features)]
+        features, labels = self._features(net, self.test, n)
         with torch.no_grad():
             cos = F.cosine_similarity(features, head.weight[labels].float(), dim=1)
         angles = torch.rad2deg(torch.arccos(cos.clamp(-1.0, 1.0)))  # analysis only
@@ -159,15 +168,15 @@ class Features2d(_Evaluator):
 
     def final(self, run, result_path, write: bool) -> dict:
         n, train, head = self.spec.schedule.test_subset, run.data, run.head
-        train_f, test_f = self._features(run.net, train, n), self._features(run.net, self.test, n)
-        test_labels = self.test.labels[: len(test_f)]
+        train_f, train_labels = self._features(run.net, train, n)
+        test_f, test_labels = self._features(run.net, self.test, n)
         npz = result_path.with_suffix(".npz")
         if write:
             buffer = io.BytesIO()
             np.savez(
                 buffer,
                 features=torch.cat([train_f, test_f]).cpu().numpy().astype(np.float32),
-                labels=torch.cat([train.labels[: len(train_f)], test_labels]).cpu().numpy(),
+                labels=torch.cat([train_labels, test_labels]).cpu().numpy(),
                 split=np.array(["train"] * len(train_f) + ["test"] * len(test_f), "<U5"),
                 weights=head.weight.detach().cpu().numpy().astype(np.float32),
                 classes=np.array(self.classes),

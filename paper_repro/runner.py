@@ -30,7 +30,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from paper_repro import provenance
-from paper_repro.data import Catalog, Split
+from paper_repro.data import Catalog, Split, head
 from paper_repro.evaluators import EVALUATORS, DeviceData, forward_features
 from paper_repro.fileio import atomic_write_bytes
 from paper_repro.losses import compiled as compiled_loss
@@ -452,8 +452,7 @@ def training_split(spec: RunSpec, catalog: Catalog, shape) -> tuple[Split, objec
     if spec.classes is not None:
         train, test = (select_classes(s, spec.classes) for s in (train, test))
     if spec.schedule.train_subset:
-        n = spec.schedule.train_subset
-        train = Split(train.images[:n].contiguous(), train.labels[:n], train.classes)
+        train = head(train, spec.schedule.train_subset)
     return train, test
 
 

@@ -343,3 +343,25 @@ def test_jobs_trains_each_run_once_in_parallel_processes_then_writes_the_table(t
     ]  # fmt: skip
     assert {r["command"] for r in results} == {"make reproduce-mnist JOBS=2"}
     assert "| softmax | - |" in (tmp_path / "tables" / "smoke-mnist.md").read_text()
+
+
+def test_a_class_sorted_folder_gives_smoke_subsets_with_every_class(tmp_path, capsys):
+    """The own-data reader lists class by class; the smoke profile's 256-image subsets take
+    both classes in proportion, so the test error is not 0% by holding one class only."""
+    data = tmp_path / "two"
+    for part in ("train", "test"):
+        image_tree(data / part, classes=("a", "b"), per_class=300)
+    assert cli(tmp_path, "train", "--data", str(data), "--profile", "smoke") == 0
+    [path] = (tmp_path / "results" / "smoke" / "user").glob("*.json")
+    result = read_result(path)
+    assert result["metrics"]["test_images"] == 256
+    # 4 steps cannot separate the classes: near chance (50%), far from a one-class 0%
+    assert 20.0 < result["metrics"]["test_error"] < 80.0
+
+    from paper_repro.data import Catalog
+    from paper_repro.experiments import user_run
+    from paper_repro.runner import training_split
+
+    spec = user_run(f"folder:{data}", "table1-mnist", "softmax", {}, "smoke")
+    train, _ = training_split(spec, Catalog(), (1, 28, 28))
+    assert torch.bincount(train.labels).tolist() == [128, 128]

@@ -33,7 +33,7 @@ from types import MappingProxyType
 from . import cifar, faces, lfw, mnist, user
 from .files import DataError, cache_dir, data_root
 from .lfw import FaceSplit, PairSet
-from .split import SPLITS, Split
+from .split import SPLITS, Split, head, stratified_order
 
 __all__ = [
     "DATASETS",
@@ -47,7 +47,9 @@ __all__ = [
     "Split",
     "cache_dir",
     "data_root",
+    "head",
     "load_dataset",
+    "stratified_order",
 ]
 
 

@@ -63,3 +63,29 @@ class Split:
     def label_counts(self) -> list[int]:
         """Number of examples of each class, index = label."""
         return torch.bincount(self.labels, minlength=len(self.classes)).tolist()
+
+
+def stratified_order(labels: torch.Tensor) -> torch.Tensor:
+    """A fixed order of a split's examples (int64 indices) whose every prefix holds each class
+    in proportion to its share of the split (to within one example): example i, the r-th of
+    its class's n_c examples in the split's own order, sorts by (r + 1/2) / n_c, ties by class.
+    It depends on the labels alone, whatever order a loader returns; a split already
+    interleaved class by class (the CIFAR-10 loaders) keeps its order."""
+    labels = labels.cpu()
+    n = len(labels)
+    counts = torch.bincount(labels)
+    by_class = torch.argsort(labels, stable=True)
+    first = torch.cumsum(counts, 0) - counts  # where each class starts in by_class
+    rank = torch.empty(n, dtype=torch.int64)
+    rank[by_class] = torch.arange(n) - first[labels[by_class]]
+    position = (rank.double() + 0.5) / counts[labels].double()
+    return torch.from_numpy(np.lexsort((labels.numpy(), position.numpy())).astype(np.int64))
+
+
+def head(split: Split, n: int) -> Split:
+    """The first n examples of the split's `stratified_order`: a subset with every class in
+    proportion (the only way the project takes a subset of a split)."""
+    if n >= len(split):
+        return split
+    keep = stratified_order(split.labels)[:n]
+    return Split(split.images[keep].contiguous(), split.labels[keep], split.classes)
