@@ -54,3 +54,13 @@ def test_the_evaluators_subset_is_stratified_and_the_whole_split_keeps_its_order
     assert data.subset().tolist() == list(range(100))  # verification pairs index the features
     seen = torch.cat([index for index, _ in data.batches(data.subset(8), batch_size=3)])
     assert seen.tolist() == data.subset(8).tolist()
+
+
+def test_a_folder_without_train_and_test_holds_out_every_class_in_proportion():
+    from paper_repro.data import user
+
+    split = _split(np.repeat(np.arange(3), [10, 20, 30]))  # class-sorted, unequal classes
+    test, train = user._holdout(split, "test"), user._holdout(split, "train")
+    assert torch.bincount(test.labels).tolist() == [2, 4, 6]  # every 5th of each class
+    assert torch.bincount(train.labels).tolist() == [8, 16, 24]
+    assert torch.bincount(head(test, 6).labels).tolist() == [1, 2, 3]
