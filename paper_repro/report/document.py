@@ -95,7 +95,13 @@ def verdict_table(rows: list[Verdict], out_dir: Path) -> list[str]:
 
 
 def _names(rows: list[Verdict]) -> str:
-    return "; ".join(f"{v.claim.text} on {EXPERIMENTS[v.experiment].title}" for v in rows)
+    """'"claim" on experiment', with the convergence flag where it applies."""
+    return "; ".join(
+        f'"{v.claim.text}" on {EXPERIMENTS[v.experiment].title}'
+        + (f" (convergence {v.convergence})" if v.convergence in ("undecided", "not checked")
+           else "")
+        for v in rows
+    )  # fmt: skip
 
 
 def _range(values: list[float]) -> str:
@@ -121,8 +127,8 @@ def bottom_line(rows: list[Verdict], runs) -> list[str]:
         )
     )
     if by["contradicted"]:
-        lines.append(f"- **Contradicted:** {_names(by['contradicted'])} (the margin head is "
-                     "worse), on schedules short of the paper's.")  # fmt: skip
+        lines.append(f"- **Contradicted:** {_names(by['contradicted'])}: the margin head is "
+                     "worse, on a schedule short of the paper's.")  # fmt: skip
     if by["inconclusive"]:
         detect = [v.test.detectable for v in by["inconclusive"]]
         gains = [v.paper_gain for v in by["inconclusive"] if v.paper_gain is not None]
@@ -251,6 +257,26 @@ def _figure_number(path: Path) -> int:
     return int(digits) if digits.isdigit() else 99
 
 
+def _markdown(doc: str) -> list[str]:
+    """A docstring's text as markdown lines: a '- ' line starts a bullet, others continue the
+    paragraph or bullet above them."""
+    lines: list[str] = []
+    for raw in doc.strip().splitlines():
+        text = raw.strip()
+        if text.startswith("- ") or not lines:
+            lines.append(text)
+        elif text.endswith(":") and not lines[-1].startswith("- "):
+            lines[-1] += " " + text
+        else:
+            lines[-1] += " " + text
+    return [
+        line
+        if not line.startswith("- ") or i == 0 or lines[i - 1].startswith("- ")
+        else "\n" + line
+        for i, line in enumerate(lines)
+    ]
+
+
 def _summary(caption: str, sentences: int = 2) -> str:
     """The caption's first sentences (its figure number and what the figure shows)."""
     parts = caption.strip().split(". ")
@@ -312,7 +338,7 @@ def render_report(results_dir: Path = RESULTS_DIR, figures_dir: Path = FIGURES_D
         *reproduction_lines(runs),
         "## Convergence: the doubling check",
         "",
-        convergence.__doc__.split("\n\n", 1)[1].replace("\n", " ").strip(),
+        *_markdown(convergence.__doc__.split("\n\n", 1)[1]),
         "",
         *convergence.convergence_lines(runs),
         "## Power",

@@ -38,7 +38,7 @@ def test_the_first_screen_answers(tmp_path):
     first = text.splitlines()[:FIRST_SCREEN]
     screen = "\n".join(first)
     assert "**Bottom line.**" in screen and "**Reproduced:**" in screen
-    assert "L-Softmax m=2 beats softmax on MNIST" in screen  # the one supported claim
+    assert '"L-Softmax m=2 beats softmax" on MNIST' in screen  # the one supported claim
     assert "**Not tried:**" in screen and all(n.what in screen for n in NOT_REPRODUCED)
     row = next(line for line in first if "L-Softmax m=2 beats softmax |" in line)
     assert "**supported** †" in row and "+0.50" in row and "+0.08" in row
