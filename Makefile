@@ -14,7 +14,7 @@ export PAPER_REPRO_DATA
 PROFILE ?=
 NPROC ?= 1
 
-.PHONY: help setup test verify-gradients derivations lint format reproduce tables features train figures report bench bench-precision bench-train gpu-check
+.PHONY: help setup test verify-gradients derivations lint format reproduce tables features train figures report bench bench-precision bench-train gpu-check device-check
 
 help:  ## list the targets
 	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -102,6 +102,30 @@ bench-train: $(VENV)/.installed  ## images/s of a training step per network, pre
 # copy ../shared/data/mnist (and an LFW cache) into .device-data/ first.
 gpu-check:  ## the CUDA checks in one call (<= 8 min on one GPU) -> reports/gpu/, reports/benchmarks/training-cuda.md
 	PYTHONPATH=. $(PYTHON) -m paper_repro.gpu_check --data-root $(or $(GPU_DATA),.device-data)
+
+# One call on a lent GPU, with its own python, the data copied into .device-data/ and
+# PAPER_REPRO_COMMIT set to the commit sent; what it wrote comes back as one archive in $(OUT).
+DEVICE_OUT = $(or $(OUT),.device-out)
+DEVICE_PROFILE = $(or $(PROFILE),paper)
+device-table-%:  ## on a lent GPU: one table into the reference (PROFILE=paper, SEEDS=, JOBS=8), packed into $(OUT)/<table>.tar.gz
+	mkdir -p $(DEVICE_OUT)
+	PYTHONPATH=. $(PYTHON) -m paper_repro reproduce $* --profile $(DEVICE_PROFILE) \
+		$(if $(SEEDS),--seeds $(SEEDS)) --jobs $(or $(JOBS),8) $(if $(DEVICE),--device $(DEVICE)) \
+		--reference --no-progress --data-root $(or $(GPU_DATA),.device-data) \
+		--command "make device-table-$* PROFILE=$(DEVICE_PROFILE)$(if $(SEEDS), SEEDS=$(SEEDS))"; \
+	status=$$?; tar czf $(DEVICE_OUT)/$*.tar.gz reports/results/$(DEVICE_PROFILE)/$* \
+		reports/tables/$(DEVICE_PROFILE)-$*.md; exit $$status
+
+device-check:  ## on a lent GPU, one call of about 9 min: the CUDA checks, the missing cpu-profile CIFAR-10+ JPEG runs, bench-train; packed into $(OUT)/device-check.tar.gz
+	mkdir -p $(DEVICE_OUT)
+	PYTHONPATH=. timeout 240 $(PYTHON) -m paper_repro.gpu_check --data-root $(or $(GPU_DATA),.device-data) \
+		--steps gradient_tests compiled_loss_equals_eager compiled_network_equals_eager \
+		smoke_runners bench_train; \
+	PYTHONPATH=. timeout 300 $(PYTHON) -m paper_repro reproduce cifar10-jpeg+ --profile cpu \
+		--jobs $(or $(JOBS),8) --reference --no-progress --data-root $(or $(GPU_DATA),.device-data) \
+		--command "make device-check"; \
+	tar czf $(DEVICE_OUT)/device-check.tar.gz reports/gpu reports/benchmarks/training-cuda.* \
+		reports/results/cpu/cifar10-jpeg+ reports/tables/cpu-cifar10-jpeg+.md
 
 lint: $(VENV)/.installed  ## ruff check + format check
 	$(VENV)/bin/ruff check .

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from paper_repro.evaluators import forward_features
 from paper_repro.fileio import atomic_write
@@ -146,6 +147,27 @@ def floor_variant(network: str, fastest: Variant, batch: int, device) -> Variant
     return floor
 
 
+# dense bf16 tensor-core peak (TFLOP/s) by GPU name, from NVIDIA's datasheets: the H100 SXM5
+# and the H200 SXM both print 989 (1,979 with 2:4 sparsity, which no step here uses)
+BF16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0}
+
+
+def flops_per_image(network: str, batch: int = 4) -> float:
+    """Forward and backward FLOPs of one image through the network: its convolutions and
+    matrix products as torch's FlopCounterMode counts them (2 per multiply-add); batch norm,
+    activations and the optimiser add a few percent that it leaves out."""
+    net = make_network(network)
+    x = torch.randn(batch, *net.input_shape)
+    with FlopCounterMode(display=False) as counter:
+        net(x).sum().backward()
+    return counter.get_total_flops() / batch
+
+
+def bf16_peak(gpu: str | None) -> tuple[str, float] | None:
+    """(model, TFLOP/s) of `BF16_PEAK_TFLOPS` that the GPU's name holds, or None."""
+    return next(((k, v) for k, v in BF16_PEAK_TFLOPS.items() if gpu and k in gpu), None)
+
+
 def measure(network: str, batch: int, rounds: int, compile_net: bool, device="cpu") -> dict:
     runs, notes = variants(network, batch, compile_net, device)
     for v in runs:
@@ -171,6 +193,7 @@ def measure(network: str, batch: int, rounds: int, compile_net: bool, device="cp
         "share_of_floor": speed[fastest.name] / (batch / floor_s),
         "target": TARGETS.get(network),
         "target_base": TARGET_BASE,
+        "flops_per_image": flops_per_image(network),
         **notes,
     }
 
@@ -209,9 +232,11 @@ def render(rows: list[dict], prov: dict, command: str, wall_s: float) -> str:
         )
         + "",
         "",
-        "| network | batch | " + " | ".join(shown) + " | floor | best / floor | target |",
-        "|---|---:|" + "---:|" * len(shown) + "---:|---:|---|",
+        "| network | batch | " + " | ".join(shown) + " | floor | best / floor | target "
+        "| GFLOP / image | share of the bf16 peak |",
+        "|---|---:|" + "---:|" * len(shown) + "---:|---:|---|---:|---:|",
     ]
+    peak = bf16_peak(hw.get("gpu"))
     for r in rows:
         cells = []
         for n in shown:
@@ -222,12 +247,22 @@ def render(rows: list[dict], prov: dict, command: str, wall_s: float) -> str:
         best = r["images_per_s"][r["best"]] / r["images_per_s"][base]
         met = "met" if target is not None and best >= target else "missed"
         verdict = "-" if target is None else f"{target:.0f}x {base}: {met} ({best:.2f}x)"
+        flops = r.get("flops_per_image")
+        share = "-"
+        if peak and flops:
+            share = f"{100 * r['images_per_s'][r['best']] * flops / (peak[1] * 1e12):.1f}%"
         lines.append(
             f"| {r['network']} | {r['batch']} | "
             + " | ".join(cells)
             + f" | {r['floor']['images_per_s']:.0f} | {100 * r['share_of_floor']:.0f}% "
-            f"({r['best']}) | {verdict} |"
+            f"({r['best']}) | {verdict} | {'-' if flops is None else f'{flops / 1e9:.2f}'} "
+            f"| {share} |"
         )
+    if peak:
+        lines += ["", f"Share of the bf16 peak: the best variant's images/s times the FLOPs of "
+                  f"one image's forward and backward (convolutions and matrix products, "
+                  f"counted by torch's FlopCounterMode), over the {peak[0]}'s dense bf16 peak of "
+                  f"{peak[1]:g} TFLOP/s (NVIDIA's datasheet)."]  # fmt: skip
     compile_notes = [
         f"- {r['network']}: " + "; ".join(
             ([_compile_times(r["compile_s"])] if "compile_s" in r else [])

@@ -5,7 +5,10 @@ pytorch-metric-learning. Data: the MNIST files (and optionally LFW's decoded cac
 an ignored folder beside the code, given by --data-root.
 
 Steps, in this order (each timed; a failing step is recorded and the others still run):
-1. the loss-head gradient tests on CUDA (tests/losses, CI hypothesis profile);
+1. the loss-head gradient tests on CUDA (tests/losses, CI hypothesis profile), then the
+   compiled loss of every head against its eager loss (value and both gradients, float32 and
+   under bf16 autocast) and the compiled network against the eager one (output and every
+   parameter's gradient, both precisions);
 2. CPU-vs-CUDA equality of the CIFAR-10+ augmentation for one seed;
 3. a CPU checkpoint resumed on CUDA (smoke MNIST run, killed after 2 steps on CPU);
 4. the smoke profile of every runner on CUDA (tables, LFW when its files are there, 2-D study);
@@ -33,8 +36,12 @@ from pathlib import Path
 import torch
 
 from paper_repro.data import Catalog
+from paper_repro.evaluators import forward_features
 from paper_repro.experiments import get_experiment
 from paper_repro.fileio import atomic_write
+from paper_repro.losses import HEADS
+from paper_repro.models import make_network
+from paper_repro.models.compiled import compile_network
 from paper_repro.provenance import REPO_ROOT, describe
 from paper_repro.runner import FiniteWatch, pad_crop_flip, step_generator, train_run
 
@@ -53,6 +60,76 @@ def gradient_tests(args) -> dict:
     if proc.returncode:
         raise RuntimeError(f"pytest exit {proc.returncode}: {tail[0]}")
     return {"pytest": tail[0]}
+
+
+# compiled against eager: float32 agrees to rounding; under bf16 autocast the network's
+# convolutions round to 8 bits, so its tolerance is bf16's
+TOLERANCE = {"fp32": {"rtol": 1e-4, "atol": 1e-5}, "bf16": {"rtol": 2e-2, "atol": 2e-2}}
+CHECKED_HEADS = {"softmax": {}, "lsoftmax": {"m": 4}, "asoftmax": {"m": 4},
+                 "lmcl": {"s": 30.0, "m": 0.35}, "arcface": {"s": 30.0, "m": 0.5},
+                 "bdlmcl": {"s": 30.0, "m": 0.35, "k": 3}}  # fmt: skip
+
+
+def _max_gap(got, want, precision: str) -> float:
+    """The largest |got - want| over the tensors, in units of the tolerance (> 1: outside)."""
+    tol = TOLERANCE[precision]
+    return max(float(((g.float() - w.float()).abs()
+                      / (tol["atol"] + tol["rtol"] * w.float().abs())).max())
+               for g, w in zip(got, want, strict=True))  # fmt: skip
+
+
+def compiled_loss_equals_eager(args, device="cuda", heads=None) -> dict:
+    """Every head's compiled loss (make_fx + inductor, as training compiles it) against its
+    eager loss: the value and the gradients in the features and the class weights."""
+    out = {}
+    for name, hyper in CHECKED_HEADS.items():
+        if heads is not None and name not in heads:
+            continue
+        for precision in ("fp32", "bf16"):
+            values = []
+            for compiled in (False, True):
+                torch.manual_seed(0)
+                head = HEADS[name](64, 10, **hyper).to(device)
+                head.compile_math = compiled
+                x = (3 * torch.randn(256, 64, device=device)).requires_grad_()
+                y = torch.arange(256, device=device) % 10
+                with torch.autocast(torch.device(device).type, torch.bfloat16,
+                                    enabled=precision == "bf16"):  # fmt: skip
+                    loss = head(x, y)
+                grads = torch.autograd.grad(loss, (x, head.weight))
+                values.append([t.detach() for t in (loss, *grads)])
+            gap = _max_gap(values[1], values[0], precision)
+            out[f"{name} {precision}"] = round(gap, 3)
+            if gap > 1:
+                raise RuntimeError(f"{name} ({precision}): compiled differs from eager by "
+                                   f"{gap:.2f}x the tolerance; all so far: {out}")  # fmt: skip
+    return {"max |compiled - eager| / tolerance": out}
+
+
+TABLE_NETWORKS = ("table1-mnist", "table1-cifar10", "face-quick")
+
+
+def compiled_network_equals_eager(args, device="cuda", networks=TABLE_NETWORKS) -> dict:
+    """Each table network compiled as training compiles it (inductor less the max_pool2d
+    decomposition) against eager: the features and every parameter's gradient."""
+    out = {}
+    for network in networks:
+        for precision in ("fp32", "bf16"):
+            values = []
+            for compiled in (False, True):
+                torch.manual_seed(0)
+                net = make_network(network).to(device)
+                x = torch.randn(32, *net.input_shape, device=device)
+                run = compile_network(net) if compiled else net
+                features = forward_features(run, x, precision).float()
+                grads = torch.autograd.grad(features.square().mean(), list(net.parameters()))
+                values.append([t.detach() for t in (features, *grads)])
+            gap = _max_gap(values[1], values[0], precision)
+            out[f"{network} {precision}"] = round(gap, 3)
+            if gap > 1:
+                raise RuntimeError(f"{network} ({precision}): compiled differs from eager by "
+                                   f"{gap:.2f}x the tolerance; all so far: {out}")  # fmt: skip
+    return {"max |compiled - eager| / tolerance": out}
 
 
 def loss_head_bench(args, select="cuda", out=None) -> dict:
@@ -182,8 +259,9 @@ def paper_mnist(args) -> dict:
     return out
 
 
-STEPS = (gradient_tests, augmentation_equality, cpu_checkpoint_on_cuda, smoke_runners,
-         step_syncs, loss_head_bench, bench_train, paper_mnist)  # fmt: skip
+STEPS = (gradient_tests, compiled_loss_equals_eager, compiled_network_equals_eager,
+         augmentation_equality, cpu_checkpoint_on_cuda, smoke_runners, step_syncs,
+         loss_head_bench, bench_train, paper_mnist)  # fmt: skip
 
 
 def main(argv=None) -> int:

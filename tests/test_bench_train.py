@@ -56,3 +56,27 @@ def test_the_floor_of_a_compiled_step_is_compiled(monkeypatch):
         floor = bench_train.floor_variant("face-smoke", fastest, 2, "cpu")
         assert ["floor" for net in compiled if net is floor.net] == want
         assert floor.precision == "bf16" and not floor.channels_last
+
+
+def test_flops_per_image_count_the_convolutions_forward_and_backward(monkeypatch):
+    """One 3x3 convolution, 8 -> 16 channels on 10x10: 2 x 9 x 8 x 16 x 100 FLOPs forward, as
+    many again for its weight's gradient (the image itself needs none, as in training)."""
+
+    class OneConv(torch.nn.Conv2d):
+        input_shape = (8, 10, 10)
+
+    monkeypatch.setattr(bench_train, "make_network", lambda name: OneConv(8, 16, 3, padding=1))
+    assert bench_train.flops_per_image("one-conv", batch=2) == 2 * (2 * 9 * 8 * 16 * 100)
+
+
+def test_the_share_of_the_bf16_peak_is_images_times_flops_over_the_peak():
+    hardware = {"cpu": "Host", "cpu_cores": 16, "torch_threads": 16, "cpu_capability": "AVX512",
+                "bf16_native": True, "gpu": "NVIDIA H200"}  # fmt: skip
+    prov = {"hardware": hardware, "commit": "abc",
+            "software": {"torch": "2.13", "python": "3.11"}}  # fmt: skip
+    row = {**_row("table1-cifar10", 2.0), "flops_per_image": 1.6e9}
+    text = bench_train.render([row], prov, "make gpu-check", 60.0)
+    best = row["images_per_s"]["compiled-bf16"]
+    assert f"| 1.60 | {100 * best * 1.6e9 / 989e12:.1f}% |" in text
+    assert "H200's dense bf16 peak of 989 TFLOP/s" in text
+    assert bench_train.bf16_peak("Tesla T4") is None

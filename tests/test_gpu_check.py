@@ -37,3 +37,25 @@ def test_loss_head_bench_writes_the_selected_rows(tmp_path):
         assert "pytest exit" in str(exc)  # nothing ran: an error, not an empty report
     else:
         raise AssertionError("an empty selection must fail")
+
+
+def test_compiled_loss_and_network_agree_with_eager_and_a_planted_gap_fails(monkeypatch):
+    """The CUDA steps' comparisons, run on the CPU's inductor for one head and one network."""
+    args = argparse.Namespace()
+    out = gpu_check.compiled_loss_equals_eager(args, "cpu", heads=("lmcl",))
+    gaps = out["max |compiled - eager| / tolerance"]
+    assert set(gaps) == {"lmcl fp32", "lmcl bf16"} and max(gaps.values()) <= 1
+    out = gpu_check.compiled_network_equals_eager(args, "cpu", networks=("table1-mnist",))
+    assert max(out["max |compiled - eager| / tolerance"].values()) <= 1
+
+    def off_by_a_percent(net):  # a compiled network whose features are 1% too large
+        compiled = gpu_check.compile_network(net)
+        return lambda x: 1.01 * compiled(x)
+
+    monkeypatch.setattr(gpu_check, "compile_network", off_by_a_percent)
+    try:
+        gpu_check.compiled_network_equals_eager(args, "cpu", networks=("table1-mnist",))
+    except RuntimeError as exc:
+        assert "table1-mnist (fp32): compiled differs from eager" in str(exc)
+    else:
+        raise AssertionError("a 1% gap must fail the check")

@@ -265,16 +265,11 @@ def _markdown(doc: str) -> list[str]:
         text = raw.strip()
         if text.startswith("- ") or not lines:
             lines.append(text)
-        elif text.endswith(":") and not lines[-1].startswith("- "):
-            lines[-1] += " " + text
         else:
             lines[-1] += " " + text
-    return [
-        line
-        if not line.startswith("- ") or i == 0 or lines[i - 1].startswith("- ")
-        else "\n" + line
-        for i, line in enumerate(lines)
-    ]
+    # a blank line between the paragraph and the first bullet
+    return [line if not line.startswith("- ") or i == 0 or lines[i - 1].startswith("- ")
+            else "\n" + line for i, line in enumerate(lines)]  # fmt: skip
 
 
 def _summary(caption: str, sentences: int = 2) -> str:
