@@ -91,7 +91,7 @@ OVERHEAD = 1.25
 
 def speed_here(spec, device, compiled: bool) -> tuple[float, str]:
     """(images/s, how it was measured) of a run's network here, compiled where the run is."""
-    speed = measure_throughput(spec, device, steps=2, compiled=compiled)
+    speed = measure_throughput(spec, device, steps=2, compiled=compiled, seconds=5.0)
     return speed, "compiled, measured here" if compiled else "eager, measured here"
 
 

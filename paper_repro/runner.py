@@ -559,11 +559,13 @@ def train_run(
     return read_result(path)  # exactly what reports will see
 
 
-def measure_throughput(spec: RunSpec, device, steps: int = 1, compiled: bool = False) -> float:
+def measure_throughput(spec: RunSpec, device, steps: int = 1, compiled: bool = False,
+                       seconds: float = 0.0) -> float:  # fmt: skip
     """Training images/s of a run's network and precision on random data (for the plan only):
-    warm-up steps, then `steps` timed forward + backward passes. compiled: the network as a
-    compiled run trains it (the warm-up compiles it; inductor caches the kernels in
-    .cache/torchinductor, so the runs that follow reuse them)."""
+    warm-up steps, then at least `steps` timed forward + backward passes and as many more as
+    fill `seconds` (a few steps of a small network are too short to time). compiled: the
+    network as a compiled run trains it (the warm-up compiles it; inductor caches the kernels
+    in .cache/torchinductor, so the runs that follow reuse them)."""
     device = torch.device(device)
     net = make_network(spec.network).to(device)
     shape = net.input_shape
@@ -579,9 +581,10 @@ def measure_throughput(spec: RunSpec, device, steps: int = 1, compiled: bool = F
         step()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    tick = time.perf_counter()
-    for _ in range(steps):
+    tick, done = time.perf_counter(), 0
+    while done < steps or time.perf_counter() - tick < seconds:
         step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return steps * spec.schedule.batch_size / (time.perf_counter() - tick)
+        done += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    return done * spec.schedule.batch_size / (time.perf_counter() - tick)
