@@ -40,7 +40,7 @@ from paper_repro.report.figures import FIGURES_DIR, make_figures
 from paper_repro.report.statistics import pooled_std
 from paper_repro.report.tables import TABLES_DIR, write_table
 from paper_repro.report.verdicts import head_runs
-from paper_repro.results import RESULTS_DIR, USER_DIR, load_results
+from paper_repro.results import RESULTS_DIR, USER_DIR, ResultError, load_results, read_result
 from paper_repro.runner import RUNS_DIR, is_done, measure_throughput, result_path, train_run
 
 
@@ -107,6 +107,7 @@ def plan(names, profile, catalog, device, precision, results_dir, compiled=False
         if seeds:
             runs = planner.with_seeds(runs, seeds)
         todo = [r for r in runs if not is_done(r, results_dir)]
+        name_unreadable(todo, results_dir)
         stale = sum(result_path(r, results_dir).exists() for r in todo)
         reason = ""
         if todo:
@@ -135,6 +136,17 @@ def plan(names, profile, catalog, device, precision, results_dir, compiled=False
         f"x{OVERHEAD:g} for the loss, optimiser and data; evaluation not included)"
     )
     return out
+
+
+def name_unreadable(todo, results_dir) -> None:
+    """One line for each saved result that cannot be read (its run is trained again)."""
+    for spec in todo:
+        path = result_path(spec, results_dir)
+        if path.exists():
+            try:
+                read_result(path)
+            except ResultError as exc:
+                print(f"  {exc}: its run is trained again")
 
 
 def budget_plan(catalog, device, precision, results_dir, compiled, budget_min):
@@ -171,6 +183,7 @@ def budget_plan(catalog, device, precision, results_dir, compiled, budget_min):
               f"differences of {size:.2f} points or more between two heads (the reference's "
               f"between-run std {std:.2f})")  # fmt: skip
         todo = [r for r in runs if not is_done(r, results_dir)]
+        name_unreadable(todo, results_dir)
         out.append((get_experiment(c.experiment), runs, todo, ""))
     for choice in left:
         c = choice.candidate
@@ -243,7 +256,7 @@ def cmd_reproduce(args) -> int:
                            args.budget) if budgeted else
                plan(names, profile, catalog, device, precision, dirs["results_dir"], compiled,
                     args.seeds))  # fmt: skip
-    for exp, runs, todo, reason in planned:
+    for i, (exp, runs, todo, reason) in enumerate(planned):
         if reason:
             print(f"\n{exp.name}: {reason}", file=sys.stderr)
             failed.append(exp.name)
@@ -263,7 +276,9 @@ def cmd_reproduce(args) -> int:
             train_run(spec, catalog=catalog, device=device, runs_dir=args.runs_dir,
                       results_dir=dirs["results_dir"], command=command,
                       progress=not args.no_progress, compile_net=compiled)  # fmt: skip
-        if args.part is None and not args.dry_run:
+        # a plan may train one table in two parts: its table is written after the last
+        last = exp.name not in {e.name for e, *_ in planned[i + 1 :]}
+        if args.part is None and not args.dry_run and last:
             print(f"table: {write_table(exp, runs[0].profile, runs[0].evaluator, **dirs)}")
     if args.part is None and not args.dry_run and not args.reference:
         compare(planned, dirs["results_dir"])

@@ -82,13 +82,13 @@ def choose(candidates, seconds_per_run: dict[str, float], budget_s: float,
         cost = {n: per_run * sum(key(r) not in planned for r in runs)
                 for n, runs in sizes.items()}  # fmt: skip
         fits = [n for n in sizes if cost[n] <= remaining]
-        if fits:
+        if fits and cost[max(fits)] > 0:
             n = max(fits)
             chosen.append(Choice(c, tuple(sizes[n]), cost[n], n))
             remaining -= cost[n]
             planned |= {key(r) for r in sizes[n]}  # a later candidate shares them for free
-        else:
-            n = c.min_seeds
+        else:  # left out at its smallest size that would add a run
+            n = next((n for n in sizes if cost[n] > 0), c.max_seeds)
             left.append(Choice(c, tuple(sizes[n]), cost[n], n))
     return chosen, left
 

@@ -18,6 +18,7 @@ import io
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +30,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from paper_repro import provenance
+from paper_repro import fit, provenance
 from paper_repro.data import Catalog, Split, head
 from paper_repro.evaluators import EVALUATORS, DeviceData, forward_features
 from paper_repro.fileio import atomic_write_bytes
@@ -49,10 +50,6 @@ COMPILE_CACHE = provenance.REPO_ROOT / ".cache" / "torchinductor"
 
 class DivergenceError(RuntimeError):
     """The loss became NaN/inf or exploded; the message says when and what to try."""
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be read or belongs to another run."""
 
 
 def step_generator(*key: int) -> torch.Generator:
@@ -251,21 +248,38 @@ def is_done(spec: RunSpec, results_dir: Path = RESULTS_DIR) -> bool:
         return False
 
 
+def set_aside(path: Path) -> Path:
+    """Rename a file that cannot be used to <name>.bad (.bad.1, ... if taken): kept for a
+    look, out of the run's way."""
+    target, k = path.with_name(path.name + ".bad"), 0
+    while target.exists():
+        k += 1
+        target = path.with_name(f"{path.name}.bad.{k}")
+    path.rename(target)
+    return target
+
+
 def load_checkpoint(path: Path, spec: RunSpec, device) -> dict | None:
+    """The run's checkpoint, or None to start from scratch. A checkpoint that cannot be read
+    (a disk fault, a killed copy) or belongs to another configuration is set aside with one
+    line saying so, and the run restarts; nothing is deleted."""
     if not path.exists():
         return None
     try:
         state = torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # torch raises several types for a damaged file
-        raise CheckpointError(
-            f"checkpoint {path} cannot be read ({exc}); delete it to restart this run"
-        ) from exc
-    if state.get("run") != json.dumps(identity(spec), sort_keys=True):
-        raise CheckpointError(
-            f"checkpoint {path} belongs to another configuration ({state.get('run')}); "
-            "delete it to restart this run"
+        why = (
+            ""
+            if state.get("run") == json.dumps(identity(spec), sort_keys=True)
+            else (f"belongs to another configuration ({str(state.get('run'))[:120]})")
         )
-    return state
+    except Exception as exc:  # torch raises several types for a damaged file
+        why = f"cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+    if not why:
+        return state
+    kept = set_aside(path)
+    print(f"{spec.run_id}: checkpoint {path} {why}; kept as {kept.name}, restarting the run",
+          file=sys.stderr)  # fmt: skip
+    return None
 
 
 class TrainingRun:
@@ -552,11 +566,35 @@ def train_run(
         },
         **fields,
     }
+    result["fit"] = fit_check(result, results_dir)
     if rank == 0:
         write_result(path, result)
     if world > 1:
         dist.barrier()  # the file is complete before any rank reads it
     return read_result(path)  # exactly what reports will see
+
+
+def fit_check(result: dict, results_dir: Path) -> dict:
+    """Did the run fit its training data (`fit`'s rule), against the softmax runs saved beside
+    it on the same data and split? Said on the terminal when it did not."""
+    folder = Path(results_dir) / result["profile"] / result["experiment"]
+    softmax = []
+    for other in sorted(folder.glob("softmax*.json")):
+        try:
+            saved = read_result(other)
+        except ResultError:
+            continue  # named when the plan meets it
+        if (saved.get("dataset"), saved.get("split")) == (result["dataset"], result["split"]):
+            softmax.append(saved)
+    reference = fit.softmax_reference(softmax)
+    if reference is None and result["head"] == "softmax":
+        reference = fit.train_error(result)  # softmax is the bar: it is held to itself
+    state = fit.status(result, reference)
+    out = {"status": state, "train_error": fit.train_error(result), "softmax": reference}
+    if state in ("unfit", "diverged"):
+        out["advice"] = fit.advice(result, state, reference)
+        print(out["advice"], file=sys.stderr)
+    return out
 
 
 def measure_throughput(spec: RunSpec, device, steps: int = 1, compiled: bool = False,

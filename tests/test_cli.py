@@ -365,3 +365,24 @@ def test_a_class_sorted_folder_gives_smoke_subsets_with_every_class(tmp_path, ca
     spec = user_run(f"folder:{data}", "table1-mnist", "softmax", {}, "smoke")
     train, _ = training_split(spec, Catalog(), (1, 28, 28))
     assert torch.bincount(train.labels).tolist() == [128, 128]
+
+
+@needs_mnist
+def test_a_damaged_checkpoint_or_result_in_a_table_costs_one_line_and_the_table_completes(
+    tmp_path, capsys
+):
+    args = ("reproduce", "mnist", "--profile", "smoke", "--data-root", str(SHARED_DATA))
+    ckpt = tmp_path / "runs" / "smoke" / "mnist" / "lsoftmax-m3-seed0.pt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"\x80\x02 a checkpoint cut short by a disk fault")
+    assert cli(tmp_path, *args) == 0
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1  # one line for the fault, no traceback
+    assert "lsoftmax-m3-seed0.pt cannot be read" in err and "Traceback" not in err
+    results = tmp_path / "results" / "smoke" / "mnist"
+    assert len(list(results.glob("*.json"))) == 4 and ckpt.with_name(ckpt.name + ".bad").exists()
+    (results / "softmax-seed0.json").write_text('{"schema": "paper_repro.resu')  # truncated
+    assert cli(tmp_path, *args) == 0
+    out = capsys.readouterr().out
+    assert "softmax-seed0.json" in out and "its run is trained again" in out
+    assert "3/4 runs done" in out and len(list(results.glob("*.json"))) == 4

@@ -49,6 +49,14 @@ def test_a_later_candidate_shares_the_runs_an_earlier_one_planned():
     assert {r.head.label for r in chosen[1].runs} == {"softmax", "lmcl m=0.35"}
 
 
+def test_a_candidate_whose_runs_are_all_planned_already_adds_nothing():
+    subset = planner.Candidate("lfw", "cpu", "?", 1, 4, ("softmax", "lmcl m=0.35"))
+    chosen, left = planner.choose((LFW, subset), {"lfw": 60.0}, 60 * (12 + 3))
+    # its first seed is the LFW table's: nothing new; its second (4 runs) does not fit
+    assert [c.candidate for c in chosen] == [LFW]
+    assert [(c.seeds, c.seconds) for c in left] == [(2, 240.0)]
+
+
 def test_runs_already_done_cost_nothing():
     seconds = {"mnist": 600.0}
     done = {planner.key(r) for r in planner.with_seeds(get_experiment("mnist").runs("cpu"), 2)}

@@ -19,8 +19,8 @@ did not diverge. Outcomes:
 
 from __future__ import annotations
 
+from paper_repro import fit
 from paper_repro.experiments import EXPERIMENTS
-from paper_repro.report import fit
 from paper_repro.report.statistics import shift
 from paper_repro.report.values import final_value, higher_is_better, paper_gain
 

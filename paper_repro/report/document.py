@@ -10,11 +10,12 @@ import os
 import statistics
 from pathlib import Path
 
+from paper_repro import fit
 from paper_repro.experiments import EXPERIMENTS
 from paper_repro.fileio import atomic_write
 from paper_repro.papers import NOT_REPRODUCED, reproductions_of
 from paper_repro.provenance import REPO_ROOT
-from paper_repro.report import convergence, fit, pages
+from paper_repro.report import convergence, pages
 from paper_repro.report.compute import (
     GPU_BENCHMARK,
     compute_lines,

@@ -33,12 +33,13 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Arc, Wedge
 from matplotlib.ticker import LogFormatter
 
+from paper_repro import fit
 from paper_repro.experiments import EXPERIMENTS
 from paper_repro.losses import HEADS
 from paper_repro.losses.angular import cos_multiple_angle, psi
 from paper_repro.losses.functional import lsoftmax_logits, softmax_logits
 from paper_repro.provenance import REPO_ROOT
-from paper_repro.report import fit, style
+from paper_repro.report import style
 from paper_repro.report.convergence import outcomes
 from paper_repro.report.tables import (
     FACE_PROFILE_NOTES,

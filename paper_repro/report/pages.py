@@ -7,10 +7,11 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+from paper_repro import fit
 from paper_repro.experiments import EXPERIMENTS
 from paper_repro.fileio import atomic_write
 from paper_repro.papers import reproductions_of
-from paper_repro.report import convergence, fit
+from paper_repro.report import convergence
 from paper_repro.report.statistics import evidence
 from paper_repro.report.tables import provenance_lines, render
 from paper_repro.report.verdicts import head_runs, power_line, verdicts
@@ -48,6 +49,12 @@ def render_page(profile: str, name: str, runs: dict, checks: dict, every) -> str
     lines = [f"# {title}, profile `{profile}`", ""]
     if exp and exp.source:
         lines += [f"Reproduces {exp.source}. Back to [REPORT.md](../REPORT.md).", ""]
+    if exp and exp.checks:
+        lines += [
+            f"The doubling check of {exp.checks}: its outcome, against that table's "
+            f"seeds, is on [{profile}-{exp.checks}.md]({profile}-{exp.checks}.md).",
+            "",
+        ]
     mine = [v for v in every if (v.profile, v.experiment) == (profile, name)]
     if mine:
         unit = "% accuracy" if results[0]["evaluator"] == "verification" else "points"
@@ -87,7 +94,11 @@ def render_page(profile: str, name: str, runs: dict, checks: dict, every) -> str
         lines += ["## Table", ""]
         lines += [("##" + line if line.startswith("#") else line) for line in table.splitlines()]
     else:
-        lines += ["## Provenance", "", *provenance_lines(results)]
+        lines += ["## Test error by each head's own rule", "", "| head | test error (%) | runs |",
+                  "|---|---:|---:|"]  # fmt: skip
+        lines += [f"| {label} | {statistics.fmean(h.values):.2f} | {len(h.values)} |"
+                  for label, h in head_runs(results).items() if h.values]  # fmt: skip
+        lines += ["", "## Provenance", "", *provenance_lines(results)]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from paper_repro import fit
 from paper_repro.experiments import (
     CIFAR_SCHEDULES,
     FACE_SCHEDULES,
@@ -21,7 +22,6 @@ from paper_repro.experiments import (
 )
 from paper_repro.fileio import atomic_write
 from paper_repro.provenance import REPO_ROOT
-from paper_repro.report import fit
 from paper_repro.results import RESULTS_DIR, load_results
 
 TABLES_DIR = REPO_ROOT / "reports" / "tables"

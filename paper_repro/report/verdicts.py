@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from paper_repro import fit
 from paper_repro.experiments import EXPERIMENTS
 from paper_repro.papers import CLAIMS, Claim
-from paper_repro.report import fit
 from paper_repro.report.statistics import Comparison, Paired, seeds_needed
 from paper_repro.report.values import final_value, higher_is_better, paper_gain
 

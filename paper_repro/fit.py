@@ -43,7 +43,10 @@ def softmax_reference(results: list[dict]) -> float | None:
 
 
 def status(result: dict, reference: float | None) -> str:
-    """'fit', 'unfit', 'diverged' or 'unknown' (see the module's rule)."""
+    """'fit', 'unfit', 'diverged' or 'unknown' (see the module's rule; a `smoke` run, a few
+    steps long, is too short to judge)."""
+    if result.get("profile") == "smoke":
+        return "unknown"
     error, chance = train_error(result), chance_error(result)
     if not _loss_finite(result) or (
         error is not None and chance is not None and error >= CHANCE_SHARE * chance
@@ -80,3 +83,27 @@ def unfit_sentence(results: list[dict]) -> str:
     return (f"Runs that did not fit their training data (more than {FIT_MARGIN:g} points above "
             f"softmax's training error) or diverged (diverged runs are left out of the means): "
             f"{', '.join(named)}.")  # fmt: skip
+
+
+def advice(result: dict, state: str, reference: float | None) -> str:
+    """One line for a run that did not fit or diverged: what it reached, against what, and
+    what to change."""
+    error, chance = train_error(result), chance_error(result)
+    if state == "diverged":
+        reached = (
+            "a non-finite loss"
+            if error is None or not _loss_finite(result)
+            else f"{error:.1f}% training error at the end, near chance ({chance:.1f}%)"
+        )
+    else:
+        against = (
+            f"softmax's {reference:.1f}% on the same data and schedule"
+            if reference is not None
+            else f"{FIT_MARGIN:g}%, the bar without a softmax run to compare"
+        )
+        reached = f"{error:.1f}% training error at the end, against {against}"
+    return (f"{result['head_label']} {'diverged' if state == 'diverged' else 'did not fit'}: "
+            f"{reached}. Its test numbers say more about the "
+            "schedule than the loss: try a longer schedule (PROFILE=cpu), a lower learning "
+            "rate, or for L-Softmax and A-Softmax a higher lambda floor (their authors advise "
+            "5-10 on hard data)")  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from paper_repro.report import fit
+from paper_repro import fit
 
 
 def run(head, error, classes=10, loss=0.1, label=None, seed=0, split=None):
@@ -42,3 +42,35 @@ def test_the_sentence_names_each_unfit_and_diverged_run():
     assert "asoftmax m=4 (half1, seed 1: 98.6% training error, diverged)" in text
     assert "lsoftmax m=4 (half2, seed 0: 13.1% training error, unfit)" in text
     assert "softmax (" not in text and fit.unfit_sentence(runs[:1]) == ""
+
+
+def test_every_run_ends_with_its_fit_against_the_softmax_runs_beside_it(tmp_path, capsys):
+    from paper_repro.results import write_result
+    from paper_repro.runner import fit_check
+    from tests.report.test_figures import fake_result
+
+    softmax = fake_result("softmax", None, 0, 1.0)
+    softmax.update(dataset="mnist", curves={"train_error": [1.0]},
+                   config={"train_classes": 10})  # fmt: skip
+    write_result(tmp_path / "quick" / "mnist" / "softmax-seed0.json", softmax)
+    margin = {**softmax, "head": "lsoftmax", "head_label": "lsoftmax m=4",
+              "curves": {"train_error": [25.0], "train_loss": [0.9]}}  # fmt: skip
+    out = fit_check(margin, tmp_path)
+    assert out["status"] == "unfit" and out["softmax"] == 1.0 and out["train_error"] == 25.0
+    line = capsys.readouterr().err.strip()
+    assert line.count("\n") == 0 and "lsoftmax m=4 did not fit: 25.0% training error" in line
+    assert "softmax's 1.0%" in line and "lambda floor" in line
+    fine = {**margin, "curves": {"train_error": [3.0]}}
+    assert fit_check(fine, tmp_path) == {"status": "fit", "train_error": 3.0, "softmax": 1.0}
+    assert capsys.readouterr().err == ""
+    other = {**margin, "dataset": "folder:/elsewhere"}  # another dataset: no softmax to compare
+    assert fit_check(other, tmp_path)["softmax"] is None
+    alone = {**softmax, "curves": {"train_error": [30.0]}}  # softmax is held to itself
+    assert fit_check({**alone, "dataset": "x"}, tmp_path)["status"] == "fit"
+
+
+def test_a_smoke_run_is_too_short_to_judge_and_a_diverged_run_is_told_so():
+    assert fit.status({**run("lsoftmax", 85.0), "profile": "smoke"}, 0.0) == "unknown"
+    gone = {**run("lmcl", 95.0, 801), "head_label": "lmcl m=0.35"}
+    text = fit.advice(gone, "diverged", 0.0)
+    assert text.startswith("lmcl m=0.35 diverged: 95.0% training error at the end, near chance")
