@@ -88,8 +88,31 @@ def _verdict(t: float, df: int) -> str:
     return "inconclusive"
 
 
+class _TTest:
+    """What a t-test reads from its difference, standard error and degrees of freedom; the
+    subclasses say how those come from the runs (difference, se, df, enough)."""
+
+    @property
+    def t(self) -> float:
+        if self.se == 0:
+            return math.copysign(math.inf, self.difference) if self.difference else 0.0
+        return self.difference / self.se
+
+    @property
+    def detectable(self) -> float:
+        return detectable_factor(self.df) * self.se
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        half = critical(self.df) * self.se
+        return self.difference - half, self.difference + half
+
+    def verdict(self) -> str:
+        return _verdict(self.t, self.df) if self.enough else "not enough runs"
+
+
 @dataclass(frozen=True)
-class Comparison:
+class Comparison(_TTest):
     """Two groups of per-run values, a and b; the claim is that a exceeds b."""
 
     a: tuple[float, ...]
@@ -119,30 +142,12 @@ class Comparison:
         return self.std * math.sqrt(1 / len(self.a) + 1 / len(self.b))
 
     @property
-    def t(self) -> float:
-        if self.se == 0:
-            return math.copysign(math.inf, self.difference) if self.difference else 0.0
-        return self.difference / self.se
-
-    @property
-    def detectable(self) -> float:
-        return detectable_factor(self.df) * self.se
-
-    @property
-    def interval(self) -> tuple[float, float]:
-        half = critical(self.df) * self.se
-        return self.difference - half, self.difference + half
-
-    def verdict(self) -> str:
-        return _verdict(self.t, self.df) if self.enough else "not enough runs"
-
-    @property
     def design(self) -> str:
         return f"{len(self.a)} + {len(self.b)} runs, pooled t-test"
 
 
 @dataclass(frozen=True)
-class Paired:
+class Paired(_TTest):
     """Matched runs: pairs[i] = (a_i, b_i) trained on the same split (and seed); the claim is
     that a exceeds b. Pairing removes what the split adds to both."""
 
@@ -172,24 +177,6 @@ class Paired:
     @property
     def se(self) -> float:
         return self.std / math.sqrt(len(self.pairs))
-
-    @property
-    def t(self) -> float:
-        if self.se == 0:
-            return math.copysign(math.inf, self.difference) if self.difference else 0.0
-        return self.difference / self.se
-
-    @property
-    def detectable(self) -> float:
-        return detectable_factor(self.df) * self.se
-
-    @property
-    def interval(self) -> tuple[float, float]:
-        half = critical(self.df) * self.se
-        return self.difference - half, self.difference + half
-
-    def verdict(self) -> str:
-        return _verdict(self.t, self.df) if self.enough else "not enough runs"
 
     @property
     def design(self) -> str:
