@@ -67,10 +67,12 @@ class Split:
 
 def stratified_order(labels: torch.Tensor) -> torch.Tensor:
     """A fixed order of a split's examples (int64 indices) whose every prefix holds each class
-    in proportion to its share of the split (to within one example): example i, the r-th of
-    its class's n_c examples in the split's own order, sorts by (r + 1/2) / n_c, ties by class.
-    It depends on the labels alone, whatever order a loader returns; a split already
-    interleaved class by class (the CIFAR-10 loaders) keeps its order."""
+    in proportion to its share of the split: example i, the r-th of its class's n_c examples in
+    the split's own order, sorts by (r + 1/2) / n_c, ties by class. Classes of equal size are
+    dealt round-robin (every prefix within one example of each share); in general a class's
+    count in a prefix of n lies within 1.5 (1 + K n_c / N) of n n_c / N (K classes, N
+    examples; from the sort key). It depends on the labels alone, whatever order a loader
+    returns; a split already interleaved class by class (the CIFAR-10 loaders) keeps it."""
     labels = labels.cpu()
     n = len(labels)
     counts = torch.bincount(labels)

@@ -24,8 +24,19 @@ def test_every_prefix_holds_each_class_in_proportion(labels, data):
     assert sorted(order.tolist()) == list(range(len(labels)))  # a permutation
     n = data.draw(st.integers(1, len(labels)))
     counts = torch.bincount(labels, minlength=7).double()
+    share = counts / len(labels)
     got = torch.bincount(labels[order[:n]], minlength=7).double()
-    assert torch.all((got - n * counts / len(labels)).abs() <= 1.0 + 1e-9)
+    k = int((counts > 0).sum())
+    assert torch.all((got - n * share).abs() <= 1.5 * (1 + k * share) + 1e-9)
+
+
+@given(st.integers(1, 7), st.integers(1, 40), st.data())
+def test_equal_classes_are_dealt_round_robin(classes, per_class, data):
+    labels = torch.arange(classes).repeat_interleave(per_class)  # class by class
+    order = stratified_order(labels)
+    n = data.draw(st.integers(1, len(labels)))
+    got = torch.bincount(labels[order[:n]], minlength=classes).double()
+    assert torch.all((got - n / classes).abs() < 1.0)
 
 
 def test_a_class_sorted_split_gives_subsets_with_every_class():
