@@ -34,7 +34,7 @@ from paper_repro.losses import head_class
 from paper_repro.models import make_network, network_for
 from paper_repro.provenance import bf16_native, hardware
 from paper_repro.report import agreement
-from paper_repro.report.compute import GPU_BENCHMARK, load_benchmark, runner_variant
+from paper_repro.report.compute import GPU_BENCHMARK, load_benchmark, speeds
 from paper_repro.report.document import REPORT_PATH, write_report
 from paper_repro.report.figures import FIGURES_DIR, make_figures
 from paper_repro.report.statistics import pooled_std
@@ -207,12 +207,11 @@ def _reference_std(candidate) -> float:
 def _gpu_minutes(runs, benchmark) -> str:
     if benchmark is None:
         return "not estimated (no GPU benchmark saved)"
-    row = next((r for r in benchmark["rows"] if r["network"] == runs[0].network), None)
-    variant = row and runner_variant(benchmark, row)
-    if not variant:
+    speed = speeds(benchmark).get(runs[0].network)
+    if speed is None:
         return "not estimated (network not benchmarked on a GPU)"
     images = sum(r.schedule.iterations * r.schedule.batch_size for r in runs)
-    return f"~{images / row['images_per_s'][variant] / 60:.0f} min"
+    return f"~{images / speed[0] / 60:.0f} min"
 
 
 def _face_args(spec, catalog: Catalog) -> dict:

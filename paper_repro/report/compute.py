@@ -100,7 +100,7 @@ def runner_variant(benchmark: dict, row: dict) -> str | None:
     return next((v for v in _runner_choices(benchmark) if v in row["images_per_s"]), None)
 
 
-def _speeds(benchmark: dict) -> dict[str, tuple[float, str]]:
+def speeds(benchmark: dict) -> dict[str, tuple[float, str]]:
     """network -> (images/s, variant) of what the runner trains on the benchmark's machine."""
     out = {}
     for row in benchmark["rows"]:
@@ -118,7 +118,7 @@ def _remaining_hours(specs, done: int, images_per_s: float) -> float:
 def hours_needed(name: str, profile: str, done: int, benchmark: dict | None) -> float | None:
     """Training hours still needed for an experiment's profile, or None if not estimable."""
     specs = EXPERIMENTS[name].runs(profile)
-    speed = _speeds(benchmark).get(specs[0].network) if benchmark else None
+    speed = speeds(benchmark).get(specs[0].network) if benchmark else None
     return None if speed is None else _remaining_hours(specs, done, speed[0])
 
 
@@ -126,7 +126,7 @@ def estimate_lines(runs: dict[tuple[str, str], list[dict]], benchmark: dict | No
     """Hours still to train per profile and experiment on the benchmark's machine."""
     if benchmark is None:
         return ["No training benchmark saved (`make bench-train`): no estimate."]
-    speed = _speeds(benchmark)
+    speed = speeds(benchmark)
     hardware = benchmark["provenance"]["hardware"]
     variants = sorted({v for _, v in speed.values()})
     trained = _runner_choices(benchmark)[0]
