@@ -58,6 +58,9 @@ def read_result(path: Path) -> dict:
     missing = [k for k in REQUIRED if k not in result]
     if missing:
         raise ResultError(f"{path} lacks {', '.join(missing)}")
+    # results from before the recipe setting were all made with today's paper recipe
+    result.setdefault("recipe", {"name": "paper", "init": "pytorch", "decay": "all",
+                                 "variant": ""})  # fmt: skip
     return result
 
 

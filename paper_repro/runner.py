@@ -40,8 +40,9 @@ from paper_repro.losses.checks import values_checked_by_caller
 from paper_repro.losses.compiled import COMPILE_ERRORS
 from paper_repro.models import make_network
 from paper_repro.models.compiled import compile_network
+from paper_repro.models.init import he_init
 from paper_repro.results import RESULTS_DIR, SCHEMA, ResultError, read_result, write_result
-from paper_repro.spec import AUGMENTATIONS, RunSpec, jsonable
+from paper_repro.spec import AUGMENTATIONS, RunSpec, jsonable, same_identity
 
 RUNS_DIR = provenance.REPO_ROOT / "runs"
 # torch.compile's kernels, kept across runs and sessions (ignored by git)
@@ -243,7 +244,7 @@ def identity(spec: RunSpec) -> dict:
 def is_done(spec: RunSpec, results_dir: Path = RESULTS_DIR) -> bool:
     """The one rule for every run: its result file exists and holds this run's identity."""
     try:
-        return read_result(result_path(spec, results_dir)).get("run") == identity(spec)
+        return same_identity(read_result(result_path(spec, results_dir)).get("run"), spec)
     except ResultError:
         return False
 
@@ -267,10 +268,11 @@ def load_checkpoint(path: Path, spec: RunSpec, device) -> dict | None:
         return None
     try:
         state = torch.load(path, map_location=device, weights_only=True)
+        saved = state.get("run")
         why = (
             ""
-            if state.get("run") == json.dumps(identity(spec), sort_keys=True)
-            else (f"belongs to another configuration ({str(state.get('run'))[:120]})")
+            if isinstance(saved, str) and same_identity(json.loads(saved), spec)
+            else (f"belongs to another configuration ({str(saved)[:120]})")
         )
     except Exception as exc:  # torch raises several types for a damaged file
         why = f"cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
@@ -280,6 +282,18 @@ def load_checkpoint(path: Path, spec: RunSpec, device) -> dict | None:
     print(f"{spec.run_id}: checkpoint {path} {why}; kept as {kept.name}, restarting the run",
           file=sys.stderr)  # fmt: skip
     return None
+
+
+def decay_groups(params: list[nn.Parameter], decay: str, weight_decay: float) -> list[dict]:
+    """SGD parameter groups for a weight-decay policy (spec.DECAYS). 'weights': only tensors
+    of two or more dimensions, which in these networks are exactly the convolution, fully
+    connected and classifier weights (batch norm, PReLU slopes and biases are 1-D)."""
+    if decay == "all":
+        return [{"params": params, "weight_decay": weight_decay}]
+    return [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
 
 
 class TrainingRun:
@@ -314,8 +328,8 @@ class TrainingRun:
         self.step_model = DistributedDataParallel(model) if self.world > 1 else model
         self.params = [*net.parameters(), *head.parameters()]
         self.optimizer = torch.optim.SGD(
-            self.params, lr=schedule.lr, momentum=schedule.momentum,
-            weight_decay=schedule.weight_decay,
+            decay_groups(self.params, spec.decay, schedule.weight_decay),
+            lr=schedule.lr, momentum=schedule.momentum,
         )  # fmt: skip
         self.path = checkpoint_path(spec, runs_dir)
         state = load_checkpoint(self.path, spec, device)
@@ -513,6 +527,8 @@ def train_run(
     train_split, evaluation = training_split(spec, catalog, net.input_shape)
     mean = train_split.channel_mean()
     head = make_head(spec.head.name, net.feature_dim, len(train_split.classes), **spec.head.kwargs)
+    if spec.init == "he":
+        he_init(net, head)
     evaluator = EVALUATORS[spec.evaluator](spec, evaluation, mean, device)
     run = TrainingRun(spec, net, head, DeviceData(train_split, mean, device), device, runs_dir,
                       extra_curves=evaluator.curves, rank_world=(rank, world),
@@ -541,6 +557,8 @@ def train_run(
         "hyper": {k: jsonable(v) for k, v in spec.head.hyper},
         "seed": spec.seed,
         "precision": spec.precision,
+        "recipe": {"name": spec.recipe, "init": spec.init, "decay": spec.decay,
+                   "variant": spec.variant},
         "evaluator": spec.evaluator,
         "order": spec.order,
         "split": spec.split,

@@ -7,6 +7,7 @@ papers' numbers) travels with the spec but is not part of it."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 
 from paper_repro.losses import head_class
@@ -19,6 +20,22 @@ AUGMENTATIONS = {
     "pad-crop-flip": 4,  # CIFAR-10+: 4-pixel zero padding, random crop, flip
 }  # name -> padding of paper_repro.runner.pad_crop_flip
 PRECISIONS = ("fp32", "bf16")  # bf16: autocast of the network; heads stay in float32
+# How a run is set up where the paper's text and the authors' released Caffe files differ
+# (paper_repro.recipes): the recipe names the whole set-up, and the two switches below can
+# change one difference alone.
+RECIPES = ("paper", "release")
+INITS = {
+    "pytorch": "PyTorch's default initialisation (kaiming-uniform, a = sqrt(5))",
+    "he": "He/msra: normal, std sqrt(2 / fan_in), biases 0 (the release's filler)",
+}
+DECAYS = {
+    "all": "weight decay on every parameter (batch norm, PReLU slopes and biases too)",
+    "weights": "weight decay on convolution, fully connected and classifier weights only",
+}
+# what a saved identity from before these settings existed meant: today's paper recipe
+IDENTITY_DEFAULTS = {"recipe": "paper", "init": "pytorch", "decay": "all"}
+# the (init, decay) each recipe uses: a run that differs names the difference in its id
+RECIPE_SWITCHES = {"paper": ("pytorch", "all"), "release": ("he", "weights")}
 
 
 @dataclass(frozen=True)
@@ -95,6 +112,9 @@ class RunSpec:
     min_images: int = 1  # face data: identities with fewer training images are left out
     classes: tuple[int, ...] | None = None  # train and test on these classes only, relabelled
     max_grad_norm: float | None = None  # gradient-norm clipping (2-D studies)
+    recipe: str = "paper"  # the set-up network, schedule and data follow (RECIPES)
+    init: str = "pytorch"  # weight initialisation (INITS)
+    decay: str = "all"  # which parameters weight decay reaches (DECAYS)
     # presentation, not identity
     label: str = field(default="", compare=False)  # the dataset as tables name it
     note: str = field(default="", compare=False)
@@ -107,14 +127,27 @@ class RunSpec:
             ("evaluator", self.evaluator, EVALUATORS),
             ("augment", self.augment, tuple(AUGMENTATIONS)),
             ("precision", self.precision, PRECISIONS),
+            ("recipe", self.recipe, RECIPES),
+            ("init", self.init, tuple(INITS)),
+            ("decay", self.decay, tuple(DECAYS)),
         ):
             if value not in valid:
                 raise ValueError(f"unknown {what} {value!r}; valid: {', '.join(valid)}")
 
     @property
+    def variant(self) -> str:
+        """What sets this run apart from the paper recipe's run of the same head, as a name
+        part ('' for the paper recipe itself): one experiment can hold several variants."""
+        parts = [] if self.recipe == "paper" else [self.recipe]
+        parts += [f"init-{self.init}"] if self.init != RECIPE_SWITCHES[self.recipe][0] else []
+        parts += [f"decay-{self.decay}"] if self.decay != RECIPE_SWITCHES[self.recipe][1] else []
+        return "-".join(parts)
+
+    @property
     def run_id(self) -> str:
         split = f"-{self.split}" if self.split else ""
-        return f"{self.head.run_name}{split}-seed{self.seed}"
+        variant = f"-{self.variant}" if self.variant else ""
+        return f"{self.head.run_name}{variant}{split}-seed{self.seed}"
 
     @property
     def name(self) -> str:
@@ -139,4 +172,16 @@ class RunSpec:
             "min_images": self.min_images,
             "classes": None if self.classes is None else list(self.classes),
             "max_grad_norm": self.max_grad_norm,
+            "recipe": self.recipe,
+            "init": self.init,
+            "decay": self.decay,
         }
+
+
+def same_identity(saved: dict | None, spec: RunSpec) -> bool:
+    """Is `saved` (an identity read back from JSON) the identity of `spec`? An identity saved
+    before the recipe settings existed was made with today's paper recipe."""
+    if not isinstance(saved, dict):
+        return False
+    current = json.loads(json.dumps(spec.identity()))  # tuples become lists, as when saved
+    return {**IDENTITY_DEFAULTS, **saved} == current
