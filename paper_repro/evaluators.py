@@ -11,13 +11,14 @@
   features float32 (N, 2), train first; labels int64 (N,); split "train"/"test" (N,);
   weights float32 (C, 2); classes (C,)), with the test error on the saved test features.
 
-An evaluator is built with (spec, what it tests on, the training mean, device); `final(run,
+An evaluator is built with (spec, what it tests on, the run's InputNorm, device); `final(run,
 result_path, write)` gets the finished `paper_repro.runner.TrainingRun` and returns the
 result fields it adds."""
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -32,21 +33,33 @@ ANGLE_BINS = 90  # histogram of the target angle over 0..180 degrees, 2-degree b
 FAR = 1e-3
 
 
+@dataclass(frozen=True)
+class InputNorm:
+    """What a network sees of a uint8 image: (pixel - mean) / scale. mean is per channel (C,)
+    or per pixel (C, H, W), in 0..255 units."""
+
+    mean: torch.Tensor
+    scale: float = 255.0  # the paper recipe's; batch norm after the first layer absorbs it
+
+    def broadcast(self, device) -> torch.Tensor:
+        mean = self.mean.to(device=device, dtype=torch.float32)
+        return mean.view(1, -1, 1, 1) if mean.dim() == 1 else mean.unsqueeze(0)  # (1, C, ., .)
+
+
 class DeviceData:
     """A dataset split held on the device as uint8 (N, C, H, W) with its labels."""
 
-    def __init__(self, split: Split, mean: torch.Tensor, device: torch.device):
+    def __init__(self, split: Split, norm: InputNorm, device: torch.device):
         self.images = split.images.to(device)
         self.labels = split.labels.to(device)
-        self.mean = mean.to(device).view(1, -1, 1, 1)  # (1, C, 1, 1)
+        self.mean, self.scale = norm.broadcast(device), norm.scale
         self.order = stratified_order(split.labels).to(device)
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
     def normalised(self, index) -> torch.Tensor:
-        # mean subtraction as in the paper; /255 only sets the scale batch norm then absorbs
-        return (self.images[index].float() - self.mean) / 255.0
+        return (self.images[index].float() - self.mean) / self.scale
 
     def subset(self, n: int | None = None) -> torch.Tensor:
         """Indices of n examples, every class in proportion (`stratified_order`); all of them,
@@ -100,9 +113,9 @@ class _Evaluator:
 class Classification(_Evaluator):
     curves = ("test_iteration", "test_error")
 
-    def __init__(self, spec, test: Split, mean, device):
+    def __init__(self, spec, test: Split, norm: InputNorm, device):
         super().__init__(spec, device)
-        self.test = DeviceData(test, mean, device)
+        self.test = DeviceData(test, norm, device)
 
     def error_and_angles(self, net, head, n=None) -> tuple[float, torch.Tensor]:
         """Test error (%) by the head's test-time rule, and the target angles in degrees."""
@@ -133,14 +146,14 @@ class Classification(_Evaluator):
 
 
 class Verification(_Evaluator):
-    def __init__(self, spec, faces: FaceSplit, mean, device):
+    def __init__(self, spec, faces: FaceSplit, norm: InputNorm, device):
         super().__init__(spec, device)
-        self.faces, self.mean = faces, mean
+        self.faces, self.norm = faces, norm
 
     def final(self, run, result_path, write: bool) -> dict:
         net, pairs = run.net, self.faces.pairs
         images = Split(pairs.images, torch.zeros(len(pairs.images), dtype=torch.int64), ("",))
-        data = DeviceData(images, self.mean, self.device)
+        data = DeviceData(images, self.norm, self.device)
         was_training = net.training
         net.eval()
         with torch.no_grad():
@@ -162,9 +175,9 @@ class Verification(_Evaluator):
 
 
 class Features2d(_Evaluator):
-    def __init__(self, spec, test: Split, mean, device):
+    def __init__(self, spec, test: Split, norm: InputNorm, device):
         super().__init__(spec, device)
-        self.test, self.classes = DeviceData(test, mean, device), test.classes
+        self.test, self.classes = DeviceData(test, norm, device), test.classes
 
     def final(self, run, result_path, write: bool) -> dict:
         n, train, head = self.spec.schedule.test_subset, run.data, run.head

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from paper_repro.losses import head_class
+from paper_repro.recipes import release_for, release_lambda, release_schedule
 from paper_repro.spec import PROFILES, HeadConfig, RunSpec, Schedule
 
 # ------------------------------------------------------------------ classification tables
@@ -57,6 +58,9 @@ CIFAR_SCHEDULES = {
     ),
 }  # fmt: skip
 SEEDS = {"paper": (0, 1, 2), "cpu": (0, 1, 2), "quick": (0, 1, 2), "smoke": (0,)}
+# the paper's schedule per Table-1 network: a profile is a fraction of it (recipes)
+_PAPER_LENGTH = {"table1-mnist": SCHEDULES["paper"], "table1-cifar10": CIFAR_SCHEDULES["paper"],
+                 "table1-cifar100": CIFAR_SCHEDULES["paper"]}  # fmt: skip
 TABLE_HEADS = (("softmax", {}), *(("lsoftmax", {"m": m}) for m in (2, 3, 4)))
 
 
@@ -85,10 +89,26 @@ def _doubled(schedule: Schedule) -> Schedule:
                    checkpoint_every=2 * schedule.checkpoint_every)  # fmt: skip
 
 
+def _release_run(spec: RunSpec, variant: str = "release") -> RunSpec:
+    """`spec` (a paper-recipe table run) with the authors' released set-up for its dataset and
+    profile (paper_repro.recipes): network, input, augmentation, He init, decay on weights
+    only, batch and schedule, and lambda for the heads that anneal it."""
+    release = release_for(spec.dataset, spec.augment)
+    schedule = release_schedule(release, spec.schedule, _PAPER_LENGTH[spec.network])
+    hyper = spec.head.kwargs
+    if getattr(head_class(spec.head.name), "annealing", None) is not None:
+        hyper["lam"] = release_lambda(release, schedule.iterations)
+    head = HeadConfig.of(spec.head.name, schedule.iterations, **hyper)
+    return replace(spec, network=release.network, schedule=schedule, head=head,
+                   augment=release.augment, recipe="release", init="he", decay="weights",
+                   variant=variant)  # fmt: skip
+
+
 def _table(dataset: str, network: str, augment: str = "none", schedules=SCHEDULES,
-           seeds=SEEDS, doubled=False):  # fmt: skip
+           seeds=SEEDS, doubled=False, recipe="paper"):  # fmt: skip
     """A classification table. doubled: seed 0 only, on the profile's schedule twice as long
-    (does doubling the schedule change the final error by more than the seeds do?)."""
+    (does doubling the schedule change the final error by more than the seeds do?). recipe:
+    'release' trains the authors' released set-up instead (`_release_run`)."""
 
     def build(exp: Experiment, profile: str) -> list[RunSpec]:
         schedule = schedules[profile]
@@ -97,12 +117,13 @@ def _table(dataset: str, network: str, augment: str = "none", schedules=SCHEDULE
         # seed-major, so an interrupted table already has every head for the first seeds
         paper = {h.label: {"test_error": exp.paper.get(h.label), "source": exp.source}
                  for h in heads}  # fmt: skip
-        return [
+        runs = [
             RunSpec(exp.name, profile, dataset, network, head, schedule, seed, augment=augment,
-                    paper=paper[head.label], order=i)
+                    paper=paper[head.label], order=i, note=exp.note)
             for seed in ((0,) if doubled else seeds[profile])
             for i, head in enumerate(heads)
         ]  # fmt: skip
+        return [_release_run(r, variant="") for r in runs] if recipe == "release" else runs
 
     return build
 
@@ -113,6 +134,11 @@ def _errors(*values: float) -> dict[str, float]:
 
 
 _CIFAR = (CIFAR_SCHEDULES, SEEDS)
+_RELEASE_NOTE = (
+    "The authors' released Caffe set-up (wy1iu/LargeMargin_Softmax_Loss, "
+    "myexamples/), not the paper's text: see paper_repro/recipes.py."
+)
+_FLIP_NOTE = " The release trains this unaugmented table with random flips (mirror: true)."
 _C10, _C10P = _errors(9.05, 7.73, 7.66, 7.58), _errors(6.50, 6.01, 5.94, 5.92)
 _T3, _T3P = "Liu et al. 2016, Table 3 (CIFAR10)", "Liu et al. 2016, Table 3 (CIFAR10+)"
 
@@ -259,10 +285,15 @@ def _study(classes: tuple[int, ...], heads, lr_factor=1.0, steps_factor=1, s=Non
 # ------------------------------------------------------------------ recipe ablation
 
 # The paper recipe with one difference from the authors' release changed at a time (init,
-# weight-decay policy; paper_repro.spec.INITS and DECAYS), for the two heads where the gap
-# matters most, seed-major: an interrupted ablation has every variant for its first seeds.
-ABLATION_VARIANTS = (("paper", "pytorch", "all"), ("paper", "he", "all"),
-                     ("paper", "pytorch", "weights"))  # fmt: skip
+# weight-decay policy; paper_repro.spec.INITS and DECAYS), and the whole release, for the two
+# heads where the gap matters most, seed-major: an interrupted ablation has every variant for
+# its first seeds. (variant, init, decay); "release" is _release_run.
+ABLATION_VARIANTS = (
+    ("", "pytorch", "all"),
+    ("init-he", "he", "all"),
+    ("decay-weights", "pytorch", "weights"),
+    ("release", "he", "weights"),
+)
 ABLATION_HEADS = (("softmax", {}), ("lsoftmax", {"m": 4}))
 
 
@@ -270,16 +301,36 @@ def _ablation(dataset: str, network: str):
     def build(exp: Experiment, profile: str) -> list[RunSpec]:
         schedule = SCHEDULES[profile]
         heads = [HeadConfig.of(n, schedule.iterations, **h) for n, h in ABLATION_HEADS]
-        return [
-            RunSpec(exp.name, profile, dataset, network, head, schedule, seed, recipe=recipe,
-                    init=init, decay=decay, order=i,
-                    paper={"test_error": exp.paper.get(head.label), "source": exp.source})
-            for seed in SEEDS[profile]
-            for recipe, init, decay in ABLATION_VARIANTS
-            for i, head in enumerate(heads)
-        ]  # fmt: skip
+        runs = []
+        for seed in SEEDS[profile]:
+            for variant, init, decay in ABLATION_VARIANTS:
+                for i, head in enumerate(heads):
+                    spec = RunSpec(exp.name, profile, dataset, network, head, schedule, seed,
+                                   init=init, decay=decay, variant=variant, order=i,
+                                   paper={"test_error": exp.paper.get(head.label),
+                                          "source": exp.source})  # fmt: skip
+                    runs.append(_release_run(spec) if variant == "release" else spec)
+        return runs
 
     return build
+
+
+# CIFAR-10 (the JPEG copy): are the release's flips and its wider network what the paper
+# recipe's softmax lacks? Flips x network, softmax, 2 seeds, the profile's CIFAR schedule
+# (a GPU job: 8 runs of the cpu profile are about 9 h on an AMX CPU).
+def _cifar_ablation(exp: Experiment, profile: str) -> list[RunSpec]:
+    schedule = CIFAR_SCHEDULES[profile]
+    head = HeadConfig.of("softmax", schedule.iterations)
+    cells = (("", "none", "table1-cifar10"), ("flip", "flip", "table1-cifar10"),
+             ("net-release", "none", "release-cifar10"),
+             ("flip-net-release", "flip", "release-cifar10"))  # fmt: skip
+    return [
+        RunSpec(exp.name, profile, "cifar10-jpeg", network, head, schedule, seed,
+                augment=augment, variant=variant, order=0,
+                paper={"test_error": exp.paper.get(head.label), "source": exp.source})
+        for seed in (0, 1)
+        for variant, augment, network in cells
+    ]  # fmt: skip
 
 
 # ------------------------------------------------------------------ the list
@@ -303,9 +354,31 @@ EXPERIMENTS = {
         Experiment("lfw", "LFW face verification",
                    "L-Softmax Table 5 (Liu et al. 2016); CosFace Table 2 (Wang et al. 2018)",
                    _faces, FACE_PAPER),
-        Experiment("mnist-recipe", "MNIST, paper recipe against the release's differences",
+        # the authors' released set-up (paper_repro.recipes), table by table
+        Experiment("mnist-release", "MNIST, the authors' released recipe",
+                   "Liu et al. 2016, Table 2", _table("mnist", "table1-mnist", recipe="release"),
+                   _errors(0.40, 0.32, 0.31, 0.31), note=_RELEASE_NOTE),
+        Experiment("cifar10-release", "CIFAR-10, the authors' released recipe", _T3,
+                   _table("cifar10", "table1-cifar10", "none", *_CIFAR, recipe="release"),
+                   _C10, note=_RELEASE_NOTE + _FLIP_NOTE),
+        Experiment("cifar10+-release", "CIFAR-10+, the authors' released recipe", _T3P,
+                   _table("cifar10", "table1-cifar10", "pad-crop-flip", *_CIFAR,
+                          recipe="release"), _C10P, note=_RELEASE_NOTE),
+        Experiment("cifar10-jpeg-release",
+                   "CIFAR-10 (JPEG q75 copy), the authors' released recipe", _T3,
+                   _table("cifar10-jpeg", "table1-cifar10", "none", *_CIFAR, recipe="release"),
+                   _C10, note=_RELEASE_NOTE + _FLIP_NOTE),
+        Experiment("cifar10-jpeg+-release",
+                   "CIFAR-10+ (JPEG q75 copy), the authors' released recipe", _T3P,
+                   _table("cifar10-jpeg", "table1-cifar10", "pad-crop-flip", *_CIFAR,
+                          recipe="release"), _C10P, note=_RELEASE_NOTE),
+        # what each difference between the paper's text and the release costs
+        Experiment("mnist-recipe", "MNIST, the paper recipe against the release's differences",
                    "Liu et al. 2016, Table 2", _ablation("mnist", "table1-mnist"),
                    _errors(0.40, 0.32, 0.31, 0.31)),
+        Experiment("cifar10-jpeg-recipe",
+                   "CIFAR-10 (JPEG q75 copy), softmax: the release's flips and network", _T3,
+                   _cifar_ablation, _C10),
         # the convergence checks: seed 0 on the schedule twice as long (see _doubled)
         Experiment("mnist-x2", "MNIST, schedule x2", "Liu et al. 2016, Table 2",
                    _table("mnist", "table1-mnist", doubled=True), _errors(0.40, 0.32, 0.31, 0.31),

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from paper_repro import fit, provenance
 from paper_repro.data import Catalog, Split, head
-from paper_repro.evaluators import EVALUATORS, DeviceData, forward_features
+from paper_repro.evaluators import EVALUATORS, DeviceData, InputNorm, forward_features
 from paper_repro.fileio import atomic_write_bytes
 from paper_repro.losses import compiled as compiled_loss
 from paper_repro.losses import make_head
@@ -41,6 +41,7 @@ from paper_repro.losses.compiled import COMPILE_ERRORS
 from paper_repro.models import make_network
 from paper_repro.models.compiled import compile_network
 from paper_repro.models.init import he_init
+from paper_repro.recipes import input_mean
 from paper_repro.results import RESULTS_DIR, SCHEMA, ResultError, read_result, write_result
 from paper_repro.spec import AUGMENTATIONS, RunSpec, jsonable, same_identity
 
@@ -525,12 +526,12 @@ def train_run(
     torch.manual_seed(spec.seed)  # weight initialisation
     net = make_network(spec.network)
     train_split, evaluation = training_split(spec, catalog, net.input_shape)
-    mean = train_split.channel_mean()
+    norm = InputNorm(*input_mean(spec.recipe, spec.dataset, spec.augment, train_split))
     head = make_head(spec.head.name, net.feature_dim, len(train_split.classes), **spec.head.kwargs)
     if spec.init == "he":
         he_init(net, head)
-    evaluator = EVALUATORS[spec.evaluator](spec, evaluation, mean, device)
-    run = TrainingRun(spec, net, head, DeviceData(train_split, mean, device), device, runs_dir,
+    evaluator = EVALUATORS[spec.evaluator](spec, evaluation, norm, device)
+    run = TrainingRun(spec, net, head, DeviceData(train_split, norm, device), device, runs_dir,
                       extra_curves=evaluator.curves, rank_world=(rank, world),
                       compile_net=compile_net)  # fmt: skip
     test_point = evaluator.curve_point(run) if evaluator.curves else None

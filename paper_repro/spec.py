@@ -34,8 +34,6 @@ DECAYS = {
 }
 # what a saved identity from before these settings existed meant: today's paper recipe
 IDENTITY_DEFAULTS = {"recipe": "paper", "init": "pytorch", "decay": "all"}
-# the (init, decay) each recipe uses: a run that differs names the difference in its id
-RECIPE_SWITCHES = {"paper": ("pytorch", "all"), "release": ("he", "weights")}
 
 
 @dataclass(frozen=True)
@@ -115,6 +113,9 @@ class RunSpec:
     recipe: str = "paper"  # the set-up network, schedule and data follow (RECIPES)
     init: str = "pytorch"  # weight initialisation (INITS)
     decay: str = "all"  # which parameters weight decay reaches (DECAYS)
+    # a name for what sets this run apart from its experiment's plain run of the same head
+    # ("init-he", "release", ...): part of the run id, so variants of one head sit side by side
+    variant: str = ""
     # presentation, not identity
     label: str = field(default="", compare=False)  # the dataset as tables name it
     note: str = field(default="", compare=False)
@@ -133,15 +134,6 @@ class RunSpec:
         ):
             if value not in valid:
                 raise ValueError(f"unknown {what} {value!r}; valid: {', '.join(valid)}")
-
-    @property
-    def variant(self) -> str:
-        """What sets this run apart from the paper recipe's run of the same head, as a name
-        part ('' for the paper recipe itself): one experiment can hold several variants."""
-        parts = [] if self.recipe == "paper" else [self.recipe]
-        parts += [f"init-{self.init}"] if self.init != RECIPE_SWITCHES[self.recipe][0] else []
-        parts += [f"decay-{self.decay}"] if self.decay != RECIPE_SWITCHES[self.recipe][1] else []
-        return "-".join(parts)
 
     @property
     def run_id(self) -> str:

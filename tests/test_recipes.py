@@ -108,9 +108,9 @@ def test_the_weights_policy_decays_exactly_the_weight_tensors():
 
 
 def test_recipe_settings_are_recorded_in_the_result(tiny_data, tmp_path):
-    spec = smoke(init="he", decay="weights")
+    spec = smoke(init="he", decay="weights", variant="both")
     result = run(spec, tmp_path, tiny_data)
     assert result["recipe"] == {"name": "paper", "init": "he", "decay": "weights",
-                                "variant": "init-he-decay-weights"}  # fmt: skip
+                                "variant": "both"}  # fmt: skip
     assert result["run"]["init"] == "he" and result["run"]["decay"] == "weights"
-    assert spec.run_id == "lsoftmax-m2-init-he-decay-weights-seed0"
+    assert spec.run_id == "lsoftmax-m2-both-seed0"

@@ -60,6 +60,12 @@ class Split:
         total = np.add.reduce(self.images.cpu().numpy(), axis=(0, 2, 3), dtype=np.uint64)
         return torch.from_numpy(total / max(n * h * w, 1)).to(torch.float32)
 
+    def pixel_mean(self) -> torch.Tensor:
+        """Mean image, float32 ``(C, H, W)`` in 0..255 units (Caffe's mean_file), summed
+        exactly like `channel_mean`."""
+        total = np.add.reduce(self.images.cpu().numpy(), axis=0, dtype=np.uint64)
+        return torch.from_numpy(total / max(len(self), 1)).to(torch.float32)
+
     def label_counts(self) -> list[int]:
         """Number of examples of each class, index = label."""
         return torch.bincount(self.labels, minlength=len(self.classes)).tolist()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from paper_repro.models.face import FACE_NETWORKS, FaceNet, FaceNetSpec, make_face_network
-from paper_repro.models.vgg import TABLE1, VGGFeatures, VGGSpec
+from paper_repro.models.vgg import RELEASE, TABLE1, VGGFeatures, VGGSpec
 from paper_repro.models.visual import VisualNet
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
 
 NETWORKS = {
     **{f"table1-{name}": (lambda spec=spec: VGGFeatures(spec)) for name, spec in TABLE1.items()},
+    **{f"release-{name}": (lambda spec=spec: VGGFeatures(spec)) for name, spec in RELEASE.items()},
     **{name: (lambda spec=spec: FaceNet(spec)) for name, spec in FACE_NETWORKS.items()},
     "visual-2d": VisualNet,
 }

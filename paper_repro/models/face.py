@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from paper_repro.models.layers import PReLU
-from paper_repro.models.vgg import conv_bn_prelu
+from paper_repro.models.vgg import conv_bn_act
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class FaceNet(nn.Module):
         layers = [stem, nn.BatchNorm2d(width), PReLU(width)]
         for stage_width, depth in spec.stages:
             for _ in range(depth):
-                layers += conv_bn_prelu(width, spec.scaled(stage_width))
+                layers += conv_bn_act(width, spec.scaled(stage_width), "prelu")
                 width = spec.scaled(stage_width)
             layers.append(nn.MaxPool2d(2, 2, ceil_mode=True))
         self.conv = nn.Sequential(*layers)

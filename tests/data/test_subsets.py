@@ -57,10 +57,10 @@ def test_within_a_class_the_loaders_order_is_kept_and_interleaved_splits_stay_as
 
 
 def test_the_evaluators_subset_is_stratified_and_the_whole_split_keeps_its_order():
-    from paper_repro.evaluators import DeviceData
+    from paper_repro.evaluators import DeviceData, InputNorm
 
     split = _split(np.repeat(np.arange(4), 25))
-    data = DeviceData(split, torch.zeros(1), torch.device("cpu"))
+    data = DeviceData(split, InputNorm(torch.zeros(1)), torch.device("cpu"))
     assert torch.bincount(data.labels[data.subset(8)], minlength=4).tolist() == [2, 2, 2, 2]
     assert data.subset().tolist() == list(range(100))  # verification pairs index the features
     seen = torch.cat([index for index, _ in data.batches(data.subset(8), batch_size=3)])
