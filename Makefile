@@ -41,16 +41,16 @@ derivations: $(VENV)/.installed  ## render reports/derivations.md from the SymPy
 REPRO_ARGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(DEVICE),--device $(DEVICE)) \
              $(if $(PRECISION),--precision $(PRECISION)) $(if $(JOBS),--jobs $(JOBS)) \
              $(if $(SEEDS),--seeds $(SEEDS)) $(if $(BUDGET),--budget $(BUDGET)) \
-             $(if $(REFERENCE),--reference)
+             $(if $(RECIPE),--recipe $(RECIPE)) $(if $(REFERENCE),--reference)
 # the settings a result records in its command
-SETTINGS = $(if $(PROFILE), PROFILE=$(PROFILE))$(if $(PRECISION), PRECISION=$(PRECISION))$(if $(JOBS), JOBS=$(JOBS))$(if $(SEEDS), SEEDS=$(SEEDS))$(if $(BUDGET), BUDGET=$(BUDGET))$(if $(REFERENCE), REFERENCE=1)
+SETTINGS = $(if $(PROFILE), PROFILE=$(PROFILE))$(if $(PRECISION), PRECISION=$(PRECISION))$(if $(JOBS), JOBS=$(JOBS))$(if $(SEEDS), SEEDS=$(SEEDS))$(if $(BUDGET), BUDGET=$(BUDGET))$(if $(RECIPE), RECIPE=$(RECIPE))$(if $(REFERENCE), REFERENCE=1)
 # NPROC > 1: DistributedDataParallel under torchrun, one process per GPU (or CPU share, gloo)
 REPRO := $(if $(filter 1,$(NPROC)),$(PY) -m paper_repro,$(VENV)/bin/torchrun --standalone --nproc_per_node=$(NPROC) -m paper_repro)
 
-reproduce: $(VENV)/.installed  ## your own runs into runs/reproduce/, beside the reference and the paper (CPU: the plan that fits BUDGET=120 min; GPU: PROFILE=paper; SEEDS=n; JOBS=n; NPROC=n: DDP; REFERENCE=1: refresh reports/)
+reproduce: $(VENV)/.installed  ## your own runs into runs/reproduce/, beside the reference and the paper (CPU: the plan that fits BUDGET=120 min; GPU: PROFILE=paper; SEEDS=n; JOBS=n; NPROC=n: DDP; RECIPE=release: the authors' released set-up; REFERENCE=1: refresh reports/)
 	$(REPRO) reproduce $(REPRO_ARGS) --command "make reproduce$(SETTINGS)"
 
-reproduce-%: $(VENV)/.installed  ## one table: reproduce-mnist, -cifar10, -cifar10+, -cifar100, -cifar10-jpeg(+), -lfw (PROFILE=, SEEDS=)
+reproduce-%: $(VENV)/.installed  ## one table: reproduce-mnist, -cifar10, -cifar10+, -cifar100, -cifar10-jpeg(+), -lfw; the recipe studies -mnist-recipe, -cifar10-jpeg-recipe (PROFILE=, SEEDS=, RECIPE=)
 	$(REPRO) reproduce $* $(REPRO_ARGS) --command "make reproduce-$*$(SETTINGS)"
 
 tables: $(VENV)/.installed  ## rewrite reports/tables/*.md from reports/results

@@ -28,7 +28,16 @@ import torch.distributed as dist
 
 from paper_repro import planner
 from paper_repro.data import Catalog, DataError, user
-from paper_repro.experiments import EXPERIMENTS, PROFILES, check_profile, get_experiment, user_run
+from paper_repro.experiments import (
+    DEFAULT_EXPERIMENTS,
+    EXPERIMENTS,
+    PROFILES,
+    RELEASE_TABLES,
+    check_profile,
+    get_experiment,
+    user_run,
+    with_recipe,
+)
 from paper_repro.fileio import atomic_write
 from paper_repro.losses import head_class
 from paper_repro.models import make_network, network_for
@@ -42,6 +51,7 @@ from paper_repro.report.tables import TABLES_DIR, write_table
 from paper_repro.report.verdicts import head_runs
 from paper_repro.results import RESULTS_DIR, USER_DIR, ResultError, load_results, read_result
 from paper_repro.runner import RUNS_DIR, is_done, measure_throughput, result_path, train_run
+from paper_repro.spec import RECIPES
 
 
 def default_device() -> str:
@@ -149,7 +159,7 @@ def name_unreadable(todo, results_dir) -> None:
                 print(f"  {exc}: its run is trained again")
 
 
-def budget_plan(catalog, device, precision, results_dir, compiled, budget_min):
+def budget_plan(catalog, device, precision, results_dir, compiled, budget_min, recipe="paper"):
     """With nothing named on a CPU: the candidates of `planner.CPU_CANDIDATES` that fit
     `budget_min` minutes here, each with as many seeds as fit; prints what will run, how long,
     what it can answer at that size, and what is left out (its cost here and on one GPU).
@@ -159,7 +169,8 @@ def budget_plan(catalog, device, precision, results_dir, compiled, budget_min):
           f"a budget of {budget_min:.0f} min (BUDGET= to change; PROFILE= or named "
           f"experiments train those instead); results in {results_dir}/")  # fmt: skip
     seconds, done = {}, set()
-    for c in planner.CPU_CANDIDATES:
+    candidates = planner.for_recipe(planner.CPU_CANDIDATES, recipe)
+    for c in candidates:
         spec = replace(get_experiment(c.experiment).runs(c.profile)[0], precision=precision)
         if c.experiment not in seconds:
             speed, how = speed_here(spec, device, compiled)
@@ -171,7 +182,7 @@ def budget_plan(catalog, device, precision, results_dir, compiled, budget_min):
         runs = planner.with_seeds(get_experiment(c.experiment).runs(c.profile), c.max_seeds)
         done |= {planner.key(r) for r in runs
                  if is_done(replace(r, precision=precision), results_dir)}  # fmt: skip
-    chosen, left = planner.choose(planner.CPU_CANDIDATES, seconds, budget_min * 60, done)
+    chosen, left = planner.choose(candidates, seconds, budget_min * 60, done)
     print("will train:" if chosen else "will train nothing: no candidate fits the budget here")
     out = []
     for choice in chosen:
@@ -235,10 +246,15 @@ def cmd_reproduce(args) -> int:
     precision = args.precision or default_precision(device)
     budgeted = not args.experiments and not args.profile and not device.startswith("cuda")
     profile = check_profile(args.profile or default_profile(device))
-    # every table and study; the doubling checks (mnist-x2, ...) only when named
-    names = args.experiments or [n for n, e in EXPERIMENTS.items() if not e.checks]
+    # every table and study; the doubling checks (mnist-x2, ...) and the recipe studies only
+    # when named; --recipe release: the release's version of each table that has one
+    if args.recipe == "release" and not args.experiments:
+        names = list(RELEASE_TABLES.values())
+    else:
+        names = args.experiments or list(DEFAULT_EXPERIMENTS)
     for name in names:
         get_experiment(name)  # unknown names fail before any work
+    names = [with_recipe(n, args.recipe) for n in names]
     if args.seeds is not None and args.seeds < 1:
         raise ValueError(f"--seeds must be 1 or more, got {args.seeds}")
     command = args.command or "python -m paper_repro " + shlex.join(sys.argv[1:])
@@ -252,7 +268,7 @@ def cmd_reproduce(args) -> int:
     dirs = output_dirs(args)
     compiled = use_compile(args.compile, device)
     planned = (budget_plan(catalog, device, precision, dirs["results_dir"], compiled,
-                           args.budget) if budgeted else
+                           args.budget, args.recipe) if budgeted else
                plan(names, profile, catalog, device, precision, dirs["results_dir"], compiled,
                     args.seeds))  # fmt: skip
     for i, (exp, runs, todo, reason) in enumerate(planned):
@@ -462,7 +478,7 @@ def main(argv=None) -> int:
     )
     sub = parser.add_subparsers(dest="command_name", required=True)
     rep = sub.add_parser("reproduce", help="train the runs not done yet and write the tables")
-    tables = ", ".join(n for n, e in EXPERIMENTS.items() if not e.checks)
+    tables = ", ".join(DEFAULT_EXPERIMENTS)
     rep.add_argument(
         "experiments", nargs="*", help=f"default: {tables} (the doubling checks when named)"
     )
@@ -478,6 +494,13 @@ def main(argv=None) -> int:
     )
     rep.add_argument("--part", type=int, help=argparse.SUPPRESS)  # set by --jobs
     rep.add_argument("--seeds", type=int, help="seeds 0..N-1 instead of the profile's")
+    rep.add_argument(
+        "--recipe",
+        choices=RECIPES,
+        default="paper",
+        help="paper: the papers' text (default); release: the authors' released Caffe set-up "
+        "for MNIST and CIFAR-10(+) (paper_repro/recipes.py), as the tables *-release",
+    )
     rep.add_argument(
         "--budget",
         type=float,

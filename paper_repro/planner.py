@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from paper_repro.experiments import get_experiment
+from paper_repro.experiments import RELEASE_TABLES, get_experiment
 from paper_repro.report.statistics import detectable_factor
 from paper_repro.spec import RunSpec
 
@@ -40,6 +40,15 @@ CPU_CANDIDATES = (
     Candidate("lfw", "cpu", "does LMCL beat softmax on LFW (CosFace Table 2: by 1.45 "
               "points)?", 1, 4, ("softmax", "lmcl m=0.35")),
 )  # fmt: skip
+
+
+def for_recipe(candidates, recipe: str) -> tuple[Candidate, ...]:
+    """The candidates with `recipe`: release trains each table's release version and leaves
+    out those without one (the faces: the L-Softmax release has no face set-up)."""
+    if recipe == "paper":
+        return tuple(candidates)
+    return tuple(replace(c, experiment=RELEASE_TABLES[c.experiment])
+                 for c in candidates if c.experiment in RELEASE_TABLES)  # fmt: skip
 
 
 def with_seeds(runs: list[RunSpec], seeds: int, heads: tuple[str, ...] = ()) -> list[RunSpec]:

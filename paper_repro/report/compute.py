@@ -146,7 +146,7 @@ def estimate_lines(runs: dict[tuple[str, str], list[dict]], benchmark: dict | No
     ]
     for profile in ESTIMATED:
         for name, exp in EXPERIMENTS.items():
-            if exp.checks and profile == "paper":
+            if (exp.checks and profile == "paper") or exp.recipe_study:
                 continue  # the doubling check is for the profiles short of the paper's
             specs = exp.runs(profile)
             done = len(runs.get((profile, name), []))

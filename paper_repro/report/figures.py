@@ -1115,8 +1115,10 @@ def make_figures(
     drawn = {1: 0, 4: 0, 5: 0, 6: 0, 7: 0, 8: 0}
     for profile in profiles:
         for experiment in _experiments(results_dir, profile):
-            if experiment in EXPERIMENTS and EXPERIMENTS[experiment].checks:
-                continue  # a doubling check is a row of the report's convergence table
+            exp = EXPERIMENTS.get(experiment)
+            if exp is not None and (exp.checks or exp.recipe_study):
+                continue  # a doubling check is a row of the report's convergence table, a
+                # recipe study a table of the deviations section
             results, sources = load_experiment(profile, experiment, results_dir)
             features = _select(results, sources, lambda r: r["evaluator"] == "features-2d")
             number = FEATURE_STUDIES.get(experiment)

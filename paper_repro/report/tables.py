@@ -22,6 +22,7 @@ from paper_repro.experiments import (
 )
 from paper_repro.fileio import atomic_write
 from paper_repro.provenance import REPO_ROOT
+from paper_repro.report.statistics import Comparison
 from paper_repro.results import RESULTS_DIR, load_results
 
 TABLES_DIR = REPO_ROOT / "reports" / "tables"
@@ -87,15 +88,27 @@ def verification_of(result: dict) -> dict | None:
     }
 
 
-def summarise(results: list[dict]) -> list[dict]:
-    """One row per head and margin: softmax first, then by margin (the papers' order)."""
+def variant_of(result: dict) -> str:
+    return result["recipe"]["variant"]
+
+
+def summarise(results: list[dict], variants: tuple[str, ...] = ("",)) -> list[dict]:
+    """One row per head and margin: softmax first, then by margin (the papers' order); within
+    a head, one row per variant in the order of `variants` (others after, by name)."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     diverged = {id(r) for r, s in zip(results, fit.statuses(results), strict=True)
                 if s == "diverged"}  # fmt: skip
-    for r in sorted(results, key=lambda r: (r["head"] != "softmax", r["head"], r["margin"] or 0)):
-        groups[(r["head"], r["margin"])].append(r)
+    rank = {v: i for i, v in enumerate(variants)}
+
+    def order(r: dict) -> tuple:
+        variant = variant_of(r)
+        return (r["head"] != "softmax", r["head"], r["margin"] or 0,
+                rank.get(variant, len(rank)), variant)  # fmt: skip
+
+    for r in sorted(results, key=order):
+        groups[(r["head"], r["margin"], variant_of(r))].append(r)
     rows = []
-    for (head, margin), runs in groups.items():
+    for (head, margin, variant), runs in groups.items():
         left_out = sum(id(r) in diverged for r in runs)
         errors = [r["metrics"]["test_error"] for r in runs if id(r) not in diverged] or [math.nan]
         mean, std = mean_std(errors)
@@ -104,6 +117,8 @@ def summarise(results: list[dict]) -> list[dict]:
             {
                 "head": head,
                 "margin": margin,
+                "variant": variant,
+                "errors": tuple(errors),
                 "mean": mean,
                 "std": std,
                 "n": len(runs) - left_out,
@@ -133,11 +148,22 @@ def render_table(
     if not results:
         lines += [f"**No results.** {missing or 'No run of this table has finished yet.'}", ""]
         return "\n".join(lines)
-    lines += [
+    if any(variant_of(r) for r in results):
+        variants = tuple(dict.fromkeys(r.variant for r in experiment.runs(profile)))
+        lines += variant_table(summarise(results, variants))
+    else:
+        lines += _head_table(summarise(results))
+    unfit = fit.unfit_sentence(results)
+    lines += ["", *([unfit, ""] if unfit else []), *provenance_lines(results)]
+    return "\n".join(lines) + "\n"
+
+
+def _head_table(rows: list[dict]) -> list[str]:
+    lines = [
         "| head | margin | our error (mean ± std, n seeds) | paper error | difference |",
         "|---|---|---|---|---|",
     ]
-    for row in summarise(results):
+    for row in rows:
         ours = f"{spread_text(row['mean'], row['std'], row['n'])} (n={row['n']})"
         if row["diverged"]:
             ours += f"; {row['diverged']} diverged, left out"
@@ -146,9 +172,40 @@ def render_table(
             f"| {row['head']} | {margin} | {ours} | {_fmt(row['paper'])} | "
             f"{_fmt(row['difference'], signed=True)} |"
         )
-    unfit = fit.unfit_sentence(results)
-    lines += ["", *([unfit, ""] if unfit else []), *provenance_lines(results)]
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def variant_table(rows: list[dict]) -> list[str]:
+    """Each variant of a head against the head's plain run: the difference of the means, its
+    95% interval, and the smallest difference the seeds could have detected (pooled t-test,
+    report.statistics.Comparison)."""
+    lines = [
+        "| head | variant | test error (mean ± std, n seeds) | vs the plain run | 95% interval "
+        "| smallest detectable | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    plain = {(r["head"], r["margin"]): r for r in rows if not r["variant"]}
+    for row in rows:
+        label = row["head"] + ("" if row["margin"] is None else f" m={row['margin']}")
+        ours = f"{spread_text(row['mean'], row['std'], row['n'])} (n={row['n']})"
+        if row["diverged"]:
+            ours += f"; {row['diverged']} diverged, left out"
+        base = plain.get((row["head"], row["margin"]))
+        cells = ["-"] * 4
+        if row["variant"] and base is not None:
+            test = Comparison(row["errors"], base["errors"])
+            if test.enough:
+                low, high = test.interval
+                verdict = {"supported": "higher error", "contradicted": "lower error"}.get(
+                    test.verdict(), "no difference detected"
+                )
+                cells = [f"{test.difference:+.2f}", f"[{low:+.2f}, {high:+.2f}]",
+                         f"{test.detectable:.2f}", verdict]  # fmt: skip
+            else:
+                cells = [f"{test.difference:+.2f}", "-", "-", "too few seeds (2 a side)"]
+        lines.append(f"| {label} | {row['variant'] or 'plain (paper recipe)'} | {ours} | "
+                     + " | ".join(cells) + " |")  # fmt: skip
+    return lines
 
 
 def provenance_lines(results: list[dict]) -> list[str]:

@@ -104,7 +104,8 @@ def verdicts(runs: dict[tuple[str, str], list[dict]],
     out = []
     for (profile, name), results in runs.items():
         exp = EXPERIMENTS.get(name)
-        if exp is None or exp.checks or results[0]["evaluator"] == "features-2d":
+        if (exp is None or exp.checks or exp.recipe_study
+                or results[0]["evaluator"] == "features-2d"):  # fmt: skip
             continue
         heads, higher = head_runs(results), higher_is_better(results)
         for claim in CLAIMS:
