@@ -22,7 +22,7 @@ from paper_repro.report.compute import (
     hours_needed,
     load_benchmark,
 )
-from paper_repro.report.deviations import deviation_lines
+from paper_repro.report.deviations import deviation_lines, recipe_lines
 from paper_repro.report.figures import FIGURES_DIR
 from paper_repro.report.statistics import Comparison, seeds_needed
 from paper_repro.report.verdicts import Verdict, headline, power_line, verdicts
@@ -347,6 +347,9 @@ def render_report(results_dir: Path = RESULTS_DIR, figures_dir: Path = FIGURES_D
         "## Deviations from the papers",
         "",
         *deviation_lines(),
+        "### The paper's text and the authors' release",
+        "",
+        *recipe_lines(runs),
         "## Compute",
         "",
         *compute_lines(runs, benchmark, gpu_benchmark),
