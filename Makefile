@@ -68,11 +68,12 @@ TRAIN_ARGS = --data "$(DATA)" --head $(HEAD) $(if $(LABELS),--labels "$(LABELS)"
 	$(if $(TEST_DATA),--test-data "$(TEST_DATA)" --test-labels "$(TEST_LABELS)") \
 	$(if $(M),--hyper m=$(M)) $(if $(S),--hyper s=$(S)) $(if $(K),--hyper k=$(K)) \
 	$(if $(NETWORK),--network $(NETWORK)) $(if $(SEED),--seed $(SEED)) \
+	$(if $(TASK),--task $(TASK)) $(if $(PAIRS),--pairs "$(PAIRS)") $(if $(BOX),--box $(BOX)) \
 	--profile $(or $(PROFILE),quick) $(if $(DEVICE),--device $(DEVICE))
 
-train: $(VENV)/.installed  ## one head on your own data: make train DATA=path HEAD=lsoftmax M=4 (results in runs/results/)
+train: $(VENV)/.installed  ## one head on your own data: make train DATA=path HEAD=lsoftmax M=4; faces: TASK=verify (PAIRS=, BOX=); results in runs/results/
 	@test -n "$(DATA)" || { echo "make train needs DATA=<folder of class folders, or IDX images with LABELS=>"; exit 2; }
-	$(PY) -m paper_repro train $(TRAIN_ARGS) --command "make train DATA=$(DATA) HEAD=$(HEAD)$(if $(M), M=$(M))"
+	$(PY) -m paper_repro train $(TRAIN_ARGS) --command "make train DATA=$(DATA) HEAD=$(HEAD)$(if $(M), M=$(M))$(if $(TASK), TASK=$(TASK))"
 
 figures: $(VENV)/.installed  ## render reports/figures/ from saved results and features
 	$(PY) -m paper_repro figures

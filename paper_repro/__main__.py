@@ -18,6 +18,7 @@ import argparse
 import os
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 from dataclasses import replace
@@ -27,7 +28,7 @@ import torch
 import torch.distributed as dist
 
 from paper_repro import planner
-from paper_repro.data import Catalog, DataError, user
+from paper_repro.data import Catalog, DataError, own_faces, user
 from paper_repro.experiments import (
     DEFAULT_EXPERIMENTS,
     EXPERIMENTS,
@@ -35,6 +36,7 @@ from paper_repro.experiments import (
     RELEASE_TABLES,
     check_profile,
     get_experiment,
+    user_faces_run,
     user_run,
     with_recipe,
 )
@@ -45,7 +47,7 @@ from paper_repro.provenance import bf16_native, hardware
 from paper_repro.report import agreement
 from paper_repro.report.compute import GPU_BENCHMARK, load_benchmark, speeds
 from paper_repro.report.document import REPORT_PATH, write_report
-from paper_repro.report.figures import FIGURES_DIR, make_figures
+from paper_repro.report.figures import FIGURES_DIR, fig7_roc, make_figures
 from paper_repro.report.statistics import pooled_std
 from paper_repro.report.tables import TABLES_DIR, write_table
 from paper_repro.report.verdicts import head_runs
@@ -374,6 +376,12 @@ def parse_hyper(head: str, pairs: list[str]) -> dict:
 
 
 def cmd_train(args) -> int:
+    task = args.task or ("verify" if (args.network or "").startswith("face-") else "classify")
+    if args.task is None and task == "verify":
+        print(f"network {args.network} is a face network: training for verification "
+              "(TASK=verify); TASK=classify to classify the folder's classes")  # fmt: skip
+    if task == "verify":
+        return _train_verification(args)
     device = args.device or default_device()
     paths = [args.data, args.labels, args.test_data, args.test_labels]
     if args.labels:
@@ -385,7 +393,15 @@ def cmd_train(args) -> int:
         name = user.dataset_name(args.data)
     catalog = Catalog(args.data_root)
     train = catalog.load(name, "train")
-    network = args.network or network_for(tuple(train.images.shape[1:]))
+    shape = tuple(train.images.shape[1:])
+    network = args.network or network_for(shape)
+    takes = make_network(network).input_shape
+    if tuple(takes) != shape:
+        raise ValueError(
+            f"network {network} takes {'x'.join(map(str, takes))} images, the data has "
+            f"{'x'.join(map(str, shape))}: resize the images or name another network (faces: "
+            "TASK=verify converts any image to the network's input)"
+        )
     spec = user_run(
         name,
         network,
@@ -397,16 +413,56 @@ def cmd_train(args) -> int:
     )
     print(f"{spec.name}: {len(train)} training images of {len(train.classes)} classes, "
           f"network {network}, {spec.schedule.iterations} iterations ({spec.profile})")  # fmt: skip
+    result = _train(spec, args, catalog, device)
+    if result is not None:
+        print(f"test error {result['metrics']['test_error']:.2f}%: "
+              f"{result_path(spec, args.results_dir)}")  # fmt: skip
+    return 0
+
+
+def _train(spec, args, catalog, device) -> dict | None:
+    """Train `spec` unless its result exists (then None, said)."""
     if is_done(spec, args.results_dir):
         print(f"done already: {result_path(spec, args.results_dir)}")
-        return 0
+        return None
     command = args.command or "python -m paper_repro " + shlex.join(sys.argv[1:])
-    result = train_run(spec, catalog=catalog, device=device, runs_dir=args.runs_dir,
-                       results_dir=args.results_dir, command=command,
-                       progress=not args.no_progress,
-                       compile_net=use_compile(args.compile, device))  # fmt: skip
-    print(f"test error {result['metrics']['test_error']:.2f}%: "
-          f"{result_path(spec, args.results_dir)}")  # fmt: skip
+    return train_run(spec, catalog=catalog, device=device, runs_dir=args.runs_dir,
+                     results_dir=args.results_dir, command=command,
+                     progress=not args.no_progress,
+                     compile_net=use_compile(args.compile, device))  # fmt: skip
+
+
+def _train_verification(args) -> int:
+    """TASK=verify: a folder of people (paper_repro.data.own_faces) trains the network on
+    some of them and is tested on pairs of the others: 10-fold accuracy, ROC, TAR."""
+    if args.labels:
+        raise ValueError("TASK=verify takes a folder with one sub-folder per person, not IDX")
+    device = args.device or default_device()
+    name = own_faces.dataset_name(args.data, args.pairs, args.box)
+    network = args.network or "face-quick"
+    spec = user_faces_run(name, network, args.head, parse_hyper(args.head, args.hyper),
+                          args.profile, args.seed,
+                          args.precision or default_precision(device))  # fmt: skip
+    catalog = Catalog(args.data_root)
+    c, h, w = make_network(network).input_shape
+    faces = catalog.load(name, spec.split, shape=(c, h, w), min_images=spec.min_images)
+    print(f"{spec.name}: {faces.description}; {faces.pairs.what}; images converted to "
+          f"{'luma' if c == 1 else 'RGB'} {w}x{h} (the input of network {network}) from "
+          f"{'box ' + args.box if args.box else 'the largest centred box of that shape'}; "
+          f"{spec.schedule.iterations} iterations of batch {spec.schedule.batch_size} "
+          f"({spec.profile})")  # fmt: skip
+    result = _train(spec, args, catalog, device)
+    path = result_path(spec, args.results_dir)
+    result = result or read_result(path)
+    m = result["metrics"]
+    roc = fig7_roc([result], [path], path.with_name(path.stem + "-roc"), result["command"])
+    folds = list(m["fold_accuracy"].values())
+    std = statistics.stdev(folds) if len(folds) > 1 else 0.0
+    tar = (f"TAR {m['tar_at_far']:.1f}% at FAR {m['far']:g}" if m["far"] >= m["far_resolution"]
+           else f"TAR at FAR {m['far']:g} not resolved (too few mismatched pairs: the lowest "
+                f"FAR they resolve is {m['far_resolution']:.2g})")  # fmt: skip
+    print(f"verification accuracy {m['accuracy']:.2f} ± {std:.2f}% over {len(folds)} folds, "
+          f"{tar}: {path}; ROC: {roc[0]}")  # fmt: skip
     return 0
 
 
@@ -517,7 +573,7 @@ def main(argv=None) -> int:
     rep.add_argument("--results-dir", type=Path, help="default: runs/reproduce/results")
     rep.add_argument("--tables-dir", type=Path, help="default: runs/reproduce/tables")
     rep.set_defaults(func=cmd_reproduce)
-    tr = sub.add_parser("train", help="train one head on your own classification data")
+    tr = sub.add_parser("train", help="train one head on your own data (classes or faces)")
     tr.add_argument("--data", required=True,
                     help="a folder with one sub-folder per class (optionally train/ and test/), "
                     "or an IDX images file (with --labels)")  # fmt: skip
@@ -530,6 +586,14 @@ def main(argv=None) -> int:
     tr.add_argument("--profile", default="quick", help=f"schedule: one of {', '.join(PROFILES)}")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--results-dir", type=Path, default=RUNS_DIR / "results")
+    tr.add_argument(
+        "--task",
+        choices=("classify", "verify"),
+        help="classify the folder's classes, or verify: one sub-folder per person, tested on "
+        "pairs of people held out (default: verify for a face- network, else classify)",
+    )
+    tr.add_argument("--pairs", help="verify: an LFW-format pairs file (default: drawn pairs)")
+    tr.add_argument("--box", help="verify: X0,Y0,X1,Y1 to cut from every image (default: centred)")
     _run_options(tr)
     tr.set_defaults(func=cmd_train)
     tab = sub.add_parser("tables", help="rewrite reports/tables from saved results")

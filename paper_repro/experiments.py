@@ -483,3 +483,16 @@ def user_run(dataset: str, network: str, head: str, hyper: dict, profile: str,
     return RunSpec("user", profile, dataset, network,
                    HeadConfig.of(head, schedule.iterations, **hyper), schedule, seed,
                    precision=precision)  # fmt: skip
+
+
+def user_faces_run(dataset: str, network: str, head: str, hyper: dict, profile: str,
+                   seed: int = 0, precision: str = "fp32") -> RunSpec:  # fmt: skip
+    """Verification on a user's own faces (paper_repro.data.own_faces): the LFW table's face
+    schedule of `profile`, with the cpu profile's s = 30 for the normalised heads (unless
+    given) and lambda floor for the annealed ones, flips, people with 2+ images."""
+    schedule = FACE_SCHEDULES[check_profile(profile)]
+    setup = {**FACE_SETUP["cpu"], "s": hyper.get("s", FACE_SETUP["cpu"]["s"])}
+    return RunSpec("user-faces", profile, dataset, network,
+                   _face_head(head, hyper, setup, schedule.iterations), schedule, seed,
+                   evaluator="verification", augment="flip", split="heldout", min_images=2,
+                   precision=precision)  # fmt: skip

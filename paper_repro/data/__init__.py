@@ -16,7 +16,8 @@ checked against its checksum before it is parsed. Problems raise :class:`DataErr
 A registry entry names its files by a *source* (file names, checksums, counts), which the
 entry's loader is given: tests register tiny files of the real formats by replacing an
 entry's source (``dataclasses.replace``) and passing their own mapping to :class:`Catalog`.
-A user's own classification data is named by path (:mod:`paper_repro.data.user`).
+A user's own classification data is named by path (:mod:`paper_repro.data.user`), a user's own
+faces for verification likewise (:mod:`paper_repro.data.own_faces`).
 
 Mean subtraction (as in the papers) uses the per-channel mean pixel of the *training*
 split, in 0..255 units (``Split.channel_mean``); the training code subtracts it, on the
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from . import cifar, faces, lfw, mnist, user
+from . import cifar, faces, lfw, mnist, own_faces, user
 from .files import DataError, cache_dir, data_root
 from .lfw import FaceSplit, PairSet
 from .split import SPLITS, Split, head, stratified_order
@@ -88,6 +89,10 @@ class FaceData:
 
 
 Dataset = ClassificationData | FaceData
+OWN_FACES_NOTE = (
+    "Your own faces: the network trains on some people and is tested on pairs of "
+    "people it never saw (paper_repro.data.own_faces)."
+)
 
 # the registry: a new dataset is one loader module and one entry here
 DATASETS: Mapping[str, Dataset] = MappingProxyType(
@@ -141,6 +146,10 @@ class Catalog:
             return self.datasets[name]
         if isinstance(name, str) and user.is_user_dataset(name):
             return ClassificationData(name, user.label(name), user.load_split, name)
+        if own_faces.is_own_faces(name):
+            return FaceData(name, f"your faces {name[len(own_faces.PREFIX):]}",
+                            own_faces.load_split, name, note=OWN_FACES_NOTE,
+                            crop="each image's box (default: centred), resized")  # fmt: skip
         raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(self.datasets)}")
 
     def load(self, name: str, split: str, **kw):

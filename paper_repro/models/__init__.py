@@ -46,5 +46,5 @@ def network_for(shape: tuple[int, int, int]) -> str:
                       for n, s in TABLE1.items())  # fmt: skip
     raise ValueError(
         f"no Table-1 network takes {shape[0]}x{shape[1]}x{shape[2]} images ({valid}); "
-        "resize the images or name a network"
+        "resize the images or name a network (faces: TASK=verify converts any image)"
     )
