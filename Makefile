@@ -71,9 +71,12 @@ TRAIN_ARGS = --data "$(DATA)" --head $(HEAD) $(if $(LABELS),--labels "$(LABELS)"
 	$(if $(TASK),--task $(TASK)) $(if $(PAIRS),--pairs "$(PAIRS)") $(if $(BOX),--box $(BOX)) \
 	--profile $(or $(PROFILE),quick) $(if $(DEVICE),--device $(DEVICE))
 
+# the settings a result of make train records in its command
+TRAIN_SETTINGS = $(if $(M), M=$(M))$(if $(S), S=$(S))$(if $(K), K=$(K))$(if $(NETWORK), NETWORK=$(NETWORK))$(if $(SEED), SEED=$(SEED))$(if $(PROFILE), PROFILE=$(PROFILE))$(if $(TASK), TASK=$(TASK))$(if $(PAIRS), PAIRS=$(PAIRS))$(if $(BOX), BOX=$(BOX))$(if $(LABELS), LABELS=$(LABELS))
+
 train: $(VENV)/.installed  ## one head on your own data: make train DATA=path HEAD=lsoftmax M=4; faces: TASK=verify (PAIRS=, BOX=); results in runs/results/
 	@test -n "$(DATA)" || { echo "make train needs DATA=<folder of class folders, or IDX images with LABELS=>"; exit 2; }
-	$(PY) -m paper_repro train $(TRAIN_ARGS) --command "make train DATA=$(DATA) HEAD=$(HEAD)$(if $(M), M=$(M))$(if $(TASK), TASK=$(TASK))"
+	$(PY) -m paper_repro train $(TRAIN_ARGS) --command "make train DATA=$(DATA) HEAD=$(HEAD)$(TRAIN_SETTINGS)"
 
 figures: $(VENV)/.installed  ## render reports/figures/ from saved results and features
 	$(PY) -m paper_repro figures
