@@ -147,7 +147,7 @@ class Catalog:
         if isinstance(name, str) and user.is_user_dataset(name):
             return ClassificationData(name, user.label(name), user.load_split, name)
         if own_faces.is_own_faces(name):
-            return FaceData(name, f"your faces {name[len(own_faces.PREFIX):]}",
+            return FaceData(name, own_faces.label(name),
                             own_faces.load_split, name, note=OWN_FACES_NOTE,
                             crop="each image's box (default: centred), resized")  # fmt: skip
         raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(self.datasets)}")

@@ -52,6 +52,12 @@ def dataset_name(folder, pairs=None, box: str | None = None) -> str:
     return "|".join(parts)
 
 
+def label(name: str) -> str:
+    """How results and figures name the dataset: the folder, then its options."""
+    folder, *options = name[len(PREFIX) :].split("|")
+    return f"your faces {folder}" + (f" ({', '.join(options)})" if options else "")
+
+
 def _box(text: str) -> tuple[int, int, int, int]:
     try:
         x0, y0, x1, y1 = (int(v) for v in text.split(","))
