@@ -47,7 +47,7 @@ from paper_repro.report.tables import (
     summarise,
     verification_of,
 )
-from paper_repro.results import RESULTS_DIR, load_results
+from paper_repro.results import RESULTS_DIR, experiment_names, load_results
 from paper_repro.spec import PROFILES
 
 COMMAND = "python -m paper_repro figures"
@@ -1094,12 +1094,6 @@ def _select(results, sources, keep) -> tuple[list[dict], list[Path]]:
     return [r for r, _ in pairs], [p for _, p in pairs]
 
 
-def _experiments(results_dir: Path, profile: str) -> list[str]:
-    folder = Path(results_dir) / profile
-    present = sorted(d.name for d in folder.iterdir() if d.is_dir()) if folder.is_dir() else []
-    return [e for e in EXPERIMENTS if e in present] + [e for e in present if e not in EXPERIMENTS]
-
-
 def make_figures(
     results_dir: Path = RESULTS_DIR,
     out_dir: Path = FIGURES_DIR,
@@ -1114,7 +1108,7 @@ def make_figures(
     written += fig3_binary_geometry(out_dir / "fig3-binary-geometry", command)[0]
     drawn = {1: 0, 4: 0, 5: 0, 6: 0, 7: 0, 8: 0}
     for profile in profiles:
-        for experiment in _experiments(results_dir, profile):
+        for experiment in experiment_names(profile, results_dir, tuple(EXPERIMENTS)):
             exp = EXPERIMENTS.get(experiment)
             if exp is not None and (exp.checks or exp.recipe_study):
                 continue  # a doubling check is a row of the report's convergence table, a
