@@ -15,6 +15,7 @@ own data. `figures` and `report` only read saved results."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shlex
 import shutil
@@ -191,10 +192,13 @@ def budget_plan(catalog, device, precision, results_dir, compiled, budget_min, r
         c, runs = choice.candidate, [replace(r, precision=precision) for r in choice.runs]
         std = _reference_std(c)
         size = planner.detectable(std, choice.networks_a_head)
+        power = (f"detects differences of {size:.2f} points or more between two heads (the "
+                 f"reference's between-run std {std:.2f})" if math.isfinite(size) else
+                 "what it can detect is unknown: no reference runs of this table to take a "
+                 "spread from")  # fmt: skip
         print(f"  {c.experiment} `{c.profile}`: {len(runs)} runs ({choice.networks_a_head} a "
-              f"head), ~{choice.seconds / 60:.0f} min here. {c.question} At this size: detects "
-              f"differences of {size:.2f} points or more between two heads (the reference's "
-              f"between-run std {std:.2f})")  # fmt: skip
+              f"head), ~{choice.seconds / 60:.0f} min here. {c.question} At this size: "
+              f"{power}")  # fmt: skip
         todo = [r for r in runs if not is_done(r, results_dir)]
         name_unreadable(todo, results_dir)
         out.append((get_experiment(c.experiment), runs, todo, ""))
@@ -382,6 +386,8 @@ def cmd_train(args) -> int:
               "(TASK=verify); TASK=classify to classify the folder's classes")  # fmt: skip
     if task == "verify":
         return _train_verification(args)
+    if args.pairs or args.box:
+        raise ValueError("--pairs and --box are for TASK=verify (a folder of people)")
     device = args.device or default_device()
     paths = [args.data, args.labels, args.test_data, args.test_labels]
     if args.labels:

@@ -14,6 +14,7 @@ network or the head:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from itertools import product
 
@@ -219,7 +220,7 @@ def _scaled(name: str, given: dict, s: float | None) -> dict:
 def _face_head(name: str, given: dict, setup: dict, iterations: int) -> HeadConfig:
     hyper = dict(_scaled(name, given, setup["s"]))  # FACE_HEADS' dicts stay untouched
     annealing = getattr(head_class(name), "annealing", None)
-    if annealing is not None and "lam_min" in setup:
+    if annealing is not None and "lam_min" in setup and "lam" not in given:
         schedule, reference = annealing
         lam = replace(schedule, lam_min=max(schedule.lam_min, setup["lam_min"]))
         hyper["lam"] = lam.compressed(reference, iterations)
@@ -492,7 +493,9 @@ def user_faces_run(dataset: str, network: str, head: str, hyper: dict, profile: 
     given) and lambda floor for the annealed ones, flips, people with 2+ images."""
     schedule = FACE_SCHEDULES[check_profile(profile)]
     setup = {**FACE_SETUP["cpu"], "s": hyper.get("s", FACE_SETUP["cpu"]["s"])}
+    # the folder and its options, hashed into the run id: another folder is another run
+    folder = hashlib.sha256(dataset.encode()).hexdigest()[:8]
     return RunSpec("user-faces", profile, dataset, network,
                    _face_head(head, hyper, setup, schedule.iterations), schedule, seed,
                    evaluator="verification", augment="flip", split="heldout", min_images=2,
-                   precision=precision)  # fmt: skip
+                   precision=precision, variant=f"data-{folder}")  # fmt: skip

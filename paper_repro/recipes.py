@@ -97,7 +97,7 @@ RELEASES = {
 
 def release_for(dataset: str, augment: str) -> Release:
     """The release of a table's dataset (the JPEG copy takes CIFAR-10's) and augmentation."""
-    family = "mnist" if dataset == "mnist" else "cifar10" if dataset.startswith("cifar10") else ""
+    family = {"mnist": "mnist", "cifar10": "cifar10", "cifar10-jpeg": "cifar10"}.get(dataset)
     if not family:
         raise ValueError(f"the authors released no set-up for {dataset!r} (only MNIST, "
                          "CIFAR-10 and CIFAR-10+): no release recipe")  # fmt: skip

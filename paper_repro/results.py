@@ -10,6 +10,7 @@ from pathlib import Path
 
 from paper_repro.fileio import atomic_write_bytes
 from paper_repro.provenance import REPO_ROOT
+from paper_repro.spec import IDENTITY_DEFAULTS
 
 SCHEMA = "paper_repro.result/2"  # 2: the run identity, evaluator, hyper and precision
 RESULTS_DIR = REPO_ROOT / "reports" / "results"  # the project's reference results
@@ -59,8 +60,9 @@ def read_result(path: Path) -> dict:
     if missing:
         raise ResultError(f"{path} lacks {', '.join(missing)}")
     # results from before the recipe setting were all made with today's paper recipe
-    result.setdefault("recipe", {"name": "paper", "init": "pytorch", "decay": "all",
-                                 "variant": ""})  # fmt: skip
+    defaults = IDENTITY_DEFAULTS
+    result.setdefault("recipe", {"name": defaults["recipe"], "init": defaults["init"],
+                                 "decay": defaults["decay"], "variant": ""})  # fmt: skip
     return result
 
 

@@ -197,6 +197,22 @@ def test_tables_without_a_release_say_so():
     assert names == ["mnist-release", "cifar10-jpeg-release"]
 
 
+def test_cifar100_has_no_release():
+    from paper_repro.recipes import release_for
+
+    with pytest.raises(ValueError, match="no set-up for 'cifar100'"):
+        release_for("cifar100", "none")
+    assert release_for("cifar10-jpeg", "pad-crop-flip").lam.gamma == 1e-5
+
+
+def test_variants_are_kept_apart_when_runs_are_grouped_by_head():
+    from paper_repro.report.verdicts import head_runs
+
+    results = [{**_result(v, "softmax", 0, 1.0), "head_label": "softmax"}
+               for v in ("", "init-he")]  # fmt: skip
+    assert list(head_runs(results)) == ["softmax", "softmax [init-he]"]
+
+
 def test_recipe_studies_stay_out_of_the_default_plan():
     assert "mnist-recipe" not in DEFAULT_EXPERIMENTS
     assert "mnist-release" not in DEFAULT_EXPERIMENTS

@@ -12,17 +12,21 @@ Who trains and who tests, reproducibly and without overlap:
   are drawn with a fixed generator and dealt into ``FOLDS`` folds in turn;
 - with ``pairs=FILE`` (LFW's pairs.txt format; image numbers count a person's files in name
   order from 1) its pairs and folds test, and everyone it names is held out.
-The network trains on the remaining people with at least ``min_images`` images. Accuracy is
+The network trains on the remaining people with at least ``min_images`` images. A result
+records a sha256 of every image it used: the run's identity is the folder's path, so a
+folder changed since keeps its old result until that is deleted. Accuracy is
 LFW's: per fold, with the threshold chosen on the other folds. Drawn pairs' folds share
 people, so that threshold is a little better informed than LFW's person-disjoint folds."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from .face_folders import list_face_folders
 from .files import DataError
@@ -88,11 +92,17 @@ def centred_box(size: tuple[int, int], shape) -> tuple[int, int, int, int]:
     return 0, top, width, top + cut
 
 
-def read_face(path: Path, shape, box=None) -> np.ndarray:
-    """One image as the network takes it, uint8 (C, H, W); DataError naming the file."""
+def read_face(path: Path, shape, box=None, digest=None) -> np.ndarray:
+    """One image as the network takes it, uint8 (C, H, W), upright by its EXIF orientation
+    (phone photos); DataError naming the file. digest: a hashlib object fed the file."""
     try:
-        with Image.open(path) as image:
-            image.load()  # decode now: a truncated or corrupt file fails here
+        data = path.read_bytes()
+        if digest is not None:
+            digest.update(f"{path.parent.name}/{path.name}\0{len(data)}\0".encode())
+            digest.update(data)
+        with Image.open(io.BytesIO(data)) as raw:
+            raw.load()  # decode now: a truncated or corrupt file fails here
+            image = ImageOps.exif_transpose(raw)
             where = box or centred_box(image.size, shape)
             if where[2] > image.size[0] or where[3] > image.size[1]:
                 raise DataError(f"{path}: box {where} does not fit the {image.size} image")
@@ -121,15 +131,15 @@ def load_split(split, shape, min_images, root=None, download=True, cache=None, s
             f"{folder}: {len(trained)} people left to train on (with {min_images}+ images, "
             f"after holding out {len(tested)}); need at least 2"
         )
-    images, labels = [], []
+    images, labels, digest = [], [], hashlib.sha256()
     for label, name in enumerate(trained):
         for path in people[name]:
-            images.append(read_face(path, shape, box))
+            images.append(read_face(path, shape, box, digest))
             labels.append(label)
     train = Split(torch.from_numpy(np.stack(images)), torch.tensor(labels), tuple(trained))
     used = sorted({key for pair in pairs for key in pair[:2]})  # (person, image number)
     row = {key: i for i, key in enumerate(used)}
-    pair_images = np.stack([read_face(people[n][k - 1], shape, box) for n, k in used])
+    pair_images = np.stack([read_face(people[n][k - 1], shape, box, digest) for n, k in used])
     left_out = len(people) - len(trained) - len(tested)
     where = "drawn pairs" if pairs_file is None else f"the pairs of {pairs_file.name}"
     return FaceSplit(
@@ -144,7 +154,8 @@ def load_split(split, shape, min_images, root=None, download=True, cache=None, s
         ),
         tuple(range(1, max(fold for *_, fold in pairs) + 1)),
         f"{len(trained)} people train, {len(tested)} held out for pairs"
-        + (f"; {left_out} with fewer than {min_images} images left out" if left_out else ""),
+        + (f"; {left_out} with fewer than {min_images} images left out" if left_out else "")
+        + f"; sha256 of the images used {digest.hexdigest()[:16]}",
     )
 
 
@@ -159,13 +170,16 @@ def _drawn_pairs(people: dict, tested: list[str]) -> list[tuple]:
         )
     rng = np.random.default_rng(PAIR_SEED)
     counts = np.array([len(people[n]) for n in tested])
-    # every matched pair once: a person with n images has n(n-1)/2 of them
+    # how many distinct pairs there are: a person with n images has n(n-1)/2 matched ones,
+    # two people with n and k images n k mismatched ones
     matched_total = int(sum(n * (n - 1) // 2 for n in counts))
-    want = min(PAIRS_PER_FOLD * FOLDS, matched_total)
+    mismatched_total = int((counts.sum() ** 2 - (counts**2).sum()) // 2)
+    want = min(PAIRS_PER_FOLD * FOLDS, matched_total, mismatched_total)
     if want < FOLDS:
         raise DataError(
-            f"the held-out people have {matched_total} matched pairs; need at least {FOLDS}, "
-            "one per fold: add images of people with two or more"
+            f"the held-out people give {matched_total} matched and {mismatched_total} "
+            f"mismatched pairs; need at least {FOLDS} of each, one per fold: add people with "
+            "two or more images"
         )
     matched, mismatched = set(), set()
     weights = counts * (counts - 1) / (counts * (counts - 1)).sum()
@@ -173,7 +187,7 @@ def _drawn_pairs(people: dict, tested: list[str]) -> list[tuple]:
         p = int(rng.choice(len(tested), p=weights))
         a, b = sorted(rng.choice(counts[p], size=2, replace=False) + 1)
         matched.add(((tested[p], int(a)), (tested[p], int(b))))
-    while len(mismatched) < want:  # distinct people: far more of these than matched ones
+    while len(mismatched) < want:  # want <= mismatched_total: this ends
         p, q = sorted(rng.choice(len(tested), size=2, replace=False))
         a, b = (int(rng.integers(counts[i])) + 1 for i in (p, q))
         mismatched.add(((tested[p], a), (tested[q], b)))
@@ -187,6 +201,9 @@ def _file_pairs(people: dict, path: Path) -> tuple[list[tuple], list[str]]:
         parsed = parse_pairs(path.read_bytes(), str(path))
     except OSError as e:
         raise DataError(f"cannot read the pairs file {path}: {e}") from e
+    if parsed.folds < 2:
+        raise DataError(f"{path}: {parsed.folds} fold; accuracy needs two or more (each fold's "
+                        "threshold is chosen on the others), as in LFW's pairs.txt")  # fmt: skip
     out = []
     for p in parsed.pairs:
         for name, number in ((p.name_a, p.number_a), (p.name_b, p.number_b)):

@@ -49,6 +49,8 @@ RELEASE = {
 
 
 def activation(kind: str, channels: int) -> nn.Module:
+    if kind not in ("prelu", "relu"):
+        raise ValueError(f"unknown activation {kind!r}; valid: prelu, relu")
     return PReLU(channels) if kind == "prelu" else nn.ReLU(inplace=True)
 
 

@@ -47,15 +47,24 @@ class HeadRuns:
         ]  # fmt: skip
 
 
+def run_label(result: dict) -> str:
+    """The head's label, and the run's variant where it has one (the recipe studies)."""
+    variant = result.get("recipe", {}).get("variant", "")
+    return result["head_label"] + (f" [{variant}]" if variant else "")
+
+
 def head_runs(results: list[dict]) -> dict[str, HeadRuns]:
-    """Head label -> its runs, in the experiment's order (softmax first)."""
+    """Head label (with the variant, if any) -> its runs, in the experiment's order (softmax
+    first, a head's plain runs before its variants)."""
     statuses = fit.statuses(results)
-    order = sorted({(r.get("order", 0), r["head_label"]) for r in results})
+    labels = [run_label(r) for r in results]
+    order = sorted({(r.get("order", 0), label != r["head_label"], label)
+                    for r, label in zip(results, labels, strict=True)})  # fmt: skip
     return {
-        label: HeadRuns(label, tuple(r for r in results if r["head_label"] == label),
-                        tuple(s for r, s in zip(results, statuses, strict=True)
-                              if r["head_label"] == label))
-        for _, label in order
+        label: HeadRuns(label, tuple(r for r, lb in zip(results, labels, strict=True)
+                                     if lb == label),
+                        tuple(s for lb, s in zip(labels, statuses, strict=True) if lb == label))
+        for *_, label in order
     }  # fmt: skip
 
 

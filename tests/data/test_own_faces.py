@@ -89,16 +89,19 @@ def test_any_image_size_and_colour_becomes_the_networks_input(tmp_path):
 def test_a_pairs_file_chooses_the_tested_people(tmp_path):
     root = people(tmp_path / "faces", [3, 3, 2, 4, 2])
     pairs = tmp_path / "pairs.txt"
-    pairs.write_text("1\t2\nperson00\t1\t3\nperson00\t2\t1\nperson00\t1\tperson01\t2\n"
-                     "person01\t3\tperson00\t1\n")  # fmt: skip
+    pairs.write_text("2\t1\nperson00\t1\t3\nperson00\t1\tperson01\t2\n"
+                     "person00\t2\t1\nperson01\t3\tperson00\t1\n")  # fmt: skip
     faces = load(root, pairs=pairs)
     assert faces.train.classes == ("person02", "person03", "person04")
-    assert faces.pairs.issame.tolist() == [True, True, False, False]
+    assert faces.pairs.issame.tolist() == [True, False, True, False]
+    assert faces.pairs.folds.tolist() == [1, 1, 2, 2]
     bad = tmp_path / "bad.txt"
-    bad.write_text("1\t1\nperson00\t1\t4\nperson00\t1\tperson01\t2\n")
+    bad.write_text("2\t1\nperson00\t1\t4\nperson00\t1\tperson01\t2\n"
+                   "person00\t2\t1\nperson01\t3\tperson00\t1\n")  # fmt: skip
     with pytest.raises(DataError, match=r"bad.txt, line 2: person00 has 3 images, not an image 4"):
         load(root, pairs=bad)
-    bad.write_text("1\t1\nnobody\t1\t2\nperson00\t1\tperson01\t2\n")
+    bad.write_text("2\t1\nnobody\t1\t2\nperson00\t1\tperson01\t2\n"
+                   "person00\t2\t1\nperson01\t3\tperson00\t1\n")  # fmt: skip
     with pytest.raises(DataError, match="line 2: no folder 'nobody'"):
         load(root, pairs=bad)
 
@@ -107,14 +110,18 @@ def test_a_pairs_file_chooses_the_tested_people(tmp_path):
     "counts,message",
     [
         ([5, 5, 5, 5, 1, 1], "too few people to hold out: 1 of 6"),
-        ([2] * 8, "need at least 10, one per fold"),
+        ([2] * 8, "need at least 10 of each, one per fold"),
+        # one held-out person with most of the images: 24 mismatched pairs only, and drawing
+        # must stop there rather than wait for 67
+        ([2, 2, 2, 12, 2, 2, 2, 2], None),
         ([1] * 10 + [9] * 8, None),  # enough
     ],
 )
 def test_too_few_people_or_images_say_what_is_missing(tmp_path, counts, message):
     root = people(tmp_path / "faces", counts)
     if message is None:
-        assert len(load(root).train.classes) == 6
+        faces = load(root)
+        assert faces.pairs.issame.sum() == (~faces.pairs.issame).sum() >= 10
         return
     with pytest.raises(DataError, match=message):
         load(root)
@@ -138,8 +145,9 @@ def test_train_verify_writes_a_result_and_a_roc_and_resumes(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "face network: training for verification" in out
     assert "images converted to luma 48x56" in out and "verification accuracy" in out
-    path = tmp_path / "results" / "smoke" / "user-faces" / "lmcl-m0.35-heldout-seed0.json"
+    [path] = (tmp_path / "results" / "smoke" / "user-faces").glob("lmcl-m0.35-data-*.json")
     result = read_result(path)
+    assert "sha256 of the images used" in result["faces"]["split"]
     assert result["evaluator"] == "verification" and result["hyper"]["s"] == 30.0
     assert set(result["metrics"]["fold_accuracy"]) == {str(k) for k in range(1, 11)}
     assert result["faces"]["train_identities"] == 9
@@ -157,3 +165,32 @@ def test_a_network_that_does_not_take_the_images_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
     assert "network table1-mnist takes 1x28x28 images, the data has 1x30x30" in err[0]
+
+
+def test_a_one_fold_pairs_file_is_refused_before_training(tmp_path):
+    root = people(tmp_path / "faces", [3, 3, 2, 4, 2])
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("1\nperson00\t1\t3\nperson00\t1\tperson01\t2\n")  # View 1's header
+    with pytest.raises(DataError, match="1 fold; accuracy needs two or more"):
+        load(root, pairs=pairs)
+
+
+def test_a_phone_photo_is_turned_upright_by_its_exif_orientation(tmp_path):
+    pixels = np.zeros((60, 120), np.uint8)  # stored landscape, the left half white
+    pixels[:, :60] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    Image.fromarray(pixels).save(tmp_path / "photo.jpg", exif=exif, quality=95)
+    face = of.read_face(tmp_path / "photo.jpg", (1, 120, 60))
+    # upright it is portrait, 60 wide and 120 high, white on top: the stored left half
+    assert face[0, :50].mean() > 200 and face[0, 70:].mean() < 50
+
+
+def test_each_folder_and_its_options_is_its_own_run():
+    from paper_repro.experiments import user_faces_run
+
+    a = user_faces_run("faces:/x", "face-quick", "lmcl", {}, "smoke")
+    b = user_faces_run("faces:/x|box=1,2,3,4", "face-quick", "lmcl", {}, "smoke")
+    assert a.run_id != b.run_id and a.run_id.startswith("lmcl-m0.35-data-")
+    given = user_faces_run("faces:/x", "face-quick", "lsoftmax", {"m": 2, "lam": 3.0}, "smoke")
+    assert given.head.kwargs["lam"] == 3.0  # a given lambda is kept, not floored
