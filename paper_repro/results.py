@@ -10,11 +10,13 @@ from pathlib import Path
 
 from paper_repro.fileio import atomic_write_bytes
 from paper_repro.provenance import REPO_ROOT
-from paper_repro.spec import IDENTITY_DEFAULTS
 
 SCHEMA = "paper_repro.result/2"  # 2: the run identity, evaluator, hyper and precision
 RESULTS_DIR = REPO_ROOT / "reports" / "results"  # the project's reference results
 USER_DIR = REPO_ROOT / "runs" / "reproduce"  # a user's own `make reproduce` (ignored by git)
+# what a saved identity from before the recipe settings (paper_repro.spec.RECIPES) existed
+# meant: today's paper recipe
+IDENTITY_DEFAULTS = {"recipe": "paper", "init": "pytorch", "decay": "all"}
 REQUIRED = (
     "schema",
     "run",

@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from paper_repro.losses import head_class
+from paper_repro.results import IDENTITY_DEFAULTS
 
 PROFILES = ("paper", "cpu", "quick", "smoke")
 EVALUATORS = ("classification", "verification", "features-2d")
@@ -32,8 +33,6 @@ DECAYS = {
     "all": "weight decay on every parameter (batch norm, PReLU slopes and biases too)",
     "weights": "weight decay on convolution, fully connected and classifier weights only",
 }
-# what a saved identity from before these settings existed meant: today's paper recipe
-IDENTITY_DEFAULTS = {"recipe": "paper", "init": "pytorch", "decay": "all"}
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ FLOORS = {
     "paper_repro.data": 1,
     "paper_repro.results": 1,
     "paper_repro.spec": 2,
+    "paper_repro.recipes": 2,
     "paper_repro.fit": 2,
     "paper_repro.evaluators": 2,
     "paper_repro.bench": 2,

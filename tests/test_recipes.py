@@ -19,9 +19,9 @@ from paper_repro.planner import CPU_CANDIDATES, for_recipe
 from paper_repro.recipes import input_mean
 from paper_repro.report.deviations import recipe_lines
 from paper_repro.report.tables import summarise, variant_table
-from paper_repro.results import read_result
+from paper_repro.results import IDENTITY_DEFAULTS, read_result
 from paper_repro.runner import decay_groups, is_done, result_path
-from paper_repro.spec import IDENTITY_DEFAULTS, same_identity
+from paper_repro.spec import same_identity
 
 from .test_runner import run, smoke
 
