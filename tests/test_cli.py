@@ -114,6 +114,17 @@ def test_dry_run_prints_the_plan_and_trains_nothing(tmp_path, capsys):
     assert not (tmp_path / "results").exists()
 
 
+@needs_mnist
+def test_recipe_release_plans_the_release_tables_and_refuses_tables_without_one(tmp_path, capsys):
+    args = ("reproduce", "mnist", "--recipe", "release", "--profile", "smoke", "--dry-run",
+            "--compile", "off", "--data-root", str(SHARED_DATA))  # fmt: skip
+    assert cli(tmp_path, *args) == 0
+    assert "mnist-release  MNIST, the authors' released recipe 0/4 runs" in capsys.readouterr().out
+    assert cli(tmp_path, "reproduce", "lfw", "--recipe", "release", "--dry-run") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'lfw' has no release recipe" in err[0]
+
+
 def test_unknown_experiment_exits_2_with_the_valid_names(tmp_path, capsys):
     assert cli(tmp_path, "reproduce", "imagenet") == 2
     assert "unknown experiment 'imagenet'; valid experiments: mnist" in capsys.readouterr().err
