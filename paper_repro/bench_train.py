@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from paper_repro.evaluators import forward_features
+from paper_repro.device_data import forward_features
 from paper_repro.fileio import atomic_write
 from paper_repro.losses import make_head
 from paper_repro.models import make_network

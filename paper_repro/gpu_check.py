@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 
 from paper_repro.data import Catalog
-from paper_repro.evaluators import forward_features
+from paper_repro.device_data import forward_features
 from paper_repro.experiments import get_experiment
 from paper_repro.fileio import atomic_write
 from paper_repro.losses import HEADS

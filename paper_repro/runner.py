@@ -32,7 +32,8 @@ from tqdm import tqdm
 
 from paper_repro import fit, provenance
 from paper_repro.data import Catalog, Split, head
-from paper_repro.evaluators import EVALUATORS, DeviceData, InputNorm, forward_features
+from paper_repro.device_data import DeviceData, InputNorm, forward_features
+from paper_repro.evaluators import EVALUATORS
 from paper_repro.fileio import atomic_write_bytes
 from paper_repro.losses import compiled as compiled_loss
 from paper_repro.losses import make_head

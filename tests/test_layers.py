@@ -25,6 +25,7 @@ FLOORS = {
     "paper_repro.recipes": 2,
     "paper_repro.fit": 2,
     "paper_repro.evaluators": 2,
+    "paper_repro.device_data": 2,
     "paper_repro.bench": 2,
     "paper_repro.experiments": 3,
     "paper_repro.papers": 3,

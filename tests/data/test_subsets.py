@@ -57,7 +57,7 @@ def test_within_a_class_the_loaders_order_is_kept_and_interleaved_splits_stay_as
 
 
 def test_the_evaluators_subset_is_stratified_and_the_whole_split_keeps_its_order():
-    from paper_repro.evaluators import DeviceData, InputNorm
+    from paper_repro.device_data import DeviceData, InputNorm
 
     split = _split(np.repeat(np.arange(4), 25))
     data = DeviceData(split, InputNorm(torch.zeros(1)), torch.device("cpu"))
