@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import pickle
-import pickletools
 import re
 import tarfile
 import warnings
@@ -31,7 +30,7 @@ from PIL import Image
 from paper_repro.fileio import atomic_write
 
 from . import files
-from .files import DataError, FileSpec
+from .files import DataError, FileSpec, prescan_pickle
 from .split import Split, check_split
 
 CIFAR10_CLASSES = (
@@ -150,18 +149,6 @@ def unpickle(data: bytes, what: str = "pickle") -> object:
         return _resolve(_RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load())
     except Exception as e:  # random bytes can raise almost any exception type
         raise DataError(f"{what}: not a valid CIFAR pickle ({type(e).__name__}: {e})") from e
-
-
-def prescan_pickle(data: bytes) -> None:
-    """Walk the opcodes once before unpickling, rejecting what the C unpickler would
-    turn into huge allocations: a memo index of 2**32 makes it allocate a 32 GiB memo
-    table, and a length field larger than the data makes it pre-allocate that much.
-    Real pickles number memo entries consecutively, so an index can never exceed the
-    number of opcodes read so far; pickletools itself rejects lengths past the end.
-    """
-    for count, (op, arg, _) in enumerate(pickletools.genops(data), start=1):
-        if op.name in ("PUT", "BINPUT", "LONG_BINPUT") and int(arg) > count:
-            raise pickle.UnpicklingError(f"memo index {arg} out of range")
 
 
 @dataclass(frozen=True)

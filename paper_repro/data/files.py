@@ -20,6 +20,8 @@ import hashlib
 import io
 import logging
 import os
+import pickle
+import pickletools
 import secrets
 import shutil
 import urllib.request
@@ -113,6 +115,18 @@ def gunzip_bounded(data: bytes, limit: int, what: str) -> bytes:
     if len(out) > limit:
         raise DataError(f"{what}: decompresses to more than {limit} bytes; wrong file")
     return out
+
+
+def prescan_pickle(data: bytes) -> None:
+    """Walk the opcodes once before unpickling, rejecting what the C unpickler would
+    turn into huge allocations: a memo index of 2**32 makes it allocate a 32 GiB memo
+    table, and a length field larger than the data makes it pre-allocate that much.
+    Real pickles number memo entries consecutively, so an index can never exceed the
+    number of opcodes read so far; pickletools itself rejects lengths past the end.
+    """
+    for count, (op, arg, _) in enumerate(pickletools.genops(data), start=1):
+        if op.name in ("PUT", "BINPUT", "LONG_BINPUT") and int(arg) > count:
+            raise pickle.UnpicklingError(f"memo index {arg} out of range")
 
 
 def _mismatch(path: Path, spec: FileSpec, actual: str) -> DataError:

@@ -41,8 +41,7 @@ import torch
 from paper_repro.fileio import atomic_write_bytes
 
 from . import files
-from .cifar import prescan_pickle
-from .files import DataError
+from .files import DataError, prescan_pickle
 from .lfw import PairSet, face_from_bytes
 from .split import Split
 
