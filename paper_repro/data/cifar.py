@@ -17,7 +17,6 @@ import io
 import pickle
 import re
 import tarfile
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +25,6 @@ import numpy as np
 import PIL
 import torch
 from PIL import Image
-
-from paper_repro.fileio import atomic_write
 
 from . import files
 from .files import DataError, FileSpec, prescan_pickle
@@ -443,33 +440,25 @@ def _cache_path(cache: Path, src: JpegSource, split: str) -> Path:
 
 def _read_cache(path: Path, src: JpegSource, split: str) -> Split | None:
     """The cached split if the file is intact and matches this source, else None."""
-    if not path.is_file():
-        return None
     n_per_class = dict(src.per_class)[split]
     n = n_per_class * len(src.classes)
-    try:
-        # npz members carry a CRC-32 that zipfile checks on read: bit rot is caught.
-        with np.load(path, allow_pickle=False) as z:
-            meta, images, labels = str(z["meta"]), z["images"], z["labels"]
-        ok = (
-            meta == _cache_meta(src, split)
-            and images.dtype == np.uint8
+
+    def valid(a: dict) -> bool:
+        images, labels = a["images"], a["labels"]
+        counts = np.bincount(labels, minlength=len(src.classes)) if labels.ndim == 1 else None
+        return (
+            images.dtype == np.uint8
             and images.shape == (n, 3, 32, 32)
             and labels.dtype == np.int64
             and labels.shape == (n,)
-            and (np.bincount(labels, minlength=len(src.classes)) == n_per_class).all()
+            and bool((counts == n_per_class).all())
         )
-        if ok:
-            return Split(
-                images=torch.from_numpy(images),
-                labels=torch.from_numpy(labels),
-                classes=src.classes,
-            )
-        reason = "it does not match this archive/decoder"
-    except Exception as e:  # any unreadable cache is simply rebuilt
-        reason = f"{type(e).__name__}: {e}"
-    warnings.warn(f"ignoring cache {path} ({reason}); decoding again", stacklevel=3)
-    return None
+
+    arrays = files.read_cache(path, _cache_meta(src, split), ("images", "labels"), valid)
+    if arrays is None:
+        return None
+    return Split(torch.from_numpy(arrays["images"]), torch.from_numpy(arrays["labels"]),
+                 src.classes)  # fmt: skip
 
 
 def load_cifar10_jpeg(
@@ -502,16 +491,8 @@ def load_cifar10_jpeg(
         return cached
     decoded = _decode_archive(archive, src)
     for name, part in decoded.items():
-        try:
-            with atomic_write(_cache_path(cache_folder, src, name)) as f:
-                np.savez(
-                    f,
-                    meta=np.array(_cache_meta(src, name)),
-                    images=part.images.numpy(),
-                    labels=part.labels.numpy(),
-                )
-        except OSError as e:  # a read-only cache only costs speed
-            warnings.warn(f"cannot write cache in {cache_folder}: {e}", stacklevel=2)
+        arrays = {"images": part.images.numpy(), "labels": part.labels.numpy()}
+        files.write_cache(_cache_path(cache_folder, src, name), _cache_meta(src, name), arrays)
     return decoded[split]
 
 

@@ -42,7 +42,6 @@ import hashlib
 import io
 import re
 import tarfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -51,8 +50,6 @@ import numpy as np
 import PIL
 import torch
 from PIL import Image
-
-from paper_repro.fileio import atomic_write
 
 from . import files
 from .files import DataError, FileSpec
@@ -464,45 +461,25 @@ def cache_path(cache: Path, digest: str, shape) -> Path:
 
 
 def _read_cache(path: Path, meta: str, shape) -> dict[str, np.ndarray] | None:
-    if not path.is_file():
-        return None
-    keys = ("meta", "images", "names", "identity", "number", *_TEXTS.values())
-    try:
-        # npz members carry a CRC-32 that zipfile checks on read: bit rot is caught
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in keys}
-        images, identity, number = arrays["images"], arrays["identity"], arrays["number"]
+    def valid(a: dict) -> bool:
+        images, identity, number = a["images"], a["identity"], a["number"]
         n = images.shape[0]
         pairs = list(zip(identity.tolist(), number.tolist(), strict=True))
-        ok = (
-            str(arrays["meta"]) == meta
-            and images.dtype == np.uint8
+        return (
+            images.dtype == np.uint8
             and images.shape == (n, *shape)
             and identity.shape == number.shape == (n,)
             and identity.dtype == number.dtype == np.int64
-            and arrays["names"].ndim == 1
+            and a["names"].ndim == 1
             and n > 0
             and identity.min() >= 0
-            and identity.max() < arrays["names"].shape[0]
+            and identity.max() < a["names"].shape[0]
             and pairs == sorted(set(pairs))
-            and all(arrays[k].dtype == np.uint8 and arrays[k].ndim == 1 for k in _TEXTS.values())
+            and all(a[k].dtype == np.uint8 and a[k].ndim == 1 for k in _TEXTS.values())
         )
-        if ok:
-            del arrays["meta"]
-            return arrays
-        reason = "it does not match these files/this crop/this decoder"
-    except Exception as e:  # any unreadable cache is simply rebuilt
-        reason = f"{type(e).__name__}: {e}"
-    warnings.warn(f"ignoring cache {path} ({reason}); decoding again", stacklevel=3)
-    return None
 
-
-def _write_cache(path: Path, meta: str, arrays: dict[str, np.ndarray]) -> None:
-    try:
-        with atomic_write(path) as f:
-            np.savez(f, meta=np.array(meta), **arrays)  # uncompressed: JPEG pixels gain ~6 %
-    except OSError as e:  # a read-only cache only costs time
-        warnings.warn(f"cannot write cache {path}: {e}", stacklevel=3)
+    keys = ("images", "names", "identity", "number", *_TEXTS.values())
+    return files.read_cache(path, meta, keys, valid)
 
 
 def _accepted_spec(archive: Path, specs: tuple[FileSpec, ...]) -> FileSpec:
@@ -624,7 +601,7 @@ def load_lfw(
         arrays = _decode_all(entries, where, src.top, shape)
         for field, key in _TEXTS.items():
             arrays[key] = np.frombuffer(texts[field], dtype=np.uint8)
-        _write_cache(path, meta, arrays)
+        files.write_cache(path, meta, arrays)
     else:
         _check_protocol(pairs, people, _listing(arrays), where, src.top)
     return _assemble(arrays, pairs, people, where)
