@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from paper_repro.data import FaceSplit, Split
 from paper_repro.device_data import DeviceData, InputNorm, forward_features
 from paper_repro.fileio import atomic_write_bytes
+from paper_repro.spec import EVALUATORS as EVALUATOR_NAMES
 from paper_repro.verification import flip_concat, verification_metrics, verification_scores
 
 ANGLE_BINS = 90  # histogram of the target angle over 0..180 degrees, 2-degree bins
@@ -150,8 +151,5 @@ class Features2d(_Evaluator):
         }  # fmt: skip
 
 
-EVALUATORS = {
-    "classification": Classification,
-    "verification": Verification,
-    "features-2d": Features2d,
-}
+# by the names a RunSpec may give (spec.EVALUATORS, which validates them), in that order
+EVALUATORS = dict(zip(EVALUATOR_NAMES, (Classification, Verification, Features2d), strict=True))
