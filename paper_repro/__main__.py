@@ -420,7 +420,7 @@ def cmd_train(args) -> int:
     print(f"{spec.name}: {len(train)} training images of {len(train.classes)} classes, "
           f"network {network}, {spec.schedule.iterations} iterations ({spec.profile})")  # fmt: skip
     result = _train(spec, args, catalog, device)
-    if result is not None:
+    if result is not None and not result.get("diverged"):
         print(f"test error {result['metrics']['test_error']:.2f}%: "
               f"{result_path(spec, args.results_dir)}")  # fmt: skip
     return 0
@@ -460,6 +460,8 @@ def _train_verification(args) -> int:
     result = _train(spec, args, catalog, device)
     path = result_path(spec, args.results_dir)
     result = result or read_result(path)
+    if result.get("diverged"):
+        return 0  # said in one line when it happened; the result records it
     m = result["metrics"]
     roc = fig7_roc([result], [path], path.with_name(path.stem + "-roc"), result["command"])
     folds = list(m["fold_accuracy"].values())

@@ -42,6 +42,11 @@ def test_error(head, features: torch.Tensor, labels: torch.Tensor) -> float:
 class _Evaluator:
     curves: tuple[str, ...] = ()  # extra training curves it appends to
 
+    def diverged_fields(self) -> dict | None:
+        """The result fields of a run that diverged (nothing to evaluate), or None where such
+        a run is not recorded (the runner then raises: the 2-D studies have no features)."""
+        return None
+
     def __init__(self, spec, device):
         self.spec, self.device = spec, device
 
@@ -60,6 +65,9 @@ class _Evaluator:
 
 class Classification(_Evaluator):
     curves = ("test_iteration", "test_error")
+
+    def diverged_fields(self) -> dict:
+        return {"metrics": {"test_error": float("nan"), "test_images": 0}}
 
     def __init__(self, spec, test: Split, norm: InputNorm, device):
         super().__init__(spec, device)
@@ -94,6 +102,12 @@ class Classification(_Evaluator):
 
 
 class Verification(_Evaluator):
+    def diverged_fields(self) -> dict:
+        nan = float("nan")
+        return {"metrics": {"accuracy": nan, "fold_accuracy": {}, "thresholds": {},
+                            "tar_at_far": nan, "far": FAR, "far_resolution": nan,
+                            "test_pairs": 0, "roc": {"fpr": [], "tpr": []}}}  # fmt: skip
+
     def __init__(self, spec, faces: FaceSplit, norm: InputNorm, device):
         super().__init__(spec, device)
         self.faces, self.norm = faces, norm

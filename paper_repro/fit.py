@@ -45,6 +45,8 @@ def softmax_reference(results: list[dict]) -> float | None:
 def status(result: dict, reference: float | None) -> str:
     """'fit', 'unfit', 'diverged' or 'unknown' (see the module's rule; a `smoke` run, a few
     steps long, is too short to judge)."""
+    if result.get("diverged"):
+        return "diverged"  # the features or the loss became NaN/inf: recorded, not evaluated
     if result.get("profile") == "smoke":
         return "unknown"
     error, chance = train_error(result), chance_error(result)

@@ -54,6 +54,10 @@ COMPILE_CACHE = provenance.REPO_ROOT / ".cache" / "torchinductor"
 class DivergenceError(RuntimeError):
     """The loss became NaN/inf or exploded; the message says when and what to try."""
 
+    def __init__(self, message: str, iteration: int):
+        super().__init__(message)
+        self.iteration = iteration
+
 
 def step_generator(*key: int) -> torch.Generator:
     g = torch.Generator()
@@ -153,7 +157,8 @@ class FiniteWatch:
         raise DivergenceError(
             f"{spec.name}: the {what} became NaN/inf at iteration {iteration}{rank}{lam}. Margin "
             "heads can diverge when the margin is enforced too early: raise lam_min or slow "
-            "the lambda decay (smaller gamma), or lower the learning rate."
+            "the lambda decay (smaller gamma), or lower the learning rate.",
+            iteration,
         )
 
 
@@ -536,12 +541,22 @@ def train_run(
                       extra_curves=evaluator.curves, rank_world=(rank, world),
                       compile_net=compile_net)  # fmt: skip
     test_point = evaluator.curve_point(run) if evaluator.curves else None
-    if not run.train(stop_after, progress, test_point):
-        return None
-
-    tick = time.perf_counter()
     path = result_path(spec, results_dir)
-    fields = evaluator.final(run, path, write=rank == 0)
+    tick = time.perf_counter()
+    try:
+        if not run.train(stop_after, progress, test_point):
+            return None
+        tick = time.perf_counter()
+        fields = evaluator.final(run, path, write=rank == 0)
+    except DivergenceError as exc:
+        diverged = evaluator.diverged_fields()
+        if diverged is None:
+            raise
+        # a fact about this configuration (the same seed diverges again): recorded as the
+        # run's result, with the curves up to the last finite point and no metrics, so a table
+        # shows it as diverged and goes on; nothing computed after the NaN is in it
+        print(f"{exc} Recorded as diverged.", file=sys.stderr)
+        fields = {**diverged, "diverged": {"iteration": exc.iteration, "message": str(exc)}}
     eval_time = time.perf_counter() - tick
     images = spec.schedule.iterations * spec.schedule.batch_size
     dataset = catalog.get(spec.dataset)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import shutil
 
 import numpy as np
@@ -200,10 +201,22 @@ def test_a_checkpoint_of_another_configuration_is_set_aside_too(tiny_data, tmp_p
     assert ckpt.exists()
 
 
-def test_divergence_stops_with_iteration_and_advice(tiny_data, tmp_path):
+def test_divergence_is_recorded_with_iteration_and_advice_in_one_line(tiny_data, tmp_path, capsys):
     spec = smoke(run_id="lsoftmax-m4-seed0")
     spec = dataclasses.replace(spec, schedule=dataclasses.replace(spec.schedule, lr=1e12))
-    with pytest.raises(DivergenceError, match=r"at iteration \d+ with lambda = .*lam_min"):
+    result = run(spec, tmp_path, tiny_data)
+    assert math.isnan(result["metrics"]["test_error"]) and result["fit"]["status"] == "diverged"
+    assert re.search(r"at iteration \d+ with lambda = .*lam_min", result["diverged"]["message"])
+    err = [line for line in capsys.readouterr().err.splitlines() if "NaN/inf" in line]
+    assert len(err) == 1 and err[0].endswith("Recorded as diverged.")
+    assert is_done(spec, tmp_path / "results")  # the same seed would diverge again
+
+
+def test_a_study_that_diverges_still_raises(tiny_data, tmp_path):
+    [spec] = [r for r in get_experiment("lsoftmax-2d").runs("smoke") if r.head.name == "lmcl"]
+    spec = dataclasses.replace(spec, max_grad_norm=None,
+                               schedule=dataclasses.replace(spec.schedule, lr=1e12))  # fmt: skip
+    with pytest.raises(DivergenceError, match="NaN/inf"):
         run(spec, tmp_path, tiny_data)
 
 
@@ -226,12 +239,16 @@ def test_nan_is_reported_at_its_iteration_and_nothing_after_it_is_saved(
         return forward(self, x * float("nan") if calls[0] == poisoned else x, y)
 
     monkeypatch.setattr(Classifier, "forward", poisoned_forward)
-    with pytest.raises(DivergenceError, match=rf"features became NaN/inf at iteration {poisoned}"):
-        run(spec, tmp_path, tiny_data)
+    result = run(spec, tmp_path, tiny_data)
+    assert f"features became NaN/inf at iteration {poisoned}" in result["diverged"]["message"]
+    assert result["diverged"]["iteration"] == poisoned
     checkpoint = tmp_path / "runs" / "smoke" / "mnist" / f"{spec.run_id}.pt"
     saved = torch.load(checkpoint, weights_only=True)["iteration"] if checkpoint.exists() else None
     assert saved == last_checkpoint
-    assert not result_path(spec, tmp_path / "results").exists()
+    # the result records the divergence, no number computed after it: no curve point past
+    # the last finite one, no test error
+    assert all(it < poisoned for it in result["curves"]["iteration"])
+    assert math.isnan(result["metrics"]["test_error"])
 
 
 @pytest.mark.parametrize(
