@@ -260,3 +260,15 @@ def test_the_deviations_section_shows_paper_release_and_ours_and_what_is_unmeasu
     assert "`quick` softmax (2+2 seeds): +0.10" in decay
     [init] = [line for line in lines if line.startswith("| initialisation")]
     assert "not measured yet (`make reproduce-mnist-recipe PROFILE=cpu`)" in init
+
+
+def test_a_variant_whose_runs_all_diverged_says_so():
+    results = [_result("", "softmax", s, e) for s, e in enumerate((1.0, 1.2))]
+    results += [{**_result("init-he", "softmax", s, math.nan), "diverged": {"iteration": 17}}
+                for s in range(2)]  # fmt: skip
+    [he] = [line for line in variant_table(summarise(results, ("", "init-he")))
+            if "| init-he |" in line]  # fmt: skip
+    assert he.endswith("| all 2 diverged |")
+    [init] = [line for line in recipe_lines({("quick", "mnist-recipe"): results})
+              if line.startswith("| initialisation")]  # fmt: skip
+    assert "the release's choice diverged in every run (2 seeds)" in init

@@ -107,6 +107,11 @@ def _effect(runs, experiment: str, variant: str) -> list[str]:
                 continue
             test = Comparison(row["errors"], base["errors"])
             head = row["head"] + ("" if row["margin"] is None else f" m={row['margin']}")
+            if row["n"] == 0 or base["n"] == 0:
+                which = "the release's choice" if row["n"] == 0 else "the paper recipe"
+                out.append(f"`{profile}` {head}: {which} diverged in every run "
+                           f"({row['diverged'] or base['diverged']} seeds)")  # fmt: skip
+                continue
             where = f"`{profile}` {head} ({row['n']}+{base['n']} seeds)"
             if not test.enough:
                 out.append(f"{where}: {test.difference:+.2f} (too few seeds for a test)")

@@ -192,7 +192,11 @@ def variant_table(rows: list[dict]) -> list[str]:
             ours += f"; {row['diverged']} diverged, left out"
         base = plain.get((row["head"], row["margin"]))
         cells = ["-"] * 4
-        if row["variant"] and base is not None:
+        if row["n"] == 0:
+            cells[3] = f"all {row['diverged']} diverged"
+        elif row["variant"] and base is not None and base["n"] == 0:
+            cells[3] = "the plain runs diverged"
+        elif row["variant"] and base is not None:
             test = Comparison(row["errors"], base["errors"])
             if test.enough:
                 low, high = test.interval
