@@ -93,7 +93,9 @@ def advice(result: dict, state: str, reference: float | None) -> str:
     error, chance = train_error(result), chance_error(result)
     if state == "diverged":
         reached = (
-            "a non-finite loss"
+            f"NaN/inf at iteration {result['diverged']['iteration']}"
+            if result.get("diverged")
+            else "a non-finite loss"
             if error is None or not _loss_finite(result)
             else f"{error:.1f}% training error at the end, near chance ({chance:.1f}%)"
         )

@@ -154,10 +154,13 @@ class FiniteWatch:
         schedule = getattr(head, "schedule", None)
         lam = "" if schedule is None else f" with lambda = {schedule(iteration):.4g}"
         rank = " on some rank" if world > 1 else ""
+        advice = ("Margin heads can diverge when the margin is enforced too early: raise lam_min "
+                  "or slow the lambda decay (smaller gamma), or lower the learning rate."
+                  if schedule is not None else "Lower the learning rate, or check the "
+                  "initialisation (a larger one makes the first steps larger).")  # fmt: skip
         raise DivergenceError(
-            f"{spec.name}: the {what} became NaN/inf at iteration {iteration}{rank}{lam}. Margin "
-            "heads can diverge when the margin is enforced too early: raise lam_min or slow "
-            "the lambda decay (smaller gamma), or lower the learning rate.",
+            f"{spec.name}: the {what} became NaN/inf at iteration {iteration}{rank}{lam}. "
+            + advice,
             iteration,
         )
 
@@ -632,7 +635,8 @@ def fit_check(result: dict, results_dir: Path) -> dict:
     out = {"status": state, "train_error": fit.train_error(result), "softmax": reference}
     if state in ("unfit", "diverged"):
         out["advice"] = fit.advice(result, state, reference)
-        print(out["advice"], file=sys.stderr)
+        if not result.get("diverged"):  # a NaN/inf was said when it happened
+            print(out["advice"], file=sys.stderr)
     return out
 
 
