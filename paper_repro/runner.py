@@ -569,7 +569,7 @@ def train_run(
         "experiment": spec.experiment,
         "dataset": spec.dataset,
         "dataset_label": spec.label or dataset.label,
-        "note": spec.note or dataset.note,
+        "note": " ".join(n for n in (dataset.note, spec.note) if n),
         "profile": spec.profile,
         "head": spec.head.name,
         "head_label": spec.head.label,

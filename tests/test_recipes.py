@@ -259,7 +259,7 @@ def test_the_deviations_section_shows_paper_release_and_ours_and_what_is_unmeasu
     [decay] = [line for line in lines if line.startswith("| weight decay")]
     assert "`quick` softmax (2+2 seeds): +0.10" in decay
     [init] = [line for line in lines if line.startswith("| initialisation")]
-    assert "not measured yet (`make reproduce-mnist-recipe PROFILE=cpu`)" in init
+    assert "not yet: `make reproduce-mnist-recipe PROFILE=cpu`" in init
 
 
 def test_a_variant_whose_runs_all_diverged_says_so():

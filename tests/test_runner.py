@@ -58,13 +58,15 @@ CLASSIFICATION = [
 
 @pytest.mark.parametrize("name", CLASSIFICATION)
 def test_smoke_run_of_every_table_trains_each_dataset_and_network(name, tiny_data, tmp_path):
-    spec = next(r for r in get_experiment(name).runs("smoke") if r.head.name == "lsoftmax")
+    runs = get_experiment(name).runs("smoke")
+    spec = next((r for r in runs if r.head.name == "lsoftmax"), runs[-1])
     result = run(spec, tmp_path, tiny_data)
     assert read_result(result_path(spec, tmp_path / "results")) == result
     assert 0.0 <= result["metrics"]["test_error"] <= 100.0
     steps = 4 * (2 if EXPERIMENTS[name].checks else 1)  # smoke: 4 steps, doubled for checks
     assert result["curves"]["iteration"] == list(range(1, steps + 1))
-    assert result["curves"]["lam"][0] > result["curves"]["lam"][-1] > 0  # annealed lambda
+    if spec.head.name == "lsoftmax":
+        assert result["curves"]["lam"][0] > result["curves"]["lam"][-1] > 0  # annealed lambda
     assert result["dataset_label"] == tiny_data.get(spec.dataset).label
     assert result["provenance"]["software"]["torch"] == torch.__version__
     assert sum(result["target_angle_hist"]["counts"]) == result["metrics"]["test_images"]

@@ -127,14 +127,14 @@ def recipe_lines(runs) -> list[str]:
     difference's measured effect on test error (points; + means the release's choice raises
     the error) where a recipe study has measured it."""
     lines = [
-        f"The paper's text against the authors' released Caffe files ({REPOSITORY}, "
-        "`myexamples/`; `paper_repro/recipes.py` cites each file). The project follows the "
-        "text (`RECIPE=paper`, the default); `RECIPE=release` trains the release. Measured "
-        "effect: the change alone, against the same experiment's plain runs, as test-error "
-        "difference [95% interval], and the smallest difference its seeds could detect.",
+        f"The authors' released Caffe files ({REPOSITORY}, `myexamples/`, cited in "
+        "`paper_repro/recipes.py`) against the paper's text. `RECIPE=paper` (default) follows "
+        "the text, `RECIPE=release` the files. Effect: the change alone against the same "
+        "experiment's plain runs, test-error difference [95% interval], and the smallest "
+        "difference its seeds detect.",
         "",
-        "| | paper's text | authors' release | ours (paper recipe) | measured effect of the "
-        "release's choice |",
+        "| | paper's text | authors' release | ours (paper recipe) | effect of the release's "
+        "choice |",
         "|---|---|---|---|---|",
     ]
     for d in DIFFERENCES:
@@ -142,21 +142,7 @@ def recipe_lines(runs) -> list[str]:
                    for e in _effect(runs, experiment, variant)]  # fmt: skip
         if d.measured_by and not effects:
             names = ", ".join(f"`make reproduce-{e} PROFILE=cpu`" for e, _ in d.measured_by)
-            effects = [f"not measured yet ({names})"]
+            effects = [f"not yet: {names}"]
         cell = "; ".join(effects) or "not measured alone"
         lines.append(f"| {d.aspect} | {d.paper} | {d.release} | {d.ours} | {cell} |")
-    shorter = []
-    for profile in SHOWN:
-        run = next(r for r in EXPERIMENTS["mnist-release"].runs(profile))
-        paper = SCHEDULES[profile]
-        s = run.schedule
-        shorter.append(
-            f"`{profile}` {s.iterations:,} iterations of batch {s.batch_size}, drops at "
-            f"{', '.join(f'{d:,}' for d in s.lr_drops)} "
-            f"({s.iterations * s.batch_size / (paper.iterations * paper.batch_size):.2f}x the "
-            "images of the paper recipe's run)"
-        )
-    lines += ["", "A shorter profile takes the same fraction of the release's 30k iterations as "
-              "of the paper's 18k; for MNIST: " + "; ".join(shorter) + ". Batch, schedule, "
-              "lambda and input change only together, in the whole release."]  # fmt: skip
     return [*lines, ""]

@@ -8,6 +8,7 @@ import itertools
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from paper_repro.__main__ import main
@@ -16,6 +17,14 @@ from paper_repro.data import own_faces as of
 from paper_repro.results import read_result
 
 SHAPE = (1, 56, 48)  # face-quick
+
+
+@pytest.fixture(autouse=True)
+def _denormals_back():
+    """The CLI flushes denormals process-wide (a CPU speed setting); the property tests that
+    run later in this process need them."""
+    yield
+    torch.set_flush_denormal(False)
 
 
 def people(root, counts, rng=None, sizes=((90, 70), (64, 120), (250, 250))):
