@@ -75,9 +75,19 @@ def rule_text() -> str:
 
 def unfit_sentence(results: list[dict]) -> str:
     """A sentence naming every run that did not fit or diverged (see the rule), or ''."""
+
+    def what(r: dict, state: str) -> str:
+        if r.get("diverged"):
+            return f"NaN/inf at iteration {r['diverged']['iteration']}, diverged"
+        return f"{train_error(r):.1f}% training error, {state}"
+
+    def who(r: dict) -> str:
+        variant = r.get("recipe", {}).get("variant", "")
+        return r["head_label"] + (f" [{variant}]" if variant else "")
+
     named = [
-        f"{r['head_label']} ({(r['split'] + ', ') if r.get('split') else ''}seed {r['seed']}: "
-        f"{train_error(r):.1f}% training error, {s})"
+        f"{who(r)} ({(r['split'] + ', ') if r.get('split') else ''}seed {r['seed']}: "
+        f"{what(r, s)})"
         for r, s in zip(results, statuses(results), strict=True) if s in ("unfit", "diverged")
     ]  # fmt: skip
     if not named:

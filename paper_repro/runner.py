@@ -599,7 +599,10 @@ def train_run(
         "warnings": run.log.warnings,
         "wall_time_s": run.train_time + eval_time,
         "train_time_s": run.train_time,
-        "images_per_s": images / run.train_time if run.train_time > 0 else math.nan,
+        # a diverged run stopped early: no speed of the whole schedule
+        "images_per_s": (
+            images / run.train_time if run.train_time > 0 and "diverged" not in fields else math.nan
+        ),
         "command": command,
         "provenance": {
             **run_provenance(device),

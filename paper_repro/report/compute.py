@@ -36,7 +36,8 @@ def spent_lines(runs: dict[tuple[str, str], list[dict]]) -> list[str]:
     ]
     for (profile, name), results in runs.items():
         hours = sum(r.get("wall_time_s") or 0.0 for r in results) / 3600
-        speeds = [r["images_per_s"] for r in results if r.get("images_per_s")]
+        speeds = [r["images_per_s"] for r in results
+                  if r.get("images_per_s") and not r.get("diverged")]  # fmt: skip
         precisions = sorted({r.get("precision", "fp32") for r in results})
         machines = sorted({_machine(r["provenance"]["hardware"]) for r in results})
         mean = f"{sum(speeds) / len(speeds):.0f}" if speeds else "-"

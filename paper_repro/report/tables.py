@@ -190,6 +190,8 @@ def variant_table(rows: list[dict]) -> list[str]:
         ours = f"{spread_text(row['mean'], row['std'], row['n'])} (n={row['n']})"
         if row["diverged"]:
             ours += f"; {row['diverged']} diverged, left out"
+        if row["n"] == 0:
+            ours = f"- ({row['diverged']} diverged)"
         base = plain.get((row["head"], row["margin"]))
         cells = ["-"] * 4
         if row["n"] == 0:
@@ -219,7 +221,10 @@ def provenance_lines(results: list[dict]) -> list[str]:
     torch_versions = sorted({r["provenance"]["software"]["torch"] for r in results})
     seeds = sorted({r["seed"] for r in results})
     hours = sum(r["wall_time_s"] for r in results) / 3600
-    speed = statistics.fmean(r["images_per_s"] for r in results)
+    # a diverged run stopped early: its images per second are not a training speed
+    speeds = [r["images_per_s"] for r in results
+              if math.isfinite(r["images_per_s"]) and not r.get("diverged")]  # fmt: skip
+    speed = statistics.fmean(speeds) if speeds else math.nan
     return [
         "Provenance (from the result files in "
         f"`reports/results/{results[0]['profile']}/{results[0]['experiment']}/`):",
