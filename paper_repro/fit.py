@@ -36,9 +36,18 @@ def chance_error(result: dict) -> float | None:
     return 100.0 * (1 - 1 / classes) if classes else None
 
 
+def _paper_recipe(recipe: dict) -> bool:
+    return (recipe.get("name", "paper"), recipe.get("init", "pytorch"),
+            recipe.get("decay", "all")) == ("paper", "pytorch", "all")  # fmt: skip
+
+
 def softmax_reference(results: list[dict]) -> float | None:
     """The mean final training error of the softmax runs among `results`."""
-    errors = [e for r in results if r["head"] == "softmax" and (e := train_error(r)) is not None]
+    # the paper recipe's softmax runs (not a recipe study's changed init, weight decay or
+    # release set-up) that did not diverge
+    plain = [r for r in results if r["head"] == "softmax" and not r.get("diverged")
+             and _paper_recipe(r.get("recipe", {}))]  # fmt: skip
+    errors = [e for r in plain if (e := train_error(r)) is not None]
     return statistics.fmean(errors) if errors else None
 
 

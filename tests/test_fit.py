@@ -74,3 +74,15 @@ def test_a_smoke_run_is_too_short_to_judge_and_a_diverged_run_is_told_so():
     gone = {**run("lmcl", 95.0, 801), "head_label": "lmcl m=0.35"}
     text = fit.advice(gone, "diverged", 0.0)
     assert text.startswith("lmcl m=0.35 diverged: 95.0% training error at the end, near chance")
+
+
+def test_the_softmax_bar_is_the_paper_recipes_runs_that_did_not_diverge():
+    def run(error, **extra):
+        return {"head": "softmax", "curves": {"iteration": [1], "train_error": [error]},
+                **extra}  # fmt: skip
+
+    he = {"name": "paper", "init": "he", "decay": "all", "variant": "init-he"}
+    own = {"name": "paper", "init": "pytorch", "decay": "all", "variant": "data-0123abcd"}
+    results = [run(1.0), run(3.0, recipe=own), run(80.0, recipe=he),
+               run(85.0, diverged={"iteration": 17})]  # fmt: skip
+    assert fit.softmax_reference(results) == 2.0
