@@ -110,10 +110,9 @@ def _release_run(spec: RunSpec, variant: str = "release") -> RunSpec:
 
 
 def _table(dataset: str, network: str, augment: str = "none", schedules=SCHEDULES,
-           seeds=SEEDS, doubled=False, recipe="paper"):  # fmt: skip
+           seeds=SEEDS, doubled=False):  # fmt: skip
     """A classification table. doubled: seed 0 only, on the profile's schedule twice as long
-    (does doubling the schedule change the final error by more than the seeds do?). recipe:
-    'release' trains the authors' released set-up instead (`_release_run`)."""
+    (does doubling the schedule change the final error by more than the seeds do?)."""
 
     def build(exp: Experiment, profile: str) -> list[RunSpec]:
         schedule = schedules[profile]
@@ -122,13 +121,12 @@ def _table(dataset: str, network: str, augment: str = "none", schedules=SCHEDULE
         # seed-major, so an interrupted table already has every head for the first seeds
         paper = {h.label: {"test_error": exp.paper.get(h.label), "source": exp.source}
                  for h in heads}  # fmt: skip
-        runs = [
+        return [
             RunSpec(exp.name, profile, dataset, network, head, schedule, seed, augment=augment,
                     paper=paper[head.label], order=i, note=exp.note)
             for seed in ((0,) if doubled else seeds[profile])
             for i, head in enumerate(heads)
         ]  # fmt: skip
-        return [_release_run(r, variant="") for r in runs] if recipe == "release" else runs
 
     return build
 
@@ -364,27 +362,6 @@ EXPERIMENTS = {
         Experiment("lfw", "LFW face verification",
                    "L-Softmax Table 5 (Liu et al. 2016); CosFace Table 2 (Wang et al. 2018)",
                    _faces, FACE_PAPER),
-        # the authors' released set-up (paper_repro.recipes), table by table
-        Experiment("mnist-release", "MNIST, the authors' released recipe",
-                   "Liu et al. 2016, Table 2", _table("mnist", "table1-mnist", recipe="release"),
-                   _errors(0.40, 0.32, 0.31, 0.31), note=_RELEASE_NOTE,
-                   recipe_study=True),
-        Experiment("cifar10-release", "CIFAR-10, the authors' released recipe", _T3,
-                   _table("cifar10", "table1-cifar10", "none", *_CIFAR, recipe="release"),
-                   _C10, note=_RELEASE_NOTE + _FLIP_NOTE, recipe_study=True),
-        Experiment("cifar10+-release", "CIFAR-10+, the authors' released recipe", _T3P,
-                   _table("cifar10", "table1-cifar10", "pad-crop-flip", *_CIFAR,
-                          recipe="release"), _C10P, note=_RELEASE_NOTE,
-                   recipe_study=True),
-        Experiment("cifar10-jpeg-release",
-                   "CIFAR-10 (JPEG q75 copy), the authors' released recipe", _T3,
-                   _table("cifar10-jpeg", "table1-cifar10", "none", *_CIFAR, recipe="release"),
-                   _C10, note=_RELEASE_NOTE + _FLIP_NOTE, recipe_study=True),
-        Experiment("cifar10-jpeg+-release",
-                   "CIFAR-10+ (JPEG q75 copy), the authors' released recipe", _T3P,
-                   _table("cifar10-jpeg", "table1-cifar10", "pad-crop-flip", *_CIFAR,
-                          recipe="release"), _C10P, note=_RELEASE_NOTE,
-                   recipe_study=True),
         # what each difference between the paper's text and the release costs
         Experiment("mnist-recipe", "MNIST, the paper recipe against the release's differences",
                    "Liu et al. 2016, Table 2", _ablation("mnist", "table1-mnist"),
@@ -449,6 +426,19 @@ RELEASE_TABLES = {
     "cifar10-jpeg": "cifar10-jpeg-release",
     "cifar10-jpeg+": "cifar10-jpeg+-release",
 }
+
+
+def _released(base: Experiment, name: str) -> Experiment:
+    """Table `base` with the authors' released set-up (`_release_run`) for each of its runs."""
+    flips = base.name in ("cifar10", "cifar10-jpeg")  # unaugmented in the paper, not the release
+    return Experiment(
+        name, f"{base.title}, the authors' released recipe", base.source,
+        lambda exp, profile: [_release_run(r, variant="") for r in base.builder(exp, profile)],
+        base.paper, note=_RELEASE_NOTE + (_FLIP_NOTE if flips else ""), recipe_study=True,
+    )  # fmt: skip
+
+
+EXPERIMENTS.update({r: _released(EXPERIMENTS[t], r) for t, r in RELEASE_TABLES.items()})
 DEFAULT_EXPERIMENTS = tuple(n for n, e in EXPERIMENTS.items() if not e.checks
                             and not e.recipe_study)  # fmt: skip
 
