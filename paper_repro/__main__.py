@@ -449,19 +449,19 @@ def _train_verification(args) -> int:
     spec = user_faces_run(name, network, args.head, parse_hyper(args.head, args.hyper),
                           args.profile, args.seed,
                           args.precision or default_precision(device))  # fmt: skip
-    catalog = Catalog(args.data_root)
     c, h, w = make_network(network).input_shape
-    faces = catalog.load(name, spec.split, shape=(c, h, w), min_images=spec.min_images)
-    print(f"{spec.name}: {faces.description}; {faces.pairs.what}; images converted to "
-          f"{'luma' if c == 1 else 'RGB'} {w}x{h} (the input of network {network}) from "
+    # the people and pairs are known once the runner has read the folder: said after it
+    print(f"{spec.name}: images converted to {'luma' if c == 1 else 'RGB'} {w}x{h} (the input "
+          f"of network {network}) from "
           f"{'box ' + args.box if args.box else 'the largest centred box of that shape'}; "
           f"{spec.schedule.iterations} iterations of batch {spec.schedule.batch_size} "
           f"({spec.profile})")  # fmt: skip
-    result = _train(spec, args, catalog, device)
+    result = _train(spec, args, Catalog(args.data_root), device)
     path = result_path(spec, args.results_dir)
     result = result or read_result(path)
     if result.get("diverged"):
         return 0  # said in one line when it happened; the result records it
+    print(f"{result['faces']['split']}; {result['faces']['test']}")
     m = result["metrics"]
     roc = fig7_roc([result], [path], path.with_name(path.stem + "-roc"), result["command"])
     folds = list(m["fold_accuracy"].values())
