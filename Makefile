@@ -67,12 +67,12 @@ HEAD ?= softmax
 TRAIN_ARGS = --data "$(DATA)" --head $(HEAD) $(if $(LABELS),--labels "$(LABELS)") \
 	$(if $(TEST_DATA),--test-data "$(TEST_DATA)" --test-labels "$(TEST_LABELS)") \
 	$(if $(M),--hyper m=$(M)) $(if $(S),--hyper s=$(S)) $(if $(K),--hyper k=$(K)) \
-	$(if $(NETWORK),--network $(NETWORK)) $(if $(SEED),--seed $(SEED)) \
+	$(if $(NETWORK),--network $(NETWORK)) $(if $(SEED),--seed $(SEED)) $(if $(LAMBDA_MIN),--lambda-min $(LAMBDA_MIN)) \
 	$(if $(TASK),--task $(TASK)) $(if $(PAIRS),--pairs "$(PAIRS)") $(if $(BOX),--box $(BOX)) \
 	--profile $(or $(PROFILE),quick) $(if $(DEVICE),--device $(DEVICE))
 
 # the settings a result of make train records in its command
-TRAIN_SETTINGS = $(if $(M), M=$(M))$(if $(S), S=$(S))$(if $(K), K=$(K))$(if $(NETWORK), NETWORK=$(NETWORK))$(if $(SEED), SEED=$(SEED))$(if $(PROFILE), PROFILE=$(PROFILE))$(if $(TASK), TASK=$(TASK))$(if $(PAIRS), PAIRS=$(PAIRS))$(if $(BOX), BOX=$(BOX))$(if $(LABELS), LABELS=$(LABELS))
+TRAIN_SETTINGS = $(if $(M), M=$(M))$(if $(LAMBDA_MIN), LAMBDA_MIN=$(LAMBDA_MIN))$(if $(S), S=$(S))$(if $(K), K=$(K))$(if $(NETWORK), NETWORK=$(NETWORK))$(if $(SEED), SEED=$(SEED))$(if $(PROFILE), PROFILE=$(PROFILE))$(if $(TASK), TASK=$(TASK))$(if $(PAIRS), PAIRS=$(PAIRS))$(if $(BOX), BOX=$(BOX))$(if $(LABELS), LABELS=$(LABELS))$(if $(TEST_DATA), TEST_DATA=$(TEST_DATA) TEST_LABELS=$(TEST_LABELS))
 
 train: $(VENV)/.installed  ## one head on your own data: make train DATA=path HEAD=lsoftmax M=4; faces: TASK=verify (PAIRS=, BOX=); results in runs/results/
 	@test -n "$(DATA)" || { echo "make train needs DATA=<folder of class folders, or IDX images with LABELS=>"; exit 2; }

@@ -35,6 +35,7 @@ from paper_repro.experiments import (
     EXPERIMENTS,
     PROFILES,
     RELEASE_TABLES,
+    USER_LAM_MIN,
     check_profile,
     get_experiment,
     user_faces_run,
@@ -43,6 +44,7 @@ from paper_repro.experiments import (
 )
 from paper_repro.fileio import atomic_write
 from paper_repro.losses import head_class
+from paper_repro.losses.schedule import LambdaSchedule
 from paper_repro.models import make_network, network_for
 from paper_repro.provenance import bf16_native, hardware
 from paper_repro.report import agreement
@@ -416,9 +418,14 @@ def cmd_train(args) -> int:
         args.profile,
         args.seed,
         args.precision or default_precision(device),
+        args.lambda_min,
     )
+    lam = spec.head.kwargs.get("lam")
+    floor = (f", lambda floor {lam.lam_min:g} (set by LAMBDA_MIN=)"
+             if isinstance(lam, LambdaSchedule) else "")  # fmt: skip
     print(f"{spec.name}: {len(train)} training images of {len(train.classes)} classes, "
-          f"network {network}, {spec.schedule.iterations} iterations ({spec.profile})")  # fmt: skip
+          f"network {network}, {spec.schedule.iterations} iterations ({spec.profile})"
+          f"{floor}")  # fmt: skip
     result = _train(spec, args, catalog, device)
     if result is not None and not result.get("diverged"):
         print(f"test error {result['metrics']['test_error']:.2f}%: "
@@ -593,6 +600,9 @@ def main(argv=None) -> int:
     tr.add_argument("--network", help="default: the Table-1 network for the image size")
     tr.add_argument("--profile", default="quick", help=f"schedule: one of {', '.join(PROFILES)}")
     tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--lambda-min", type=float,
+                    help="lsoftmax, asoftmax: the lambda floor (default: at least "
+                    f"{USER_LAM_MIN:g}; 0 is the original code's decay to 0)")  # fmt: skip
     tr.add_argument("--results-dir", type=Path, default=RUNS_DIR / "results")
     tr.add_argument(
         "--task",

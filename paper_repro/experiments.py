@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from itertools import product
 
 from paper_repro.losses import head_class
+from paper_repro.losses.checks import real_in
 from paper_repro.recipes import release_for, release_lambda, release_schedule
 from paper_repro.spec import PROFILES, HeadConfig, RunSpec, Schedule
 
@@ -215,13 +216,21 @@ def _scaled(name: str, given: dict, s: float | None) -> dict:
     return {**given, "s": s} if s is not None and takes_s else given
 
 
-def _face_head(name: str, given: dict, setup: dict, iterations: int) -> HeadConfig:
-    hyper = dict(_scaled(name, given, setup["s"]))  # FACE_HEADS' dicts stay untouched
+def _floored(name: str, given: dict, lam_min: float | None, iterations: int,
+             replace_floor: bool = False) -> dict:  # fmt: skip
+    """`given` plus, for an annealed head (L-Softmax, A-Softmax) given no lam, the original
+    annealing compressed to `iterations` with its floor raised to `lam_min` (replaced by it
+    with replace_floor)."""
     annealing = getattr(head_class(name), "annealing", None)
-    if annealing is not None and "lam_min" in setup and "lam" not in given:
-        schedule, reference = annealing
-        lam = replace(schedule, lam_min=max(schedule.lam_min, setup["lam_min"]))
-        hyper["lam"] = lam.compressed(reference, iterations)
+    if annealing is None or lam_min is None or "lam" in given:
+        return given
+    schedule, reference = annealing
+    floor = lam_min if replace_floor else max(schedule.lam_min, lam_min)
+    return {**given, "lam": replace(schedule, lam_min=floor).compressed(reference, iterations)}
+
+
+def _face_head(name: str, given: dict, setup: dict, iterations: int) -> HeadConfig:
+    hyper = _floored(name, _scaled(name, given, setup["s"]), setup.get("lam_min"), iterations)
     return HeadConfig.of(name, iterations, **hyper)
 
 
@@ -469,13 +478,32 @@ def check_profile(profile: str) -> str:
     return profile
 
 
-def user_run(dataset: str, network: str, head: str, hyper: dict, profile: str,
-             seed: int = 0, precision: str = "fp32") -> RunSpec:  # fmt: skip
-    """A run on a user's own classification data with the tables' schedule of `profile`."""
+# make train's lambda floor for L-Softmax (A-Softmax's own is already 5). The tables keep the
+# original code's decay to 0, written for MNIST and CIFAR over 18k iterations; compressed
+# into a short run it leaves lambda near 0 long before the network fits, and on harder data
+# the margin head then ends far above softmax. The authors advise 5-10 on hard data; the
+# measurement behind 5 is reports/train-defaults/README.md.
+USER_LAM_MIN = 5.0
+
+
+def user_run(dataset: str, network: str, head: str, hyper: dict, profile: str, seed: int = 0,
+             precision: str = "fp32", lam_min: float | None = None) -> RunSpec:  # fmt: skip
+    """A run on a user's own classification data with the tables' schedule of `profile`;
+    an annealed head's lambda floor is `lam_min` if given, else at least USER_LAM_MIN."""
     schedule = SCHEDULES[check_profile(profile)]
-    return RunSpec("user", profile, dataset, network,
-                   HeadConfig.of(head, schedule.iterations, **hyper), schedule, seed,
-                   precision=precision)  # fmt: skip
+    annealed = hasattr(head_class(head), "annealing")
+    if lam_min is not None and not annealed:
+        raise ValueError(f"LAMBDA_MIN is the lambda floor of lsoftmax and asoftmax; head "
+                         f"{head!r} has no lambda")  # fmt: skip
+    if lam_min is not None:
+        real_in("LAMBDA_MIN", lam_min, 0.0)
+    given = _floored(head, hyper, USER_LAM_MIN if lam_min is None else lam_min,
+                     schedule.iterations, replace_floor=lam_min is not None)  # fmt: skip
+    # the data (and a floor given by hand) in the run's id: another dataset is another run
+    variant = f"data-{hashlib.sha256(dataset.encode()).hexdigest()[:8]}"
+    variant += f"-lammin{lam_min:g}" if lam_min is not None else ""
+    return RunSpec("user", profile, dataset, network, HeadConfig.of(head, schedule.iterations,
+                   **given), schedule, seed, precision=precision, variant=variant)  # fmt: skip
 
 
 def user_faces_run(dataset: str, network: str, head: str, hyper: dict, profile: str,
