@@ -29,10 +29,11 @@ TITLE = "BD-LMCL (boundary-discriminative LMCL)"
 DESCRIPTION = (
     "LMCL logits; the samples near the decision boundary are those the margin classifier "
     "misclassifies while their target cosine is still among the k largest. Under the reading "
-    "'drop' (the default, after the ICASSP 2019 abstract) unselected samples contribute zero "
-    "loss and zero gradient, and the batch mean still divides by the full batch size; under "
-    "'no_margin' (the specification text) every sample counts and only the selected ones get "
-    "the margin."
+    "'no_margin' (the default, after the specification text) every sample counts and only the "
+    "selected ones get the margin; under 'drop' (the ICASSP 2019 abstract) unselected samples "
+    "contribute zero loss and zero gradient, and the batch mean still divides by the full "
+    "batch size. 'drop' is not the default because with many classes almost no sample's "
+    "target is in the top k at initialisation: almost every sample would have zero gradient."
 )
 REF_LOGITS = equations.CF_LOSS.label
 REF_SELECTION = equations.BD_SELECTION.label

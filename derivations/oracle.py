@@ -89,7 +89,7 @@ _SCHEMAS: dict[str, tuple[_Param, ...]] = {
         _SCALE,
         _COS_MARGIN,
         _Param("k", _integer_at_least_one, 5),
-        _Param("unselected", _reading, "drop"),
+        _Param("unselected", _reading, "no_margin"),
     ),
 }
 
@@ -189,8 +189,8 @@ def evaluate(head: str, x: np.ndarray, W: np.ndarray, y: np.ndarray, **params) -
     ``x`` (B, D) features, ``W`` (C, D) class weights (rows W_j), ``y`` (B,) integer labels.
     Parameters: ``lsoftmax``/``asoftmax``: ``m`` (int >= 1), ``lam`` (>= 0, default 0);
     ``lmcl``: ``s`` (> 0), ``m`` (>= 0); ``arcface``: ``s``, ``m`` in [0, pi/2);
-    ``bdlmcl``: ``s``, ``m``, ``k`` (int >= 1, default 5), ``unselected`` (``"drop"``, the
-    default, or ``"no_margin"``: see :mod:`derivations.bdlmcl`).
+    ``bdlmcl``: ``s``, ``m``, ``k`` (int >= 1, default 5), ``unselected`` (``"no_margin"``,
+    the default, or ``"drop"``: see :mod:`derivations.bdlmcl`).
     """
     if head not in _SCHEMAS:
         raise ValueError(f"unknown head {head!r}; valid heads are {', '.join(HEADS)}")

@@ -434,6 +434,12 @@ def cosines(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return plain_logits(x, weight, normalise_weight=True, scale=1.0)
 
 
+def target_in_top_k(cos: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
+    """(B,) bool: fewer than k other classes have a larger cosine than the target's."""
+    cos_y = cos.gather(1, labels[:, None])  # (B, 1)
+    return (cos > cos_y).sum(dim=1) < k  # the target is not larger than itself
+
+
 def boundary_selection(
     cos: torch.Tensor, labels: torch.Tensor, m: float, k: int, complement: bool = False
 ) -> torch.Tensor:
@@ -474,7 +480,7 @@ def _bdlmcl_checked(s, m, k, unselected):
     return s, m, integer_margin("k", k), unselected_reading(unselected)
 
 
-def bdlmcl_logits(x, weight, labels, s, m, k=5, unselected="drop"):
+def bdlmcl_logits(x, weight, labels, s, m, k=5, unselected="no_margin"):
     """The logits BD-LMCL's cross-entropy sees: LMCL's, except that under "no_margin" the
     samples `boundary_selection` leaves out keep the plain target s cos t_y."""
     s, m, k, unselected = _bdlmcl_checked(s, m, k, unselected)
@@ -486,7 +492,7 @@ def bdlmcl_logits(x, weight, labels, s, m, k=5, unselected="drop"):
 
 
 @_full_precision
-def bdlmcl_loss(x, weight, labels, s, m, k=5, unselected="drop"):
+def bdlmcl_loss(x, weight, labels, s, m, k=5, unselected="no_margin"):
     """BD-LMCL (Li et al., ICASSP 2019). "drop": LMCL cross-entropy counted only for the
     samples that `boundary_selection` picks, the others contribute 0, and the mean is over
     the whole batch, so the loss shrinks as fewer samples sit near the boundary. "no_margin":

@@ -27,7 +27,7 @@ CASES = [
     ("asoftmax", {"m": 4, "lam": 1.5}),
     ("lmcl", {"s": 8.0, "m": 0.35}),
     ("arcface", {"s": 8.0, "m": 0.5}),
-    ("bdlmcl", {"s": 8.0, "m": 0.6, "k": 2}),
+    ("bdlmcl", {"s": 8.0, "m": 0.6, "k": 2, "unselected": "drop"}),
 ]
 GAP = 1e-3  # minimum distance of every sample from a kink, in cosine units
 STEP = 1e-6
@@ -207,7 +207,7 @@ def test_bdlmcl_selection_and_loss_match_an_independent_rule():
     x, W = rng.normal(size=(16, 4)), rng.normal(size=(6, 4))
     y = rng.integers(0, 6, size=16)
     s, m, k = 5.0, 0.5, 2
-    ev = evaluate("bdlmcl", x, W, y, s=s, m=m, k=k)
+    ev = evaluate("bdlmcl", x, W, y, s=s, m=m, k=k, unselected="drop")
     cos = _direct_cos(x, W)
     rows = np.arange(16)
     expected = np.empty(16, dtype=bool)

@@ -3,6 +3,8 @@ selection, label-free scores."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -86,9 +88,40 @@ def test_boundary_selection_rule_on_constructed_cosines():
 def test_bdlmcl_without_selected_samples_is_zero_with_zero_gradient():
     w = torch.eye(3, requires_grad=True)
     x = torch.eye(3) * 5  # every sample exactly on its class: far from the boundary
-    loss = functional.bdlmcl_loss(x, w, torch.tensor([0, 1, 2]), s=30.0, m=0.35)
+    loss = functional.bdlmcl_loss(x, w, torch.tensor([0, 1, 2]), s=30.0, m=0.35,
+                                  unselected="drop")  # fmt: skip
     loss.backward()
     assert loss.item() == 0.0 and torch.all(w.grad == 0)
+
+
+def _thousand_class_batch():
+    torch.manual_seed(0)
+    return torch.randn(256, 64), torch.randint(0, 1000, (256,))
+
+
+def test_bdlmcl_default_gives_every_sample_a_gradient_on_a_large_label_set():
+    """At initialisation almost no target is in the top 5 of 1,000 classes: the default
+    reading still gives every sample a loss and a gradient, so the network can learn."""
+    x, y = _thousand_class_batch()
+    x.requires_grad_(True)
+    head = make_head("bdlmcl", 64, 1000)
+    assert head.unselected == "no_margin"
+    head(x, y).backward()
+    assert (x.grad.abs().sum(dim=1) > 0).all()
+    reachable = functional.target_in_top_k(functional.cosines(x, head.weight), y, head.k)
+    assert reachable.float().mean() < 0.05  # the case 'drop' could not start from
+
+
+def test_bdlmcl_drop_refuses_a_start_where_almost_no_sample_can_be_selected():
+    x, y = _thousand_class_batch()
+    head = make_head("bdlmcl", 64, 1000, unselected="drop")
+    with pytest.raises(ValueError, match=r"top k = 5 of 1000 classes.*no_margin"):
+        head(x, y)
+    head.eval()
+    head(x, y)  # evaluation is not a training start: no refusal
+    small = make_head("bdlmcl", 64, 10, unselected="drop")
+    small(x, y % 10)  # about half the targets are in the top 5 of 10: it starts
+    assert small._start_checked
 
 
 @pytest.mark.parametrize("name", ["lmcl", "arcface", "bdlmcl", "asoftmax", "softmax"])
@@ -126,7 +159,7 @@ def test_zero_feature_row_keeps_finite_gradients_equal_on_both_paths(name):
 
 def _reference_loss(name, head, x, y):
     if name == "bdlmcl":
-        return functional.bdlmcl_loss(x, head.weight, y, head.s, head.m, head.k)
+        return functional.bdlmcl_loss(x, head.weight, y, head.s, head.m, head.k, head.unselected)
     return torch.nn.functional.cross_entropy(head.logits(x, y), y)
 
 
@@ -195,3 +228,18 @@ def test_gradients_scale_with_the_incoming_gradient_and_follow_grad_mode(name, h
         torch.testing.assert_close(three, 3.0 * one, rtol=1e-12, atol=0.0)
     with torch.no_grad():
         torch.testing.assert_close(head(x, labels), loss.detach(), rtol=0.0, atol=0.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_arcface_target_is_unbiased_where_the_sine_vanishes(dtype):
+    """cos(t + m) at and next to t = 0 against the exact float64 value: a sine floored at
+    sqrt(eps) in the value would be off by sin(m) sqrt(eps) (1.7e-4 in float32)."""
+    from paper_repro.losses.angular import arcface_target_and_slope
+
+    eps = torch.finfo(dtype).eps
+    cos = torch.tensor([1.0, 1.0 - eps, 1.0 - 4 * eps, -1.0 + eps], dtype=dtype)
+    value, slope = arcface_target_and_slope(cos, 0.5)
+    exact = torch.cos(torch.acos(cos.double()) + 0.5)
+    exact[-1] = cos[-1].double() - 0.5 * math.sin(0.5)  # the fallback past t + m = pi
+    assert (value.double() - exact).abs().max() < 4 * eps
+    assert torch.isfinite(slope).all()
