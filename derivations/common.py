@@ -67,6 +67,40 @@ def vector_norm(v: sp.Matrix) -> sp.Expr:
     return sp.sqrt(v.dot(v))
 
 
+# Sizes left symbolic: statements about a vector of any dimension D or any number of classes
+# C are proved on indexed symbols summed over 1..D (1..C), for a free component j (and k).
+N_CLASSES_ANY = sp.Symbol("C", integer=True, positive=True)
+_SUM_INDEX = sp.Symbol("i", integer=True)
+J_ANY, K_ANY = sp.symbols("j k", integer=True, positive=True)
+X_ANY = sp.IndexedBase("x", real=True)
+W_ANY = sp.IndexedBase("W", real=True)
+
+
+def indexed_sum(term, size=DIM) -> sp.Expr:
+    """``sum_{i=1}^{size} term(i)``."""
+    return sp.Sum(term(_SUM_INDEX), (_SUM_INDEX, 1, size))
+
+
+def indexed_norm(v: sp.IndexedBase) -> sp.Expr:
+    return sp.sqrt(indexed_sum(lambda i: v[i] ** 2))
+
+
+def indexed_dot(a: sp.IndexedBase, b: sp.IndexedBase) -> sp.Expr:
+    return indexed_sum(lambda i: a[i] * b[i])
+
+
+def is_zero_within(expr, size, *indices) -> bool:
+    """``expr`` is 0 for every value 1..size of each free index: the sums are evaluated
+    (a derivative of a sum by one of its terms is a Piecewise on the index being in range)
+    and the range conditions are taken as true, which is what the statement assumes."""
+    expr = sp.sympify(expr).doit()
+    within = {}
+    for q in indices:
+        within.update({sp.Le(q, size): True, sp.Ge(size, q): True, sp.Ge(q, 1): True,
+                       sp.Le(1, q): True})  # fmt: skip
+    return is_zero(expr.subs(within))
+
+
 def tex(expr, role: str = "j") -> str:
     """LaTeX of ``expr``; ``role`` is ``"y"`` for the target class, ``"j"`` otherwise."""
     names = {
@@ -217,14 +251,17 @@ def vector_gradient(p: Partials, xv, wv, nx, nw, cos_expr):
 
 
 def gradient_is_orthogonal(f: sp.Expr, wrt: str) -> bool:
-    """Whether ``v . df/dv = 0`` for ``v`` = x (``wrt="x"``) or W_j, on explicit 3-vectors.
+    """Whether ``v . df/dv = 0`` for ``v`` = x (``wrt="x"``) or W_j, in any dimension D.
 
     True exactly when ``f`` is invariant to rescaling ``v``, i.e. depends on ``v`` only
-    through its direction; norms are the genuine square roots here, not free symbols.
+    through its direction. With ``df/dx = ax x + bx W``, ``x . df/dx = ax |x|^2 + bx W.x``
+    (and likewise for W), the norms the genuine square roots of sums over 1..D.
     """
-    nx, nw = vector_norm(X), vector_norm(W)
-    grad_x, grad_w = vector_gradient(partials(f), X, W, nx, nw, W.dot(X) / (nx * nw))
-    return is_zero(X.dot(grad_x)) if wrt == "x" else is_zero(W.dot(grad_w))
+    nx, nw = indexed_norm(X_ANY), indexed_norm(W_ANY)
+    dot = indexed_dot(W_ANY, X_ANY)
+    at = {x_norm: nx, w_norm: nw, c: dot / (nx * nw)}
+    ax, bx, aw, bw = (sp.sympify(e).subs(at) for e in gradient_coefficients(partials(f)))
+    return is_zero(ax * nx**2 + bx * dot) if wrt == "x" else is_zero(aw * dot + bw * nw**2)
 
 
 def vector_gradient_free_norms(f: sp.Expr):
@@ -327,60 +364,57 @@ def chain_rule_np(delta, ax, bx, aw, bw, x, W):
 # ---------------------------------------------------------------------------------------
 # Proofs shared by every head.
 # ---------------------------------------------------------------------------------------
-def _jacobian(f: sp.Expr, v: sp.Matrix) -> sp.Matrix:
-    return sp.Matrix([sp.diff(f, vi) for vi in v])
-
-
 def vector_identity_proofs() -> list[Proof]:
-    """The three vector identities, component-wise on explicit 3-vectors."""
-    nx, nw = vector_norm(X), vector_norm(W)
-    cos_xw = W.dot(X) / (nx * nw)
+    """The three vector identities, for any dimension D: component j of each side."""
+    nx, nw = indexed_norm(X_ANY), indexed_norm(W_ANY)
+    cos_xw = indexed_dot(W_ANY, X_ANY) / (nx * nw)
+    x_j, w_j = X_ANY[J_ANY], W_ANY[J_ANY]
     ref = equations.VECTOR.label
+    detail = ("any dimension D: component j (1 <= j <= D) of lhs - rhs, with x and W vectors "
+              "of D real symbols and the norms as sums over 1..D, simplifies to 0")  # fmt: skip
     return [
-        prove_equal(
+        Proof(
             "common-norm-gradient",
             ref,
-            _jacobian(nx, X),
-            X / nx,
-            "explicit x in R^3; simplify(lhs - rhs) == 0 component-wise",
-            statement=eq_tex(sp.Derivative(x_norm, X_VEC), X_VEC / x_norm),
+            eq_tex(sp.Derivative(x_norm, X_VEC), X_VEC / x_norm),
+            is_zero_within(sp.diff(nx, x_j) - x_j / nx, DIM, J_ANY),
+            detail,
         ),
-        prove_equal(
+        Proof(
             "common-dcos-dx",
             ref,
-            _jacobian(cos_xw, X),
-            (W / nw - cos_xw * X / nx) / nx,
-            "explicit x, W in R^3; simplify(lhs - rhs) == 0 component-wise",
-            statement=eq_tex(
-                sp.Derivative(c, X_VEC), (W_VEC / w_norm - c * X_VEC / x_norm) / x_norm
-            ),
+            eq_tex(sp.Derivative(c, X_VEC), (W_VEC / w_norm - c * X_VEC / x_norm) / x_norm),
+            is_zero_within(sp.diff(cos_xw, x_j) - (w_j / nw - cos_xw * x_j / nx) / nx, DIM, J_ANY),
+            detail,
         ),
-        prove_equal(
+        Proof(
             "common-dcos-dW",
             ref,
-            _jacobian(cos_xw, W),
-            (X / nx - cos_xw * W / nw) / nw,
-            "explicit x, W in R^3; simplify(lhs - rhs) == 0 component-wise",
-            statement=eq_tex(
-                sp.Derivative(c, W_VEC), (X_VEC / x_norm - c * W_VEC / w_norm) / w_norm
-            ),
+            eq_tex(sp.Derivative(c, W_VEC), (X_VEC / x_norm - c * W_VEC / w_norm) / w_norm),
+            is_zero_within(sp.diff(cos_xw, w_j) - (x_j / nx - cos_xw * w_j / nw) / nw, DIM, J_ANY),
+            detail,
         ),
     ]
 
 
 def chain_rule_proof() -> Proof:
-    """:func:`vector_gradient` is the true gradient of *any* differentiable F(|x|, |W|, cos).
+    """:func:`vector_gradient` is the true gradient of *any* differentiable F(|x|, |W|, cos),
+    in any dimension D.
 
     F is an undefined SymPy function, so this covers every head at once: per head only the
-    scalar partials remain to be derived.
+    scalar partials remain to be derived. vector_gradient is linear in the vectors, so its
+    component j is vector_gradient of the components x_j, W_j.
     """
     F = sp.Function("F")
     f = F(x_norm, w_norm, c)
-    nx, nw = vector_norm(X), vector_norm(W)
-    cos_xw = W.dot(X) / (nx * nw)
-    grad_x, grad_w = vector_gradient(partials(f), X, W, nx, nw, cos_xw)
+    nx, nw = indexed_norm(X_ANY), indexed_norm(W_ANY)
+    cos_xw = indexed_dot(W_ANY, X_ANY) / (nx * nw)
+    x_j, w_j = X_ANY[J_ANY], W_ANY[J_ANY]
+    grad_x, grad_w = vector_gradient(partials(f), x_j, w_j, nx, nw, cos_xw)
     composed = f.subs({x_norm: nx, w_norm: nw, c: cos_xw})
-    holds = is_zero(grad_x - _jacobian(composed, X)) and is_zero(grad_w - _jacobian(composed, W))
+    holds = is_zero_within(grad_x - sp.diff(composed, x_j), DIM, J_ANY) and is_zero_within(
+        grad_w - sp.diff(composed, w_j), DIM, J_ANY
+    )
     gx_disp, gw_disp = vector_gradient_display(f)
     statement = (
         f"{tex(sp.Derivative(f, X_VEC))} = {tex(gx_disp)}, \\quad "
@@ -391,8 +425,9 @@ def chain_rule_proof() -> Proof:
         equations.CHAIN.label,
         statement,
         holds,
-        "F undefined; assembled gradient minus sympy.diff of F(|x|(x), |W|(W), cos(x, W)) "
-        "simplifies to 0 for every component of x and W in R^3",
+        "F undefined, any dimension D: component j of the assembled gradient minus sympy.diff "
+        "of F(|x|(x), |W|(W), cos(x, W)), norms and dot product as sums over 1..D, "
+        "simplifies to 0",
     )
 
 

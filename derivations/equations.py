@@ -85,6 +85,15 @@ SOFTMAX_LOSS = _eq(
     [f"{F}:softmax_cross_entropy", "paper_repro.losses.softmax:SoftmaxHead"],
     [T_RANDOM, T_POLES],
 )
+SOFTMAX_GRAD = _eq(
+    "softmax-ce-gradient",
+    "softmax cross-entropy gradient ∂CE/∂f_j = p_j - 1[j = y] (no equation number)",
+    "the gradient of eq. 1 in the logits, for any number of classes",
+    f"{LMCL_TEXT}: derived in two cases (j = t and j ≠ t), then unified; the formulas are "
+    "images, the number is not printed, and eq. 1 of L-Softmax is the loss, not this gradient",
+    [f"{F}:softmax_cross_entropy", f"{F}:_margin_backward"],
+    [T_RANDOM, T_POLES],
+)
 POLAR = _eq(
     "softmax-polar",
     "L-Softmax polar logit f_j = |W_j||x| cos θ_j (numbering not confirmed)",
@@ -120,6 +129,17 @@ LS_LOSS = _eq(
     [f"{F}:lsoftmax_target", f"{F}:lsoftmax_logits", "paper_repro.losses.lsoftmax:LSoftmaxHead"],
     [T_RANDOM, T_POLES],
 )
+LS_DEFINITION = _eq(
+    "lsoftmax-eq5",
+    "L-Softmax eq. 5 (reconstructed; numbering not confirmed)",
+    "ψ(θ) = cos(mθ) on [0, π/m], D(θ) on (π/m, π], D decreasing; continuity needs "
+    "D(π/m) = cos(m π/m) = -1, not the cos(π/m) the text prints",
+    f"{WALK}, section 2.2: '其中定义为:' (the definition is an image), then "
+    "'D(θ)是一个单调递减的函数,D(π/m)等于cos(π/m)'; the number 5 is the one between eq. 4 "
+    "and the printed \\tag{6}",
+    [f"{A}:psi", f"{A}:psi_and_slope"],
+    [T_JOINTS],
+)
 LS_PSI = _eq(
     "lsoftmax-eq6",
     "L-Softmax eq. 6",
@@ -139,8 +159,9 @@ LS_EXPANSION = _eq(
 )
 LS_FORWARD = _eq(
     "lsoftmax-eq8-10-forward",
-    "L-Softmax eqs. 8-10: f_y for general m (which of the three: numbering not confirmed)",
-    "f_y = (-1)^k |W||x| cos(mθ) - 2k |W||x| with eq. 7 written in W_yᵀx",
+    "L-Softmax eqs. 8-10: f_y for general m (reconstructed; which of the three: not confirmed)",
+    "f_y = (-1)^k |W||x| cos(mθ) - 2k |W||x| with eq. 7 expanded in W_yᵀx: our reconstruction, "
+    "so its proof shows the expansion is eq. 7's algebra, not that it matches a printed formula",
     f"{WALK}, section 3: '当m≥3时,仍然可以通过式子8,式子9,式子10来计算前向和后向' confirms "
     "eqs. 8-10 as forward and backward for general m; the formulas are images",
     [f"{F}:lsoftmax_target", f"{A}:psi"],
@@ -148,7 +169,7 @@ LS_FORWARD = _eq(
 )
 LS_GRAD_X = _eq(
     "lsoftmax-eq8-10-grad-x",
-    "L-Softmax eqs. 8-10: ∂f_y/∂x (which of the three: numbering not confirmed)",
+    "L-Softmax eqs. 8-10: ∂f_y/∂x (reconstructed; which of the three: not confirmed)",
     "the term-by-term derivative of the forward form, every m",
     LS_FORWARD.checked,
     [f"{F}:_margin_backward", f"{F}:lsoftmax_partials", f"{A}:multiple_angle_slope"],
@@ -156,7 +177,7 @@ LS_GRAD_X = _eq(
 )
 LS_GRAD_W = _eq(
     "lsoftmax-eq8-10-grad-w",
-    "L-Softmax eqs. 8-10: ∂f_y/∂W_y (which of the three: numbering not confirmed)",
+    "L-Softmax eqs. 8-10: ∂f_y/∂W_y (reconstructed; which of the three: not confirmed)",
     "the W_y counterpart of ∂f_y/∂x",
     LS_FORWARD.checked,
     [f"{F}:_margin_backward", f"{F}:lsoftmax_partials", f"{A}:multiple_angle_slope"],
@@ -164,11 +185,11 @@ LS_GRAD_W = _eq(
 )
 LS_M2 = _eq(
     "lsoftmax-m2",
-    "L-Softmax m = 2 example after eqs. 8-10 (numbering not confirmed)",
+    "L-Softmax m = 2 example after eqs. 8-10 (reconstructed; numbering not confirmed)",
     "f_y = (-1)^k 2(W_yᵀx)²/(|W||x|) - ((-1)^k + 2k)|W||x| and its gradients",
     f"{WALK}, section 3: '举个例子,给定一个m=2时候' after eqs. 8-10; the formulas are images",
-    [f"{F}:lsoftmax_target"],
-    [T_RANDOM],
+    [f"{F}:lsoftmax_target", f"{F}:lsoftmax_partials"],
+    [T_RANDOM, f"{T_WORKED}::test_lsoftmax_m2_example_matches_its_closed_form"],
 )
 LS_LAMBDA = _eq(
     "lsoftmax-lambda",
@@ -280,9 +301,10 @@ BD_NO_MARGIN = _eq(
 # In the order of the document: shared first, then head by head.
 SECTIONS: dict[str, tuple[Equation, ...]] = {
     "common": (CHAIN, VECTOR, NORMALISE),
-    "softmax": (SOFTMAX_LOSS, POLAR, WORKED_1234, WORKED_SPEC),
+    "softmax": (SOFTMAX_LOSS, SOFTMAX_GRAD, POLAR, WORKED_1234, WORKED_SPEC),
     "lsoftmax": (
         LS_LOSS,
+        LS_DEFINITION,
         LS_PSI,
         LS_EXPANSION,
         LS_FORWARD,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 
 import sympy as sp
+from sympy.calculus.util import function_range
 
 from derivations import common, equations, softmax_ce
 from derivations.common import NW, NX, Proof, W, X, c, lam, theta, w_norm, x_norm
@@ -329,6 +330,37 @@ def continuity_proof(m: int) -> Proof:
     )
 
 
+def definition_join_proof() -> Proof:
+    """Eq. 5 joins cos(mθ) on [0, π/m] to D on (π/m, π]. For ψ to be continuous, D(π/m) must
+    be cos(m π/m) = -1, which eq. 6's piece k = 1 gives; the text's D(π/m) = cos(π/m) is not
+    -1 for any m >= 2 (cos(π/m) >= 0 there), so it cannot be the condition meant."""
+    m_any = sp.Symbol("m", integer=True, positive=True)
+    at = sp.pi / m_any
+    first_piece_end = sp.cos(m_any * at)
+    eq6_piece_1 = (-1) * sp.cos(m_any * theta) - 2  # eq. 6, k = 1
+    needed = sp.simplify(first_piece_end + 1) == 0 and (
+        sp.simplify(eq6_piece_1.subs(theta, at) - first_piece_end) == 0
+    )
+    # m = 2 + r, r >= 0: π/m is in (0, π/2], where cos takes values in [0, 1), never -1
+    r = sp.Symbol("r", integer=True, nonnegative=True)
+    in_first_quadrant = bool(sp.together(sp.pi / 2 - sp.pi / (2 + r)).is_nonnegative) and bool(
+        (sp.pi / (2 + r)).is_positive
+    )
+    cos_values = function_range(sp.cos(theta), theta, sp.Interval.Lopen(0, sp.pi / 2))
+    printed_cannot_join = in_first_quadrant and not cos_values.contains(-1)
+    return Proof(
+        "lsoftmax-eq5-join-needs-D-of-pi-over-m-equal-minus-1",
+        equations.LS_DEFINITION.label,
+        r"\mathcal{D}(\pi/m) = \cos(m \cdot \pi/m) = -1, \quad "
+        r"\cos(\pi/m) \ge 0 > -1 \ (m \ge 2)",
+        needed and printed_cannot_join,
+        "any integer m >= 1: cos(mθ) at θ = π/m is -1 and eq. 6's piece k = 1 starts there at "
+        "-1 too; for m >= 2, π/m is in (0, π/2], where cos takes values in [0, 1) "
+        "(function_range), so the printed D(π/m) = cos(π/m) cannot join the pieces and is "
+        "read as D(π/m) = cos(m π/m)",
+    )
+
+
 def decreasing_proof(m: int) -> Proof:
     """dψ/dθ on piece k, with θ = (u + kπ)/m and u in [0, π], equals -m sin(u) <= 0."""
     slope_ok = True
@@ -582,6 +614,7 @@ def lambda_gradient_proofs(m: int) -> list[Proof]:
 def proofs() -> list[Proof]:
     out = [expansion_proof(m) for m in MARGINS]
     out += [expansion_slope_proof(m) for m in MARGINS]
+    out += [definition_join_proof()]
     out += [continuity_proof(m) for m in MARGINS if m >= 2]
     out += [decreasing_proof(m) for m in MARGINS]
     out += _m1_proofs()

@@ -21,11 +21,11 @@ DESCRIPTION = (
 )
 REF_LOGIT = equations.POLAR.label
 REF_LOSS = equations.SOFTMAX_LOSS.label
+REF_GRAD = equations.SOFTMAX_GRAD.label
 REF_WORKED_1234 = equations.WORKED_1234.label
 REF_WORKED_SPEC = equations.WORKED_SPEC.label
 
-# Number of classes used in the symbolic cross-entropy identities; four keeps the sums
-# readable while exercising every j == y / j != y combination.
+# Number of classes shown in the displayed steps (the proofs take any number of classes).
 N_CLASSES = 4
 # Worked numbers as printed: overview text (logits 1..4, target class 4) and the
 # worked-numbers text (logits 1..3; a 5-class prediction p with label 4).
@@ -40,7 +40,7 @@ WORKED_LABEL = 3  # "label 4" of the text, counted from 1
 
 
 def logit(xn=x_norm, wn=w_norm, cos=c) -> sp.Expr:
-    """``f_j = |W_j| |x| cos(theta_j)`` (L-Softmax eq. 2)."""
+    """``f_j = |W_j| |x| cos(theta_j)`` (L-Softmax section 1, printed without a number)."""
     return wn * xn * cos
 
 
@@ -79,7 +79,7 @@ def steps() -> list[common.Step]:
         ),
         common.Step(
             "Gradient w.r.t. the logits (sympy.diff, class y = 1 shown)",
-            REF_LOSS,
+            REF_GRAD,
             ", \\quad ".join(
                 common.eq_tex(sp.Derivative(ce, f), sp.simplify(g))
                 for f, g in zip(fs, common.cross_entropy_gradient(fs, y), strict=True)
@@ -94,67 +94,80 @@ def steps() -> list[common.Step]:
 # Proofs.
 # ---------------------------------------------------------------------------------------
 def _polar_form_proof() -> Proof:
-    nx, nw = common.vector_norm(common.X), common.vector_norm(common.W)
-    polar = logit(nx, nw, common.W.dot(common.X) / (nx * nw))
-    inner = common.W.dot(common.X)
+    nx, nw = common.indexed_norm(common.X_ANY), common.indexed_norm(common.W_ANY)
+    inner = common.indexed_dot(common.W_ANY, common.X_ANY)
+    polar = logit(nx, nw, inner / (nx * nw))
     return Proof(
         "softmax-polar-logit",
         REF_LOGIT,
         common.eq_tex(sp.MatMul(common.W_VEC.T, common.X_VEC), logit()),
         common.is_zero(polar - inner),
-        "explicit x, W in R^3 with |x| = sqrt(x.x), |W| = sqrt(W.W), cos = W.x/(|W||x|)",
+        "any dimension D: x, W vectors of D real symbols, |x| = sqrt(x.x), |W| = sqrt(W.W), "
+        "cos = W.x/(|W||x|), the products as sums over 1..D",
     )
 
 
+# Any number of classes C: logits f_1..f_C as an indexed symbol, the sum over 1..C kept
+# symbolic; S > 0 (a sum of exponentials) is the positive symbol that stands for it.
+_F = sp.IndexedBase("f", real=True)
+_SUM_EXP = sp.Symbol("S", positive=True)
+_LABEL = sp.Symbol("y", integer=True, positive=True)
+
+
+def _lse_any() -> sp.Expr:
+    return sp.log(common.indexed_sum(lambda k: sp.exp(_F[k]), common.N_CLASSES_ANY))
+
+
+def _positive_sum(expr: sp.Expr) -> sp.Expr:
+    """`expr` with the sum of exponentials replaced by a positive symbol, which it is."""
+    total = common.indexed_sum(lambda k: sp.exp(_F[k]), common.N_CLASSES_ANY)
+    return expr.subs(total, _SUM_EXP)
+
+
 def _log_softmax_proof() -> Proof:
-    fs = _logit_symbols()
-    lse = common.logsumexp(fs)
-    lhs = sp.Matrix(common.log_softmax(fs))
-    rhs = sp.Matrix([f - lse for f in fs])
-    holds = all(sp.simplify(sp.expand_log(e)) == 0 for e in lhs - rhs)
+    j = common.J_ANY
+    lhs = sp.log(sp.exp(_F[j]) / sp.exp(_lse_any()))
+    rhs = _F[j] - _lse_any()
     return Proof(
         "softmax-eq1-log-softmax",
         REF_LOSS,
-        common.eq_tex(lhs.T, rhs.T),
-        holds,
-        f"C = {N_CLASSES} real logits; simplify(expand_log(lhs - rhs)) == 0 per class",
+        common.eq_tex(
+            sp.log(sp.Symbol("p_j")), sp.Symbol("f_j") - sp.Function("logsumexp")(sp.Symbol("f"))
+        ),
+        common.is_zero(sp.expand_log(_positive_sum(lhs - rhs))),
+        "any number of classes C: log(exp(f_j) / S) - (f_j - log S) with S = sum_(k=1..C) "
+        "exp(f_k) > 0, expanded and simplified, is 0",
     )
 
 
 def _ce_logsumexp_proof() -> Proof:
-    fs = _logit_symbols()
-    lse = common.logsumexp(fs)
-    holds = all(
-        sp.simplify(sp.expand_log(common.cross_entropy(fs, y) - (lse - fs[y]))) == 0
-        for y in range(N_CLASSES)
-    )
+    lhs = -sp.log(sp.exp(_F[_LABEL]) / sp.exp(_lse_any()))
+    rhs = _lse_any() - _F[_LABEL]
     return Proof(
         "softmax-eq1-ce-logsumexp",
         REF_LOSS,
-        common.eq_tex(common.cross_entropy(fs, 0), lse - fs[0]),
-        holds,
-        f"C = {N_CLASSES}, every label y; simplify(expand_log(lhs - rhs)) == 0",
+        common.eq_tex(sp.Symbol("CE"), sp.Function("logsumexp")(sp.Symbol("f")) - sp.Symbol("f_y")),
+        common.is_zero(sp.expand_log(_positive_sum(lhs - rhs))),
+        "any number of classes C and label y: -log softmax(f)_y - (log S - f_y), S as above, "
+        "expanded and simplified, is 0",
     )
 
 
 def _ce_gradient_proof() -> Proof:
-    fs = _logit_symbols()
-    probs = common.softmax(fs)
-    holds = all(
-        common.is_zero(g - (probs[j] - (1 if j == y else 0)))
-        for y in range(N_CLASSES)
-        for j, g in enumerate(common.cross_entropy_gradient(fs, y))
-    )
-    onehot = sp.Matrix([1 if j == 0 else 0 for j in range(N_CLASSES)])
+    j = common.J_ANY
+    ce = _lse_any() - _F[_LABEL]
+    softmax_j = sp.exp(_F[j]) / common.indexed_sum(lambda k: sp.exp(_F[k]), common.N_CLASSES_ANY)
+    gap = sp.diff(ce, _F[j]) - (softmax_j - sp.KroneckerDelta(j, _LABEL))
     return Proof(
-        "softmax-eq1-ce-gradient",
-        REF_LOSS,
+        "softmax-ce-gradient-p-minus-onehot",
+        REF_GRAD,
         common.eq_tex(
-            sp.Matrix([sp.simplify(g) for g in common.cross_entropy_gradient(fs, 0)]).T,
-            (sp.Matrix(probs) - onehot).T,
+            sp.Derivative(sp.Symbol("CE"), sp.Symbol("f_j")),
+            sp.Symbol("p_j") - sp.Symbol(r"\mathbb{1}[j = y]"),
         ),
-        holds,
-        f"C = {N_CLASSES}, every label y and class j: dCE/df_j - (p_j - 1[j=y]) == 0",
+        common.is_zero_within(gap, common.N_CLASSES_ANY, j),
+        "any number of classes C, label y and class j (1 <= j <= C): sympy.diff of "
+        "log(sum_(k=1..C) exp f_k) - f_y by f_j minus (p_j - 1[j=y]) is 0",
     )
 
 
@@ -235,30 +248,50 @@ def worked_number_proofs() -> list[Proof]:
     ]
 
 
-def dce_dcos_proof(name: str, paper_ref: str, target, other, scale, n: int = 3) -> Proof:
-    """``dCE/dcos(theta_j) = scale_j (p_j - 1[j = y])`` for ``n`` classes and every label.
+@functools.cache
+def _dce_dcos_any_logits() -> bool:
+    """For logits f_k = F(k, c_k), each a function of its own cosine, and any number of
+    classes C: dCE/dc_j = (p_j - 1[j = y]) dF(j, c_j)/dc_j, for every class j and label y.
+
+    sympy leaves 1[j = y] (dF(j)/dc_j - dF(y)/dc_y); it is 0 in both cases, j = y and j != y."""
+    cos = sp.IndexedBase("c", real=True)
+    F = sp.Function("F")
+    j = common.J_ANY
+    total = common.indexed_sum(lambda k: sp.exp(F(k, cos[k])), common.N_CLASSES_ANY)
+    ce = sp.log(total) - F(_LABEL, cos[_LABEL])
+    want = (sp.exp(F(j, cos[j])) / total - sp.KroneckerDelta(j, _LABEL)) * sp.diff(
+        F(j, cos[j]), cos[j]
+    )
+    gap = sp.diff(ce, cos[j]) - want
+    same = gap.subs(_LABEL, j)
+    other = gap.subs(sp.KroneckerDelta(j, _LABEL), 0)
+    return common.is_zero_within(same, common.N_CLASSES_ANY, j) and common.is_zero_within(
+        other, common.N_CLASSES_ANY, j
+    )
+
+
+def dce_dcos_proof(name: str, paper_ref: str, target, other, scale) -> Proof:
+    """``dCE/dcos(theta_j) = scale_j (p_j - 1[j = y])`` for any number of classes and label.
 
     ``target``/``other`` are logit builders ``(xn, wn, cos) -> expr`` and ``scale`` builds the
-    expected factor from ``(xn, wn)``; class j has its own norm symbol and cosine symbol.
+    expected factor from ``(xn, wn)``. Two facts make it: the cross-entropy of per-class
+    logits f_k(c_k) has dCE/dc_j = (p_j - 1[j = y]) df_j/dc_j for any C
+    (`_dce_dcos_any_logits`), and both builders have slope `scale` in their cosine.
     """
-    cs = sp.symbols(f"c_1:{n + 1}", real=True)
-    ws = sp.symbols(f"w_1:{n + 1}", positive=True)
-    holds = True
-    for y in range(n):
-        fs = [(target if j == y else other)(x_norm, ws[j], cs[j]) for j in range(n)]
-        ce = common.cross_entropy(fs, y)
-        probs = common.softmax(fs)
-        for j in range(n):
-            expected = scale(x_norm, ws[j]) * (probs[j] - (1 if j == y else 0))
-            holds = holds and common.is_zero(sp.diff(ce, cs[j]) - expected)
+    slopes = all(
+        common.is_zero(sp.diff(build(x_norm, w_norm, c), c) - scale(x_norm, w_norm))
+        for build in (target, other)
+    )
     p_j = sp.Symbol("p_j")
     delta = sp.Symbol(r"\mathbb{1}[j = y]")
     return Proof(
         name,
         paper_ref,
         common.eq_tex(sp.Derivative(sp.Symbol("CE"), c), scale(x_norm, w_norm) * (p_j - delta)),
-        holds,
-        f"C = {n} classes with independent norms and cosines, every label y and class j",
+        slopes and _dce_dcos_any_logits(),
+        "any number of classes C, label y and class j: dCE/dc_j = (p_j - 1[j=y]) df_j/dc_j "
+        "for logits that each depend on their own cosine (sums over 1..C, cases j = y and "
+        "j != y), and d f/d cos = the scale for the target and the other logits",
     )
 
 

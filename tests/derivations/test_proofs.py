@@ -152,6 +152,9 @@ def test_checker_rejects_wrong_worked_numbers_and_jacobians():
     printed = (*derivations.softmax_ce.WORKED_SOFTMAX[:3], "0.6440")  # last digit changed
     wrong = derivations.softmax_ce._printed_proof("w", "", common.softmax(logits), printed, 4, "")
     assert not wrong.holds
-    x_hat = common.X / common.vector_norm(common.X)
-    without_norm = jacobian.normalise_jacobian(common.X) * common.vector_norm(common.X)
-    assert not common.is_zero(x_hat.jacobian(common.X) - without_norm)
+    j, k, x = common.J_ANY, common.K_ANY, common.X_ANY
+    exact = sp.diff(x[j] / common.indexed_norm(x), x[k])
+    without_norm = jacobian.normalise_jacobian(x, j, k) * common.indexed_norm(x)
+    assert not common.is_zero_within(exact - without_norm, common.DIM, j, k)
+    transposed_sign = -jacobian.normalise_jacobian(x, j, k)
+    assert not common.is_zero_within(exact - transposed_sign, common.DIM, j, k)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from paper_repro.losses import functional
@@ -39,3 +40,30 @@ def test_worked_numbers_of_the_specification_text():
     p = [0.1, 0.15, 0.05, 0.6, 0.1]
     loss = _cross_entropies([math.log(v) for v in p])[3].item()
     assert math.isclose(loss, -math.log(0.6), rel_tol=1e-14)
+
+
+def test_lsoftmax_m2_example_matches_its_closed_form():
+    """The walkthrough's m = 2 example (reconstructed, derivations.lsoftmax.paper_m2_*): the
+    package's target logit and its autograd gradients in x and W_y, on both pieces (k = 0
+    for θ <= π/2, k = 1 beyond), against the closed forms lambdified from SymPy."""
+    import numpy as np
+    import sympy as sp
+
+    from derivations import common, lsoftmax
+
+    symbols = (*common.X, *common.W, common.NX, common.NW, lsoftmax.K)
+    forms = (lsoftmax.paper_m2_logit(), lsoftmax.paper_m2_grad_x(), lsoftmax.paper_m2_grad_w())
+    closed = [sp.lambdify(symbols, e, "numpy") for e in forms]
+    rng = np.random.default_rng(2)
+    for _ in range(8):
+        x_np, w_np = rng.normal(size=3) * 2, rng.normal(size=3)
+        x = torch.tensor(x_np, requires_grad=True)
+        w = torch.tensor(w_np, requires_grad=True)
+        f = functional.lsoftmax_target(x @ w, x.norm(), w.norm(), m=2)
+        f.backward()
+        nx, nw = np.linalg.norm(x_np), np.linalg.norm(w_np)
+        k = int(x_np @ w_np < 0)  # θ > π/2: piece 1
+        args = (*x_np, *w_np, nx, nw, k)
+        assert f.item() == pytest.approx(float(closed[0](*args)), rel=1e-12, abs=1e-12)
+        np.testing.assert_allclose(x.grad, np.ravel(closed[1](*args)), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(w.grad, np.ravel(closed[2](*args)), rtol=1e-10, atol=1e-12)
