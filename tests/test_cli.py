@@ -181,6 +181,42 @@ def test_train_on_an_image_folder_with_a_margin_head_then_reuse(tmp_path, capsys
     assert "done already" in capsys.readouterr().out
 
 
+def test_train_sets_lambda_floor_and_keeps_each_dataset_and_floor_apart(tmp_path, capsys):
+    """make train's L-Softmax floor is 5 unless LAMBDA_MIN says otherwise; a second dataset or
+    floor is another result file, never an overwrite; LAMBDA_MIN on a head without lambda is
+    one line."""
+    pets, cars = image_tree(tmp_path / "pets"), image_tree(tmp_path / "cars", ("a", "b", "c"))
+    base = ("train", "--head", "lsoftmax", "--hyper", "m=2", "--profile", "smoke")
+    assert cli(tmp_path, *base, "--data", str(pets)) == 0
+    assert "lambda floor 5" in capsys.readouterr().out
+    assert cli(tmp_path, *base, "--data", str(cars)) == 0
+    assert cli(tmp_path, *base, "--data", str(pets), "--lambda-min", "0") == 0
+    assert "lambda floor 0" in capsys.readouterr().out
+    paths = sorted((tmp_path / "results" / "smoke" / "user").glob("*.json"))
+    assert len(paths) == 3
+    floors = sorted(read_result(p)["hyper"]["lam"]["lam_min"] for p in paths)
+    assert floors == [0.0, 5.0, 5.0]
+    assert {read_result(p)["dataset"] for p in paths} == {f"folder:{pets}", f"folder:{cars}"}
+    assert cli(tmp_path, "train", "--data", str(pets), "--head", "lmcl", "--lambda-min", "3",
+               "--profile", "smoke") == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "LAMBDA_MIN is the lambda floor of lsoftmax and asoftmax" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_user_run_floors_only_the_annealed_heads():
+    from paper_repro.experiments import USER_LAM_MIN, user_run
+
+    lsoftmax = user_run("folder:/d", "table1-mnist", "lsoftmax", {"m": 2}, "quick")
+    lam = lsoftmax.head.kwargs["lam"]
+    assert lam.lam_min == USER_LAM_MIN == 5.0 and lam.base == 1000.0  # the original annealing
+    asoftmax = user_run("folder:/d", "table1-mnist", "asoftmax", {}, "quick", lam_min=2.0)
+    assert asoftmax.head.kwargs["lam"].lam_min == 2.0  # given: replaces A-Softmax's own 5
+    assert "lam" not in user_run("folder:/d", "table1-mnist", "lmcl", {}, "quick").head.kwargs
+    with pytest.raises(ValueError, match="LAMBDA_MIN"):
+        user_run("folder:/d", "table1-mnist", "lsoftmax", {}, "quick", lam_min=-1.0)
+
+
 def test_train_resumes_after_an_interruption(tmp_path):
     tree = image_tree(tmp_path / "pets")
     from paper_repro.experiments import user_run
