@@ -13,11 +13,26 @@ Two facts the proofs make explicit: the switch is a *discontinuity* (an upward j
 from __future__ import annotations
 
 import functools
+import math
 
 import sympy as sp
 
 from derivations import common, equations, lmcl
 from derivations.common import Proof, c, m, s, theta
+
+# the head's declaration: registry key, oracle parameters, logit spec, index section
+KEY = "arcface"
+PARAMS = (
+    common.SCALE,
+    common.Param("m", lambda n, v: common.finite(n, v, 0.0, math.pi / 2)),
+)
+STRUCTURAL = None
+EQUATIONS = (equations.AF_LOSS, equations.AF_FALLBACK)
+
+
+def spec(params: dict) -> common.LogitSpec:
+    return logit_spec()
+
 
 TITLE = "ArcFace (additive angular margin)"
 DESCRIPTION = (

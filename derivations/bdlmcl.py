@@ -25,6 +25,30 @@ import sympy as sp
 from derivations import common, equations, lmcl
 from derivations.common import Proof, c, c_max_other, m, n_above, s
 
+# the head's declaration: registry key, oracle parameters, logit spec, index section
+KEY = "bdlmcl"
+STRUCTURAL = "unselected"  # the reading changes the form of the target
+EQUATIONS = (equations.BD_SELECTION, equations.BD_DROP, equations.BD_NO_MARGIN)
+
+
+def _reading(name: str, value) -> str:
+    if value not in UNSELECTED:
+        raise ValueError(f"{name} must be one of {UNSELECTED}, got {value!r}")
+    return value
+
+
+PARAMS = (
+    common.SCALE,
+    common.COS_MARGIN,
+    common.Param("k", common.integer_at_least_one, 5),
+    common.Param("unselected", _reading, "no_margin"),
+)
+
+
+def spec(params: dict) -> common.LogitSpec:
+    return logit_spec(params["unselected"])
+
+
 TITLE = "BD-LMCL (boundary-discriminative LMCL)"
 DESCRIPTION = (
     "LMCL logits; the samples near the decision boundary are those the margin classifier "
@@ -67,7 +91,7 @@ def no_margin_target() -> sp.Expr:
 
 
 @functools.cache
-def logit_spec(unselected: str = "drop") -> common.LogitSpec:
+def logit_spec(unselected: str = "no_margin") -> common.LogitSpec:
     if unselected == "drop":
         return common.LogitSpec(
             target=lmcl.target_logit(),

@@ -20,6 +20,9 @@ comparison that the tests make against the PyTorch implementation.
 from __future__ import annotations
 
 import functools
+import math
+import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +68,42 @@ W_VEC_Y = sp.MatrixSymbol("W_y", DIM, 1)
 def vector_norm(v: sp.Matrix) -> sp.Expr:
     """Euclidean norm of an explicit column vector."""
     return sp.sqrt(v.dot(v))
+
+
+# What a head's oracle takes (derivations.oracle): each module declares its PARAMS with these.
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a head's oracle: name, check (name, value) -> value, default."""
+
+    name: str
+    check: Callable[[str, object], object]
+    default: object = REQUIRED
+
+
+def integer_at_least_one(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def finite(name: str, value, low: float, high: float = math.inf, low_open=False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    too_low = value <= low if low_open else value < low
+    if not math.isfinite(value) or too_low or value >= high:
+        bracket = "(" if low_open else "["
+        raise ValueError(f"{name} must lie in {bracket}{low}, {high}), got {value!r}")
+    return value
+
+
+INT_MARGIN = Param("m", integer_at_least_one)
+LAMBDA = Param("lam", lambda n, v: finite(n, v, 0.0), 0.0)
+SCALE = Param("s", lambda n, v: finite(n, v, 0.0, low_open=True))
+COS_MARGIN = Param("m", lambda n, v: finite(n, v, 0.0))
 
 
 # Sizes left symbolic: statements about a vector of any dimension D or any number of classes

@@ -298,25 +298,5 @@ BD_NO_MARGIN = _eq(
     [T_RANDOM, T_POLES],
 )
 
-# In the order of the document: shared first, then head by head.
-SECTIONS: dict[str, tuple[Equation, ...]] = {
-    "common": (CHAIN, VECTOR, NORMALISE),
-    "softmax": (SOFTMAX_LOSS, SOFTMAX_GRAD, POLAR, WORKED_1234, WORKED_SPEC),
-    "lsoftmax": (
-        LS_LOSS,
-        LS_DEFINITION,
-        LS_PSI,
-        LS_EXPANSION,
-        LS_FORWARD,
-        LS_GRAD_X,
-        LS_GRAD_W,
-        LS_M2,
-        LS_LAMBDA,
-    ),
-    "asoftmax": (AS_MODIFIED, AS_LOSS),
-    "lmcl": (CF_NSL, CF_LOSS),
-    "arcface": (AF_LOSS, AF_FALLBACK),
-    "bdlmcl": (BD_SELECTION, BD_DROP, BD_NO_MARGIN),
-}
-ALL = tuple(e for group in SECTIONS.values() for e in group)
-BY_LABEL = {e.label: e for e in ALL}
+# the shared entries; each head's module declares its own (derivations.SECTIONS)
+COMMON = (CHAIN, VECTOR, NORMALISE)

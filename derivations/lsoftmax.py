@@ -23,6 +23,27 @@ from sympy.calculus.util import function_range
 from derivations import common, equations, softmax_ce
 from derivations.common import NW, NX, Proof, W, X, c, lam, theta, w_norm, x_norm
 
+# the head's declaration: registry key, oracle parameters, logit spec, index section
+KEY = "lsoftmax"
+PARAMS = (common.INT_MARGIN, common.LAMBDA)
+STRUCTURAL = "m"  # the integer margin fixes the number of psi pieces
+EQUATIONS = (
+    equations.LS_LOSS,
+    equations.LS_DEFINITION,
+    equations.LS_PSI,
+    equations.LS_EXPANSION,
+    equations.LS_FORWARD,
+    equations.LS_GRAD_X,
+    equations.LS_GRAD_W,
+    equations.LS_M2,
+    equations.LS_LAMBDA,
+)
+
+
+def spec(params: dict) -> common.LogitSpec:
+    return logit_spec(params["m"])
+
+
 TITLE = "L-Softmax (large-margin softmax)"
 DESCRIPTION = (
     "The target logit replaces cos θ_y by ψ(θ_y), a monotonically decreasing extension of "

@@ -15,15 +15,13 @@ a zero-norm vector) the result is non-finite.
 from __future__ import annotations
 
 import functools
-import math
-import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
 
-from derivations import HEADS, arcface, asoftmax, bdlmcl, common, lmcl, lsoftmax, softmax_ce
+from derivations import HEADS, MODULES, common
 from derivations.common import c, c_max_other, n_above, w_norm, x_norm
 
 
@@ -39,76 +37,8 @@ class Evaluation:
     selected: np.ndarray  # (B,) bool; all True except for BD-LMCL
 
 
-# ---------------------------------------------------------------------------------------
-# Parameters.
-# ---------------------------------------------------------------------------------------
-def _integer_at_least_one(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
-def _finite(name: str, value, low: float, high: float = math.inf, low_open=False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    too_low = value <= low if low_open else value < low
-    if not math.isfinite(value) or too_low or value >= high:
-        bracket = "(" if low_open else "["
-        raise ValueError(f"{name} must lie in {bracket}{low}, {high}), got {value!r}")
-    return value
-
-
-def _reading(name: str, value) -> str:
-    if value not in bdlmcl.UNSELECTED:
-        raise ValueError(f"{name} must be one of {bdlmcl.UNSELECTED}, got {value!r}")
-    return value
-
-
-_REQUIRED = object()
-
-
-@dataclass(frozen=True)
-class _Param:
-    name: str
-    check: Callable[[str, object], object]
-    default: object = _REQUIRED
-
-
-_INT_MARGIN = _Param("m", _integer_at_least_one)
-_LAMBDA = _Param("lam", lambda n, v: _finite(n, v, 0.0), 0.0)
-_SCALE = _Param("s", lambda n, v: _finite(n, v, 0.0, low_open=True))
-_COS_MARGIN = _Param("m", lambda n, v: _finite(n, v, 0.0))
-_SCHEMAS: dict[str, tuple[_Param, ...]] = {
-    "softmax": (),
-    "lsoftmax": (_INT_MARGIN, _LAMBDA),
-    "asoftmax": (_INT_MARGIN, _LAMBDA),
-    "lmcl": (_SCALE, _COS_MARGIN),
-    "arcface": (_SCALE, _Param("m", lambda n, v: _finite(n, v, 0.0, math.pi / 2))),
-    "bdlmcl": (
-        _SCALE,
-        _COS_MARGIN,
-        _Param("k", _integer_at_least_one, 5),
-        _Param("unselected", _reading, "no_margin"),
-    ),
-}
-
-_SPECS: dict[str, Callable[[dict], common.LogitSpec]] = {
-    "softmax": lambda p: softmax_ce.logit_spec(),
-    "lsoftmax": lambda p: lsoftmax.logit_spec(p["m"]),
-    "asoftmax": lambda p: asoftmax.logit_spec(p["m"]),
-    "lmcl": lambda p: lmcl.logit_spec(),
-    "arcface": lambda p: arcface.logit_spec(),
-    "bdlmcl": lambda p: bdlmcl.logit_spec(p["unselected"]),
-}
-# Heads whose SymPy expression itself depends on a parameter (the integer margin fixes the
-# number of psi pieces, BD-LMCL's reading the form of the target), so each value is
-# lambdified and cached separately.
-_STRUCTURAL = {"lsoftmax": "m", "asoftmax": "m", "bdlmcl": "unselected"}
-
-
 def _parse_params(head: str, params: dict) -> dict:
-    schema = _SCHEMAS[head]
+    schema = MODULES[head].PARAMS
     known = {p.name for p in schema}
     unknown = sorted(set(params) - known)
     if unknown:
@@ -120,7 +50,7 @@ def _parse_params(head: str, params: dict) -> dict:
     for p in schema:
         if p.name in params:
             values[p.name] = p.check(p.name, params[p.name])
-        elif p.default is _REQUIRED:
+        elif p.default is common.REQUIRED:
             raise ValueError(f"head {head!r} requires parameter {p.name!r}")
         else:
             values[p.name] = p.default
@@ -159,7 +89,7 @@ def _lambdify_logit(expr: sp.Expr, params) -> Callable:
 
 @functools.cache
 def _compile(head: str, structural: tuple) -> _Compiled:
-    spec = _SPECS[head](dict(structural))
+    spec = MODULES[head].spec(dict(structural))
     selection = None
     if spec.selection is not None:
         # the selection never depends on the switch it sets, which is passed as a dummy 0
@@ -192,11 +122,11 @@ def evaluate(head: str, x: np.ndarray, W: np.ndarray, y: np.ndarray, **params) -
     ``bdlmcl``: ``s``, ``m``, ``k`` (int >= 1, default 5), ``unselected`` (``"no_margin"``,
     the default, or ``"drop"``: see :mod:`derivations.bdlmcl`).
     """
-    if head not in _SCHEMAS:
+    if head not in MODULES:
         raise ValueError(f"unknown head {head!r}; valid heads are {', '.join(HEADS)}")
     values = _parse_params(head, params)
     x, W, y = _check_inputs(x, W, y)
-    name = _STRUCTURAL.get(head)
+    name = MODULES[head].STRUCTURAL
     compiled = _compile(head, ((name, values[name]),) if name else ())
     values = {**values, **({compiled.switch: 0.0} if compiled.switch else {})}
     numeric = [values[name] for name in compiled.param_names]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import sympy as sp
 
-from derivations import HEADS, MODULES, all_proofs, equations, jacobian
+from derivations import EQUATIONS, HEADS, MODULES, SECTIONS, all_proofs, jacobian
 from derivations.common import Proof, Step
 from derivations.equations import Equation
 
@@ -36,7 +36,7 @@ def head_anchor(section: str) -> str:
 
 def proofs_by_equation(proofs: list[Proof]) -> dict[str, list[Proof]]:
     """Proofs grouped under the equation they cite, in proof order."""
-    groups: dict[str, list[Proof]] = {e.label: [] for e in equations.ALL}
+    groups: dict[str, list[Proof]] = {e.label: [] for e in EQUATIONS}
     for p in proofs:
         groups.setdefault(p.paper_ref, []).append(p)
     return groups
@@ -55,7 +55,7 @@ def _index(groups: dict[str, list[Proof]]) -> list[str]:
         "| equation (as printed) | section | proofs (pytest ids) | implementation | tests |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for e in equations.ALL:
+    for e in EQUATIONS:
         lines.append(
             f"| {e.label} | [{e.key}](#{anchor(e)}) | {_code_list(p.name for p in groups[e.label])}"
             f" | {_code_list(e.implementation)} | {_code_list(e.tests)} |"
@@ -111,14 +111,14 @@ def _contents() -> list[str]:
     ]
     for section, title in _titles().items():
         lines.append(f"- [{title}](#{head_anchor(section)})")
-        lines += [f"  - [{e.label}](#{anchor(e)})" for e in equations.SECTIONS[section]]
+        lines += [f"  - [{e.label}](#{anchor(e)})" for e in SECTIONS[section]]
     return [*lines, ""]
 
 
 def _summary(groups: dict[str, list[Proof]]) -> list[str]:
     lines = ["| section | proofs | holding |", "| --- | --- | --- |"]
     for section, title in _titles().items():
-        proofs = [p for e in equations.SECTIONS[section] for p in groups[e.label]]
+        proofs = [p for e in SECTIONS[section] for p in groups[e.label]]
         lines.append(f"| {title} | {len(proofs)} | {sum(p.holds for p in proofs)} |")
     return [*lines, ""]
 
@@ -182,7 +182,7 @@ def render() -> str:
         "the implementation's backward applies.",
         "",
     ]
-    for e in equations.SECTIONS["common"]:
+    for e in SECTIONS["common"]:
         lines += _equation_section(e, groups[e.label])
     for head in HEADS:
         module = MODULES[head]
@@ -197,7 +197,7 @@ def render() -> str:
             "",
             *_step_section(module.steps()),
         ]
-        for e in equations.SECTIONS[head]:
+        for e in SECTIONS[head]:
             lines += _equation_section(e, groups[e.label])
     return "\n".join(lines).rstrip("\n") + "\n"
 

@@ -14,6 +14,23 @@ import sympy as sp
 from derivations import common, equations
 from derivations.common import Proof, c, w_norm, x_norm
 
+# the head's declaration: registry key, oracle parameters, logit spec, index section
+KEY = "softmax"
+PARAMS: tuple[common.Param, ...] = ()
+STRUCTURAL = None  # no parameter changes the form of the expressions
+EQUATIONS = (
+    equations.SOFTMAX_LOSS,
+    equations.SOFTMAX_GRAD,
+    equations.POLAR,
+    equations.WORKED_1234,
+    equations.WORKED_SPEC,
+)
+
+
+def spec(params: dict) -> common.LogitSpec:
+    return logit_spec()
+
+
 TITLE = "Softmax cross-entropy"
 DESCRIPTION = (
     "Baseline head: a bias-free linear layer followed by softmax and cross-entropy. Every "

@@ -10,9 +10,19 @@ class ArcFaceHead(CosineHead):
     """ArcFace (Deng et al., CVPR 2019): s cos(t_y + m), insightface fallback past t_y + m = pi."""
 
     key, title, colours = "arcface", "ArcFace", "Purples"
+    reference_logits = staticmethod(functional.arcface_logits)
+    target_divides_by_sine = True
     hypers = (
         SCALE,
-        Hyper("m", float, 0.5, low=0.0, high=math.pi / 2, doc="additive angular margin (0.5)"),
+        Hyper(
+            "m",
+            float,
+            0.5,
+            low=0.0,
+            high=math.pi / 2,
+            doc="additive angular margin (0.5)",
+            drawn=(0.0, 1.2),
+        ),
     )
 
     def __init__(self, in_features, num_classes, s: float = 64.0, m: float = 0.5):

@@ -9,6 +9,7 @@ class ASoftmaxHead(AnnealedHead):
     so the other classes' logits are |x| cos t_j."""
 
     key, title, colours = "asoftmax", "A-Softmax", "Greens"
+    reference_logits = staticmethod(functional.asoftmax_logits)
     hypers = (MARGIN_M, LAMBDA)
     # sphereface_model.prototxt over its 28k iterations
     annealing = (LambdaSchedule(base=1000.0, gamma=0.12, power=1.0, lam_min=5.0), 28_000)

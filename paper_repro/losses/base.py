@@ -15,7 +15,8 @@ from paper_repro.losses.checks import integer_margin, real_in
 @dataclass(frozen=True)
 class Hyper:
     """One hyper-parameter a head declares: its default, its valid range (checked by the head's
-    constructor) and what it means. `kind` is int, float or a schedule type."""
+    constructor), the narrower range worth testing and what it means. `kind` is int, float,
+    str (with `choices`) or a schedule type (drawn as a constant number)."""
 
     name: str
     kind: type
@@ -25,6 +26,9 @@ class Hyper:
     doc: str = ""
     low_open: bool = False  # the value must exceed `low`
     choices: tuple[str, ...] = ()  # the valid values of a str hyper-parameter
+    # the values the property tests draw (low end included on purpose): where the head is
+    # used and delicate, not the whole valid range (s = 1e6 only tests exp's overflow)
+    drawn: tuple[float, float] | None = None
 
     def parse(self, text: str) -> object:
         """The value of a command-line string (`M=4`), in this parameter's kind."""
@@ -61,6 +65,11 @@ class MarginHead(nn.Module):
 
     normalise_weight: bool = False
     scale: float | None = None
+    # the same logits as plain autograd operations, (x, weight, labels, **hyper) -> (B, C):
+    # the second route the tests hold against the hand-written backward and the SymPy oracle
+    reference_logits: staticmethod
+    # the target divides by sin t_y (ArcFace's slope): its round-off grows as 1/sin t_y
+    target_divides_by_sine: bool = False
     select: functional.Select | None = None  # per-sample weights of the cross-entropy
     # the loss's arithmetic as one inductor-compiled graph (losses.compiled); the runner sets
     # it with the network's compile setting
@@ -139,7 +148,8 @@ class MarginHead(nn.Module):
         )  # fmt: skip
 
 
-SCALE = Hyper("s", float, 64.0, low=0.0, low_open=True, doc="feature scale |x| = s (CosFace: 64)")
+SCALE = Hyper("s", float, 64.0, low=0.0, low_open=True, doc="feature scale |x| = s (CosFace: 64)",
+              drawn=(0.5, 64.0))  # fmt: skip
 
 
 class CosineHead(MarginHead):

@@ -27,9 +27,10 @@ class BDLMCLHead(LMCLHead):
     both."""
 
     key, title, colours = "bdlmcl", "BD-LMCL", "RdPu"
+    reference_logits = staticmethod(functional.bdlmcl_logits)
     hypers = (
         *LMCLHead.hypers,
-        Hyper("k", int, 5, low=1, doc="top-k window of plain cosines"),
+        Hyper("k", int, 5, low=1, doc="top-k window of plain cosines", drawn=(1, 6)),
         Hyper("unselected", str, "no_margin", choices=functional.UNSELECTED,
               doc="what the samples away from the boundary do: drop, or no_margin"),
     )  # fmt: skip

@@ -9,7 +9,11 @@ class LMCLHead(CosineHead):
     """LMCL / CosFace (Wang et al., CVPR 2018): s (cos t_j - m 1[j = y]); paper s = 64, m = 0.35."""
 
     key, title, colours = "lmcl", "LMCL (CosFace)", "Oranges"
-    hypers = (SCALE, Hyper("m", float, 0.35, low=0.0, doc="cosine margin (CosFace: 0.35)"))
+    reference_logits = staticmethod(functional.lmcl_logits)
+    hypers = (
+        SCALE,
+        Hyper("m", float, 0.35, low=0.0, doc="cosine margin (CosFace: 0.35)", drawn=(0.0, 0.6)),
+    )
     zero_margin_title: str | None = "normalised softmax"  # CosFace's name for m = 0
 
     def __init__(self, in_features, num_classes, s: float = 64.0, m: float = 0.35):

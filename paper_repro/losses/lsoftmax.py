@@ -8,6 +8,7 @@ class LSoftmaxHead(AnnealedHead):
     """L-Softmax (Liu et al., ICML 2016, eqs. 4-7) with the original lambda annealing."""
 
     key, title, colours = "lsoftmax", "L-Softmax", "Blues"
+    reference_logits = staticmethod(functional.lsoftmax_logits)
     hypers = (MARGIN_M, LAMBDA)
     # the original Caffe layer's README setting over the paper's 18k iterations
     annealing = (LambdaSchedule(base=1000.0, gamma=2.5e-5, power=35.0, lam_min=0.0), 18_000)

@@ -99,7 +99,7 @@ class AnnealedHead(MarginHead):
         return f"m={self.m}, schedule={self.schedule}"
 
 
-MARGIN_M = Hyper("m", int, 4, low=1, doc="angular margin: cos(m t) for the target")
+MARGIN_M = Hyper("m", int, 4, low=1, doc="angular margin: cos(m t) for the target", drawn=(1, 6))
 LAMBDA = Hyper(
     "lam",
     LambdaSchedule,
@@ -107,4 +107,5 @@ LAMBDA = Hyper(
     low=0.0,
     doc="weight of the plain logit, a number or a LambdaSchedule (default: the original "
     "code's annealing compressed to the run)",
+    drawn=(0.0, 100.0),
 )

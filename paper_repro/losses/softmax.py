@@ -6,6 +6,7 @@ class SoftmaxHead(MarginHead):
     """Plain softmax cross-entropy on W x (no bias): the baseline of every table."""
 
     key, title = "softmax", "softmax"
+    reference_logits = staticmethod(functional.softmax_logits)
 
     def target(self, dot, x_norm, w_norm):
         return functional.softmax_target(dot, x_norm, w_norm)

@@ -54,7 +54,9 @@ def test_exists(node_id: str) -> bool:
 test_exists.__test__ = False  # a helper, not a test
 
 
-@pytest.mark.parametrize("equation", equations.ALL, ids=[e.key for e in equations.ALL])
+@pytest.mark.parametrize(
+    "equation", derivations.EQUATIONS, ids=[e.key for e in derivations.EQUATIONS]
+)
 def test_every_entry_resolves(equation: Equation):
     groups = render.proofs_by_equation(derivations.all_proofs())
     assert groups[equation.label], f"{equation.label}: no proof cites it"
@@ -66,9 +68,9 @@ def test_every_entry_resolves(equation: Equation):
 
 
 def test_every_proof_cites_an_indexed_equation():
-    labels = set(equations.BY_LABEL)
-    assert len(labels) == len(equations.ALL)
-    assert len({e.key for e in equations.ALL}) == len(equations.ALL)
+    labels = set(derivations.BY_LABEL)
+    assert len(labels) == len(derivations.EQUATIONS)
+    assert len({e.key for e in derivations.EQUATIONS}) == len(derivations.EQUATIONS)
     for p in derivations.all_proofs():
         assert p.paper_ref in labels, f"{p.name} cites {p.paper_ref!r}, not in the index"
 
@@ -76,7 +78,7 @@ def test_every_proof_cites_an_indexed_equation():
 def test_rendered_index_links_every_equation_to_its_section():
     text = render.render()
     index = text.split("## Equation index", 1)[1].split("## Reading this document", 1)[0]
-    for e in equations.ALL:
+    for e in derivations.EQUATIONS:
         assert f'<a id="{render.anchor(e)}"></a>' in text, e.key
         row = next(line for line in index.splitlines() if line.startswith(f"| {e.label} |"))
         assert f"(#{render.anchor(e)})" in row
@@ -87,7 +89,7 @@ def test_rendered_index_links_every_equation_to_its_section():
 def test_labels_say_when_the_numbering_is_not_confirmed():
     """Only the numbers a source text confirms appear without the caveat."""
     confirmed = {"L-Softmax eq. 1", "L-Softmax eq. 4", "L-Softmax eq. 6", "L-Softmax eq. 7"}
-    for e in equations.ALL:
+    for e in derivations.EQUATIONS:
         if " eq. " in e.label or " eqs. " in e.label:
             assert e.label in confirmed or "not confirmed" in e.label, e.label
 

@@ -33,12 +33,14 @@ import numpy as np
 import torch
 
 from derivations.common import cross_entropy_np
+from paper_repro.losses import HEADS
 from tests.losses.reference import LOGITS
 
 EPS = np.finfo(np.float64).eps
 TOL = 2**12 * EPS
 POLE = 2**8 * EPS
-PROJECTING = ("asoftmax", "lmcl", "bdlmcl", "arcface")
+# the heads that normalise W (and x): their gradients project a unit vector out
+PROJECTING = tuple(name for name, cls in HEADS.items() if cls.normalise_weight)
 
 
 def amplifications(head: str, cos: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +50,7 @@ def amplifications(head: str, cos: np.ndarray, y: np.ndarray) -> tuple[np.ndarra
     a_f, a_g = np.ones_like(cos), np.ones_like(cos)
     if head in PROJECTING:
         a_g = 1.0 / sin
-    if head == "arcface":
+    if HEADS[head].target_divides_by_sine:
         a_f[rows, y] = 1.0 / sin[rows, y]
         a_g[rows, y] = 1.0 / sin[rows, y] ** 2
     return a_f, a_g

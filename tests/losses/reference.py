@@ -9,14 +9,7 @@ import torch.nn.functional as F
 from derivations.oracle import evaluate
 from paper_repro.losses import HEADS, functional
 
-LOGITS = {
-    "softmax": functional.softmax_logits,
-    "lsoftmax": functional.lsoftmax_logits,
-    "asoftmax": functional.asoftmax_logits,
-    "lmcl": functional.lmcl_logits,
-    "arcface": functional.arcface_logits,
-    "bdlmcl": functional.bdlmcl_logits,
-}
+LOGITS = {name: cls.reference_logits for name, cls in HEADS.items()}  # the heads' declarations
 
 
 def torch_evaluate(head: str, x, w, y, params: dict, device: str) -> dict[str, np.ndarray]:

@@ -14,31 +14,24 @@ import paper_repro.losses
 HEADS = tuple(paper_repro.losses.HEADS)  # the package's registry (test_registry: = derivations')
 
 _norm_exponent = st.sampled_from([-4.0, -2.0, 0.0, 2.0, 4.0]) | st.floats(-4.0, 4.0)
-_margin_int = st.integers(1, 6)
-_lam = st.sampled_from([0.0]) | st.floats(0.0, 100.0)
-_scale = st.floats(0.5, 64.0)
+
+
+def _values(hyper) -> st.SearchStrategy:
+    """What a declared hyper-parameter's `drawn` range (or choices) gives: integers, or
+    floats with the low end drawn on its own (the no-margin and no-lambda cases)."""
+    if hyper.kind is str:
+        return st.sampled_from(hyper.choices)
+    low, high = hyper.drawn
+    if hyper.kind is int:
+        return st.integers(low, high)
+    return st.sampled_from([float(low)]) | st.floats(low, high)
 
 
 def head_params(head: str) -> st.SearchStrategy[dict]:
-    return {
-        "softmax": st.just({}),
-        "lsoftmax": st.fixed_dictionaries({"m": _margin_int, "lam": _lam}),
-        "asoftmax": st.fixed_dictionaries({"m": _margin_int, "lam": _lam}),
-        "lmcl": st.fixed_dictionaries({"s": _scale, "m": st.floats(0.0, 0.6)}),
-        "arcface": st.fixed_dictionaries({"s": _scale, "m": st.floats(0.0, 1.2)}),
-        "bdlmcl": st.fixed_dictionaries(
-            {"s": _scale, "m": st.floats(0.0, 0.6), "k": st.integers(1, 6)}
-        ),
-    }[head]
-
-
-def every_param(head: str) -> st.SearchStrategy[dict]:
-    """`head_params` and the constructor keywords outside the heads' declared
-    hyper-parameters: BD-LMCL's reading of the unselected samples."""
-    if head != "bdlmcl":
-        return head_params(head)
-    readings = st.fixed_dictionaries({"unselected": st.sampled_from(["drop", "no_margin"])})
-    return st.builds(lambda a, b: {**a, **b}, head_params(head), readings)
+    """Every hyper-parameter `head` declares, from its declared ranges (a lambda schedule as
+    a constant lambda)."""
+    hypers = paper_repro.losses.HEADS[head].hypers
+    return st.fixed_dictionaries({h.name: _values(h) for h in hypers})
 
 
 def _rows_with_norms(rng, n, d, exponents):

@@ -21,7 +21,7 @@ from tests.losses.strategies import (
     HEADS,
     batches,
     boundary_angles,
-    every_param,
+    head_params,
     pole_angles,
     with_target_angles,
 )
@@ -62,7 +62,7 @@ def check_against_sympy(head, x, w, y, params, device, case, record=True):
 def test_random_batches_match_sympy(head, device, data):
     """L-Softmax eqs. 4-10, SphereFace eq. 7, CosFace eqs. 3-4, ArcFace eq. 3 on random batches."""
     x, w, y = data.draw(batches(min_classes=2 if head == "bdlmcl" else 1))
-    check_against_sympy(head, x, w, y, data.draw(every_param(head)), device, "random")
+    check_against_sympy(head, x, w, y, data.draw(head_params(head)), device, "random")
 
 
 @pytest.mark.parametrize("head", ["lsoftmax", "asoftmax"])
@@ -70,7 +70,7 @@ def test_random_batches_match_sympy(head, device, data):
 def test_psi_joints_k_pi_over_m_match_sympy(head, device, data):
     """L-Softmax eq. 6: at and next to t = k pi/m, where psi switches branch."""
     x, w, y = data.draw(batches())
-    params = data.draw(every_param(head))
+    params = data.draw(head_params(head))
     angles = data.draw(boundary_angles(params["m"], len(y)))
     x = with_target_angles(x, w, y, angles, np.random.default_rng(len(y)))
     check_against_sympy(head, x, w, y, params, device, "k*pi/m")
@@ -83,4 +83,4 @@ def test_cos_near_plus_minus_one_match_sympy(head, device, data):
     x, w, y = data.draw(batches(min_classes=2 if head == "bdlmcl" else 1))
     angles = data.draw(pole_angles(len(y), min_distance=1e-7))
     x = with_target_angles(x, w, y, angles, np.random.default_rng(len(y)))
-    check_against_sympy(head, x, w, y, data.draw(every_param(head)), device, "cos near +-1")
+    check_against_sympy(head, x, w, y, data.draw(head_params(head)), device, "cos near +-1")

@@ -84,3 +84,26 @@ def test_choice_hypers_parse_only_their_choices():
         unselected.parse("keep")
     with pytest.raises(ValueError, match="unselected"):
         make_head("bdlmcl", 4, 3, unselected="keep")
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_a_head_has_every_piece_it_needs(name):
+    """What a new head must declare, in its two files, for the registries, the oracle, the
+    property tests and the equation index to be built from it."""
+    cls = HEADS[name]
+    module = derivations.MODULES.get(name)
+    assert module is not None, f"no module in derivations/ declares KEY = {name!r}"
+    # the oracle takes the head's hyper-parameters (a lambda schedule as a constant lambda)
+    assert [p.name for p in module.PARAMS] == [h.name for h in cls.hypers]
+    assert module.EQUATIONS, "the derivation declares no entry of the equation index"
+    cited = {p.paper_ref for p in module.proofs()}
+    uncited = [e.label for e in module.EQUATIONS if e.label not in cited]
+    assert not uncited, f"index entries no proof of the module cites: {uncited}"
+    assert callable(cls.reference_logits) and cls.title and cls.colours
+    for h in cls.hypers:
+        if h.kind is str:
+            assert h.default in h.choices
+            continue
+        assert h.drawn is not None, f"{h.name}: no range for the property tests"
+        low, high = h.drawn
+        assert h.low <= low < high <= (h.high if h.high is not None else float("inf"))
