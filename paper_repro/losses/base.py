@@ -70,6 +70,8 @@ class MarginHead(nn.Module):
     reference_logits: staticmethod
     # the target divides by sin t_y (ArcFace's slope): its round-off grows as 1/sin t_y
     target_divides_by_sine: bool = False
+    # the hyper-parameters that make the target the plain logit (no margin)
+    without_margin: tuple[tuple[str, object], ...] = ()
     select: functional.Select | None = None  # per-sample weights of the cross-entropy
     # the loss's arithmetic as one inductor-compiled graph (losses.compiled); the runner sets
     # it with the network's compile setting
@@ -157,6 +159,7 @@ class CosineHead(MarginHead):
 
     normalise_weight = True
     margin = "m"
+    without_margin = (("m", 0.0),)
 
     def __init__(self, in_features: int, num_classes: int, s: float):
         super().__init__(in_features, num_classes)

@@ -48,6 +48,7 @@ class AnnealedHead(MarginHead):
     length when no lam is given."""
 
     margin = "m"
+    without_margin = (("m", 1),)
     annealing: tuple[LambdaSchedule, int]
 
     @classmethod

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
+from paper_repro.losses import HEADS as HEADS_BY_NAME
 from paper_repro.losses import functional, make_head
 from tests.losses.reference import LOGITS
 from tests.losses.strategies import HEADS, batches, head_params, with_target_angles
@@ -53,8 +54,7 @@ def test_margin_never_raises_target_logit(head, device, data):
     (psi(t) <= cos t; cos t - m <= cos t; cos(t + m) <= cos t before the fallback)."""
     x, w, y = tensors(*data.draw(batches()), device)
     params = data.draw(head_params(head))
-    plain = {"lsoftmax": dict(m=1), "asoftmax": dict(m=1), "arcface": dict(m=0.0)}
-    no_margin = {**params, **plain.get(head, {"m": 0.0})}
+    no_margin = {**params, **dict(HEADS_BY_NAME[head].without_margin)}
     got = LOGITS[head](x, w, y, **params).gather(1, y[:, None])
     ref = LOGITS[head](x, w, y, **no_margin).gather(1, y[:, None])
     assert torch.all(got <= ref + 64 * EPS * ref.abs().clamp_min(1.0))
