@@ -15,6 +15,7 @@ from derivations import (
     arcface,
     asoftmax,
     bdlmcl,
+    combined,
     common,
     equations,
     jacobian,
@@ -25,7 +26,10 @@ from derivations import (
 from derivations.common import Proof
 
 # the registry: a new head is one module and one entry here
-MODULES = {module.KEY: module for module in (softmax_ce, lsoftmax, asoftmax, lmcl, arcface, bdlmcl)}
+MODULES = {
+    module.KEY: module
+    for module in (softmax_ce, lsoftmax, asoftmax, lmcl, arcface, bdlmcl, combined)
+}
 HEADS = tuple(MODULES)
 # the equation index, in the order of the document: shared first, then head by head
 SECTIONS: dict[str, tuple[equations.Equation, ...]] = {

@@ -137,6 +137,7 @@ CASES = [
     ),
     # 'drop', the reading the committed timings measured (no_margin adds a second fused pass)
     Case("bdlmcl", {"s": 64.0, "m": 0.35, "k": 5, "unselected": "drop"}),
+    Case("combined", {"s": 64.0, "m1": 1.0, "m2": 0.3, "m3": 0.2}),  # ArcFace's CM1
 ]
 HEAD_ORDER = [c.label for c in CASES]
 

@@ -204,6 +204,17 @@ def test_train_sets_lambda_floor_and_keeps_each_dataset_and_floor_apart(tmp_path
     assert len(err.strip().splitlines()) == 1
 
 
+def test_train_takes_the_combined_margin_head_by_name(tmp_path, capsys):
+    tree = image_tree(tmp_path / "pets")
+    args = ("train", "--data", str(tree), "--head", "combined", "--hyper", "m1=2",
+            "--hyper", "m3=0.1", "--profile", "smoke")  # fmt: skip
+    assert cli(tmp_path, *args) == 0
+    [path] = (tmp_path / "results" / "smoke" / "user").glob("combined-2-0.3-0.1-*.json")
+    result = read_result(path)
+    assert result["head_label"] == "combined (2, 0.3, 0.1)"
+    assert result["hyper"] == {"s": 64.0, "m1": 2.0, "m2": 0.3, "m3": 0.1}
+
+
 def test_user_run_floors_only_the_annealed_heads():
     from paper_repro.experiments import USER_LAM_MIN, user_run
 

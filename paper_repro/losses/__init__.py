@@ -6,6 +6,7 @@ from paper_repro.losses.arcface import ArcFaceHead
 from paper_repro.losses.asoftmax import ASoftmaxHead
 from paper_repro.losses.base import Hyper, MarginHead
 from paper_repro.losses.bdlmcl import BDLMCLHead
+from paper_repro.losses.combined import CombinedMarginHead
 from paper_repro.losses.lmcl import LMCLHead
 from paper_repro.losses.lsoftmax import LSoftmaxHead
 from paper_repro.losses.schedule import LambdaSchedule
@@ -14,7 +15,15 @@ from paper_repro.losses.softmax import SoftmaxHead
 # the registry: a new head is one module and one entry here
 HEADS: dict[str, type[MarginHead]] = {
     head.key: head
-    for head in (SoftmaxHead, LSoftmaxHead, ASoftmaxHead, LMCLHead, ArcFaceHead, BDLMCLHead)
+    for head in (
+        SoftmaxHead,
+        LSoftmaxHead,
+        ASoftmaxHead,
+        LMCLHead,
+        ArcFaceHead,
+        BDLMCLHead,
+        CombinedMarginHead,
+    )
 }
 
 
@@ -36,6 +45,7 @@ __all__ = [
     "ASoftmaxHead",
     "ArcFaceHead",
     "BDLMCLHead",
+    "CombinedMarginHead",
     "Hyper",
     "LMCLHead",
     "LSoftmaxHead",

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from paper_repro.losses import angular, functional
+from paper_repro.losses import angular, combined, functional
 from tests import verification_log
 from tests.losses.strategies import with_target_angles
 from tests.losses.test_against_sympy import check_against_sympy
@@ -120,6 +120,35 @@ def _transposed_normalisation_jacobian(monkeypatch):
     monkeypatch.setattr(functional, "_add_radial", mutant)
 
 
+def _combined_piece(cos, m1, m2):
+    """k of u = m1 t + m2 in [k pi, (k + 1) pi], as the head computes it."""
+    return torch.floor((m1 * torch.acos(cos.clamp(-1.0, 1.0)) + m2) / math.pi).clamp(0.0, 4.0)
+
+
+def _combined_drops_minus_2k(monkeypatch):
+    """The combined margin continued past m1 t + m2 = pi without its - 2k."""
+    original = combined.target_and_slope
+
+    def mutant(cos, m1, m2, m3, slope=True):
+        value, c_slope = original(cos, m1, m2, m3, slope)
+        return value + 2.0 * _combined_piece(cos, m1, m2), c_slope
+
+    monkeypatch.setattr(combined, "target_and_slope", mutant)
+
+
+def _combined_slope_ignores_segment_sign(monkeypatch):
+    """The closed-form slope without its (-1)^k: right on the even pieces only."""
+    original = combined.target_and_slope
+
+    def mutant(cos, m1, m2, m3, slope=True):
+        value, c_slope = original(cos, m1, m2, m3, slope)
+        if slope:
+            c_slope = c_slope * (1.0 - 2.0 * torch.remainder(_combined_piece(cos, m1, m2), 2.0))
+        return value, c_slope
+
+    monkeypatch.setattr(combined, "target_and_slope", mutant)
+
+
 MUTANTS = {
     "factor-2-near-pole": (
         _factor_2_near_pole,
@@ -162,6 +191,18 @@ MUTANTS = {
         "lsoftmax",
         {"m": 2, "lam": 3.0},
         _problem([0.4, 1.1, 1.9, 0.9]),
+    ),
+    "combined-drops-minus-2k": (
+        _combined_drops_minus_2k,
+        "combined",
+        {"s": 16.0, "m1": 2.0, "m2": 0.3, "m3": 0.2},
+        _problem([2.0, 2.5, 1.2, 0.5]),
+    ),
+    "combined-slope-ignores-segment-sign": (
+        _combined_slope_ignores_segment_sign,
+        "combined",
+        {"s": 16.0, "m1": 2.0, "m2": 0.3, "m3": 0.2},
+        _problem([2.0, 2.5, 1.2, 0.5]),
     ),
     "transposed-normalisation-jacobian": (
         _transposed_normalisation_jacobian,
