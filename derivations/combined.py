@@ -99,7 +99,7 @@ def logit_spec() -> common.LogitSpec:
 
 def steps() -> list[common.Step]:
     return [
-        common.step("Angle of the target", REF, _U, angle()),
+        common.step("Angle of the target", REF, _U, angle(), "y"),
         common.step(
             "Piece k of the target (u in [kπ, (k+1)π])",
             REF,
