@@ -499,9 +499,14 @@ def user_run(dataset: str, network: str, head: str, hyper: dict, profile: str, s
         real_in("LAMBDA_MIN", lam_min, 0.0)
     given = _floored(head, hyper, USER_LAM_MIN if lam_min is None else lam_min,
                      schedule.iterations, replace_floor=lam_min is not None)  # fmt: skip
-    # the data (and a floor given by hand) in the run's id: another dataset is another run
-    variant = f"data-{hashlib.sha256(dataset.encode()).hexdigest()[:8]}"
-    variant += f"-lammin{lam_min:g}" if lam_min is not None else ""
+    # the data and every setting given beyond the margin in the run's id: another dataset, s
+    # or floor is another run, never an overwrite (the margin is in the head's part already)
+    margin = head_class(head).margin
+    settings = {k: v for k, v in sorted(hyper.items()) if k != margin}
+    settings |= {"lammin": lam_min} if lam_min is not None else {}
+    variant = "-".join([f"data-{hashlib.sha256(dataset.encode()).hexdigest()[:8]}",
+                        *(f"{k}{v:g}" if isinstance(v, float | int) else f"{k}{v}"
+                          for k, v in settings.items())])  # fmt: skip
     return RunSpec("user", profile, dataset, network, HeadConfig.of(head, schedule.iterations,
                    **given), schedule, seed, precision=precision, variant=variant)  # fmt: skip
 

@@ -192,7 +192,12 @@ def test_train_sets_lambda_floor_and_keeps_each_dataset_and_floor_apart(tmp_path
     assert cli(tmp_path, *base, "--data", str(cars)) == 0
     assert cli(tmp_path, *base, "--data", str(pets), "--lambda-min", "0") == 0
     assert "lambda floor 0" in capsys.readouterr().out
-    paths = sorted((tmp_path / "results" / "smoke" / "user").glob("*.json"))
+    assert cli(tmp_path, "train", "--data", str(pets), "--head", "lmcl", "--hyper", "s=30",
+               "--profile", "smoke") == 0  # fmt: skip
+    assert cli(tmp_path, "train", "--data", str(pets), "--head", "lmcl", "--profile", "smoke") == 0
+    lmcl = sorted(p.name for p in (tmp_path / "results" / "smoke" / "user").glob("lmcl-*.json"))
+    assert len(lmcl) == 2 and lmcl[0].endswith("-s30-seed0.json")  # s given: its own file
+    paths = sorted((tmp_path / "results" / "smoke" / "user").glob("lsoftmax-*.json"))
     assert len(paths) == 3
     floors = sorted(read_result(p)["hyper"]["lam"]["lam_min"] for p in paths)
     assert floors == [0.0, 5.0, 5.0]

@@ -53,13 +53,16 @@ def test_every_run_ends_with_its_fit_against_the_softmax_runs_beside_it(tmp_path
     softmax.update(dataset="mnist", curves={"train_error": [1.0]},
                    config={"train_classes": 10})  # fmt: skip
     write_result(tmp_path / "quick" / "mnist" / "softmax-seed0.json", softmax)
+    lam = {"base": 1000.0, "gamma": 0.1, "power": 1.0, "lam_min": 5.0}
     margin = {**softmax, "head": "lsoftmax", "head_label": "lsoftmax m=4",
+              "hyper": {"m": 4, "lam": lam},
               "curves": {"train_error": [25.0], "train_loss": [0.9]}}  # fmt: skip
     out = fit_check(margin, tmp_path)
     assert out["status"] == "unfit" and out["softmax"] == 1.0 and out["train_error"] == 25.0
     line = capsys.readouterr().err.strip()
     assert line.count("\n") == 0 and "lsoftmax m=4 did not fit: 25.0% training error" in line
-    assert "softmax's 1.0%" in line and "lambda floor" in line
+    assert "softmax's 1.0%" in line and "LAMBDA_MIN=10; this run had 5" in line
+    assert "S=30" not in line  # no scale to lower on L-Softmax
     fine = {**margin, "curves": {"train_error": [3.0]}}
     assert fit_check(fine, tmp_path) == {"status": "fit", "train_error": 3.0, "softmax": 1.0}
     assert capsys.readouterr().err == ""
@@ -72,8 +75,9 @@ def test_every_run_ends_with_its_fit_against_the_softmax_runs_beside_it(tmp_path
 def test_a_smoke_run_is_too_short_to_judge_and_a_diverged_run_is_told_so():
     assert fit.status({**run("lsoftmax", 85.0), "profile": "smoke"}, 0.0) == "unknown"
     gone = {**run("lmcl", 95.0, 801), "head_label": "lmcl m=0.35"}
-    text = fit.advice(gone, "diverged", 0.0)
+    text = fit.advice({**gone, "hyper": {"s": 64.0, "m": 0.35}}, "diverged", 0.0)
     assert text.startswith("lmcl m=0.35 diverged: 95.0% training error at the end, near chance")
+    assert "S=30; this run had s = 64" in text and "LAMBDA_MIN" not in text
 
 
 def test_the_softmax_bar_is_the_paper_recipes_runs_that_did_not_diverge():
