@@ -131,9 +131,6 @@ def advice(result: dict, state: str, reference: float | None) -> str:
         floor = hyper["lam"].get("lam_min", 0.0)
         knobs.append(f"a higher lambda floor (LAMBDA_MIN=10; this run had {floor:g}, the "
                      "authors advise 5-10 on hard data)")  # fmt: skip
-    if "s" in hyper:
-        knobs.append(f"a smaller scale (S=30; this run had s = {hyper['s']:g}: a large s "
-                     "sharpens the softmax and can stall a short schedule)")  # fmt: skip
     return (f"{result['head_label']} {'diverged' if state == 'diverged' else 'did not fit'}: "
             f"{reached}. Its test numbers say more about the schedule than the loss: try "
             f"{', '.join(knobs[:-1])} or {knobs[-1]}")  # fmt: skip
