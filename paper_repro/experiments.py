@@ -216,8 +216,8 @@ def _scaled(name: str, given: dict, s: float | None) -> dict:
     return {**given, "s": s} if s is not None and takes_s else given
 
 
-def _floored(name: str, given: dict, lam_min: float | None, iterations: int,
-             replace_floor: bool = False) -> dict:  # fmt: skip
+def _with_lambda_floor(name: str, given: dict, lam_min: float | None, iterations: int,
+                       replace_floor: bool = False) -> dict:  # fmt: skip
     """`given` plus, for an annealed head (L-Softmax, A-Softmax) given no lam, the original
     annealing compressed to `iterations` with its floor raised to `lam_min` (replaced by it
     with replace_floor)."""
@@ -230,7 +230,8 @@ def _floored(name: str, given: dict, lam_min: float | None, iterations: int,
 
 
 def _face_head(name: str, given: dict, setup: dict, iterations: int) -> HeadConfig:
-    hyper = _floored(name, _scaled(name, given, setup["s"]), setup.get("lam_min"), iterations)
+    scaled = _scaled(name, given, setup["s"])
+    hyper = _with_lambda_floor(name, scaled, setup.get("lam_min"), iterations)
     return HeadConfig.of(name, iterations, **hyper)
 
 
@@ -497,7 +498,7 @@ def user_run(dataset: str, network: str, head: str, hyper: dict, profile: str, s
                          f"{head!r} has no lambda")  # fmt: skip
     if lam_min is not None:
         real_in("LAMBDA_MIN", lam_min, 0.0)
-    given = _floored(head, hyper, USER_LAM_MIN if lam_min is None else lam_min,
+    given = _with_lambda_floor(head, hyper, USER_LAM_MIN if lam_min is None else lam_min,
                      schedule.iterations, replace_floor=lam_min is not None)  # fmt: skip
     # the data and every setting given beyond the margin in the run's id: another dataset, s
     # or floor is another run, never an overwrite (the margin is in the head's part already)

@@ -47,7 +47,7 @@ def target_and_slope(cos: torch.Tensor, m1: float, m2: float, m3: float, slope: 
 
 
 def combined_target(dot, x_norm, w_norm, s: float, m1: float, m2: float, m3: float):
-    cos = dot / (functional._floored(x_norm) * functional._floored(w_norm))
+    cos = functional.target_cosine(dot, x_norm, w_norm)
     return s * target_and_slope(cos, m1, m2, m3, slope=False)[0]
 
 

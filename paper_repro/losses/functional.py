@@ -83,6 +83,11 @@ def _floored(norm: torch.Tensor) -> torch.Tensor:
     return norm.clamp_min(NORM_FLOOR)
 
 
+def target_cosine(dot, x_norm, w_norm):
+    """cos t_y from x_i . W_y and the two norms (floored): what the cosine heads' targets take."""
+    return dot / (_floored(x_norm) * _floored(w_norm))
+
+
 # --- the margin variants: target logits from x_i . W_y, |x_i| and |W_y| -------------------
 
 
@@ -121,13 +126,12 @@ def asoftmax_target(dot, x_norm, w_norm, m: int, lam: float = 0.0):
 
 def lmcl_target(dot, x_norm, w_norm, s: float, m: float):
     """CosFace eq. 4: s (cos t_y - m)."""
-    return s * (dot / (_floored(x_norm) * _floored(w_norm)) - m)
+    return s * (target_cosine(dot, x_norm, w_norm) - m)
 
 
 def arcface_logit(dot, x_norm, w_norm, s: float, m: float):
     """ArcFace: s cos(t_y + m), with insightface's fallback past t_y + m = pi."""
-    cos = dot / (_floored(x_norm) * _floored(w_norm))
-    return s * arcface_target(cos.clamp(-1.0, 1.0), m)
+    return s * arcface_target(target_cosine(dot, x_norm, w_norm).clamp(-1.0, 1.0), m)
 
 
 # --- the same targets in the plain logit, with their derivatives (the fast path) -----------
@@ -451,12 +455,11 @@ def boundary_selection(
     cos = cos.detach()
     cos_y = cos.gather(1, labels[:, None])  # (B, 1)
     # (B, C), target masked out; a comparison, not a scatter: compiled, it fuses into the
-    # two row reductions below instead of writing a copy of the matrix
+    # row reduction below instead of writing a copy of the matrix
     is_target = torch.arange(cos.shape[1], device=cos.device) == labels[:, None]
     others = cos.masked_fill(is_target, -math.inf)
     wrong_under_margin = (cos_y.squeeze(1) - m) < others.max(dim=1).values
-    within_top_k = (others > cos_y).sum(dim=1) < k
-    selected = wrong_under_margin & within_top_k
+    selected = wrong_under_margin & target_in_top_k(cos, labels, k)
     return ~selected if complement else selected
 
 
