@@ -1,8 +1,9 @@
 """Independent SymPy statement of the margin-based softmax losses and their gradients.
 
 One module per head holds the symbolic logits, the derived gradients and the proofs, and
-declares itself (``KEY``, the oracle's ``PARAMS`` and ``spec``, ``STRUCTURAL``, the index's
-``EQUATIONS``): the registries below are built from those declarations.
+declares itself (``KEY``, the oracle's ``PARAMS``, ``logit_spec`` taking the ``STRUCTURAL``
+parameter if any, the index's ``EQUATIONS``): the registries below are built from those
+declarations.
 :mod:`derivations.oracle` lambdifies them into the float64 oracle the tests compare the
 PyTorch implementation against; :mod:`derivations.render` writes ``reports/derivations.md``.
 This package imports only numpy and sympy: never ``paper_repro`` or torch, so that the

@@ -20,7 +20,8 @@ import sympy as sp
 from derivations import common, equations, lmcl
 from derivations.common import Proof, c, m, s, theta
 
-# the head's declaration: registry key, oracle parameters, logit spec, index section
+# the head's declaration: registry key, oracle parameters (logit_spec takes STRUCTURAL),
+# index section
 KEY = "arcface"
 PARAMS = (
     common.SCALE,
@@ -28,10 +29,6 @@ PARAMS = (
 )
 STRUCTURAL = None
 EQUATIONS = (equations.AF_LOSS, equations.AF_FALLBACK)
-
-
-def spec(params: dict) -> common.LogitSpec:
-    return logit_spec()
 
 
 TITLE = "ArcFace (additive angular margin)"

@@ -19,15 +19,12 @@ import sympy as sp
 from derivations import common, equations, lsoftmax
 from derivations.common import Proof, c, lam, w_norm, x_norm
 
-# the head's declaration: registry key, oracle parameters, logit spec, index section
+# the head's declaration: registry key, oracle parameters (logit_spec takes STRUCTURAL),
+# index section
 KEY = "asoftmax"
 PARAMS = (common.INT_MARGIN, common.LAMBDA)
 STRUCTURAL = "m"  # the integer margin fixes the number of psi pieces
 EQUATIONS = (equations.AS_MODIFIED, equations.AS_LOSS)
-
-
-def spec(params: dict) -> common.LogitSpec:
-    return logit_spec(params["m"])
 
 
 TITLE = "A-Softmax (SphereFace)"

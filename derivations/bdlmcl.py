@@ -25,7 +25,8 @@ import sympy as sp
 from derivations import common, equations, lmcl
 from derivations.common import Proof, c, c_max_other, m, n_above, s
 
-# the head's declaration: registry key, oracle parameters, logit spec, index section
+# the head's declaration: registry key, oracle parameters (logit_spec takes STRUCTURAL),
+# index section
 KEY = "bdlmcl"
 STRUCTURAL = "unselected"  # the reading changes the form of the target
 EQUATIONS = (equations.BD_SELECTION, equations.BD_DROP, equations.BD_NO_MARGIN)
@@ -43,10 +44,6 @@ PARAMS = (
     common.Param("k", common.integer_at_least_one, 5),
     common.Param("unselected", _reading, "no_margin"),
 )
-
-
-def spec(params: dict) -> common.LogitSpec:
-    return logit_spec(params["unselected"])
 
 
 TITLE = "BD-LMCL (boundary-discriminative LMCL)"

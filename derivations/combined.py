@@ -47,20 +47,17 @@ COMBINED = equations.Equation(
     ),
 )
 
-# the head's declaration: registry key, oracle parameters, logit spec, index section
+# the head's declaration: registry key, oracle parameters (logit_spec takes STRUCTURAL),
+# index section
 KEY = "combined"
 PARAMS = (
     common.SCALE,
-    common.Param("m1", lambda n, v: common.finite(n, v, 1.0, math.nextafter(M1_MAX, 5))),
+    common.Param("m1", lambda n, v: common.finite(n, v, 1.0, M1_MAX, high_open=False)),
     common.Param("m2", lambda n, v: common.finite(n, v, 0.0, math.pi / 2)),
     common.Param("m3", lambda n, v: common.finite(n, v, 0.0)),
 )
 STRUCTURAL = None
 EQUATIONS = (COMBINED,)
-
-
-def spec(params: dict) -> common.LogitSpec:
-    return logit_spec()
 
 
 TITLE = "Combined margin (ArcFace eq. 4)"

@@ -89,14 +89,17 @@ def integer_at_least_one(name: str, value) -> int:
     return int(value)
 
 
-def finite(name: str, value, low: float, high: float = math.inf, low_open=False) -> float:
+def finite(name: str, value, low: float, high: float = math.inf, low_open=False,
+           high_open=True) -> float:  # fmt: skip
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a real number, got {value!r}")
     value = float(value)
     too_low = value <= low if low_open else value < low
-    if not math.isfinite(value) or too_low or value >= high:
-        bracket = "(" if low_open else "["
-        raise ValueError(f"{name} must lie in {bracket}{low}, {high}), got {value!r}")
+    too_high = value >= high if high_open else value > high
+    if not math.isfinite(value) or too_low or too_high:
+        brackets = ("(" if low_open else "[") + (")" if high_open else "]")
+        raise ValueError(f"{name} must lie in {brackets[0]}{low}, {high}{brackets[1]}, got "
+                         f"{value!r}")  # fmt: skip
     return value
 
 

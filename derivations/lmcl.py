@@ -15,15 +15,12 @@ import sympy as sp
 from derivations import common, equations, softmax_ce
 from derivations.common import Proof, c, m, s
 
-# the head's declaration: registry key, oracle parameters, logit spec, index section
+# the head's declaration: registry key, oracle parameters (logit_spec takes STRUCTURAL),
+# index section
 KEY = "lmcl"
 PARAMS = (common.SCALE, common.COS_MARGIN)
 STRUCTURAL = None
 EQUATIONS = (equations.CF_NSL, equations.CF_LOSS)
-
-
-def spec(params: dict) -> common.LogitSpec:
-    return logit_spec()
 
 
 TITLE = "LMCL (CosFace)"

@@ -23,7 +23,8 @@ from sympy.calculus.util import function_range
 from derivations import common, equations, softmax_ce
 from derivations.common import NW, NX, Proof, W, X, c, lam, theta, w_norm, x_norm
 
-# the head's declaration: registry key, oracle parameters, logit spec, index section
+# the head's declaration: registry key, oracle parameters (logit_spec takes STRUCTURAL),
+# index section
 KEY = "lsoftmax"
 PARAMS = (common.INT_MARGIN, common.LAMBDA)
 STRUCTURAL = "m"  # the integer margin fixes the number of psi pieces
@@ -38,10 +39,6 @@ EQUATIONS = (
     equations.LS_M2,
     equations.LS_LAMBDA,
 )
-
-
-def spec(params: dict) -> common.LogitSpec:
-    return logit_spec(params["m"])
 
 
 TITLE = "L-Softmax (large-margin softmax)"

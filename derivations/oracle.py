@@ -89,7 +89,7 @@ def _lambdify_logit(expr: sp.Expr, params) -> Callable:
 
 @functools.cache
 def _compile(head: str, structural: tuple) -> _Compiled:
-    spec = MODULES[head].spec(dict(structural))
+    spec = MODULES[head].logit_spec(**dict(structural))
     selection = None
     if spec.selection is not None:
         # the selection never depends on the switch it sets, which is passed as a dummy 0
@@ -117,10 +117,8 @@ def evaluate(head: str, x: np.ndarray, W: np.ndarray, y: np.ndarray, **params) -
     """Logits, batch loss and its gradients for one head, in float64.
 
     ``x`` (B, D) features, ``W`` (C, D) class weights (rows W_j), ``y`` (B,) integer labels.
-    Parameters: ``lsoftmax``/``asoftmax``: ``m`` (int >= 1), ``lam`` (>= 0, default 0);
-    ``lmcl``: ``s`` (> 0), ``m`` (>= 0); ``arcface``: ``s``, ``m`` in [0, pi/2);
-    ``bdlmcl``: ``s``, ``m``, ``k`` (int >= 1, default 5), ``unselected`` (``"no_margin"``,
-    the default, or ``"drop"``: see :mod:`derivations.bdlmcl`).
+    ``params``: the head's ``PARAMS``, declared in its module (``derivations.<module>``) with
+    their checks and defaults.
     """
     if head not in MODULES:
         raise ValueError(f"unknown head {head!r}; valid heads are {', '.join(HEADS)}")

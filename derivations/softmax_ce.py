@@ -14,7 +14,8 @@ import sympy as sp
 from derivations import common, equations
 from derivations.common import Proof, c, w_norm, x_norm
 
-# the head's declaration: registry key, oracle parameters, logit spec, index section
+# the head's declaration: registry key, oracle parameters (logit_spec takes STRUCTURAL),
+# index section
 KEY = "softmax"
 PARAMS: tuple[common.Param, ...] = ()
 STRUCTURAL = None  # no parameter changes the form of the expressions
@@ -25,10 +26,6 @@ EQUATIONS = (
     equations.WORKED_1234,
     equations.WORKED_SPEC,
 )
-
-
-def spec(params: dict) -> common.LogitSpec:
-    return logit_spec()
 
 
 TITLE = "Softmax cross-entropy"

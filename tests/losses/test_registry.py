@@ -96,6 +96,9 @@ def test_a_head_has_every_piece_it_needs(name):
     # the oracle takes the head's hyper-parameters (a lambda schedule as a constant lambda)
     assert [p.name for p in module.PARAMS] == [h.name for h in cls.hypers]
     assert module.EQUATIONS, "the derivation declares no entry of the equation index"
+    # the oracle calls logit_spec with the STRUCTURAL parameter by name, and nothing else
+    takes = set(inspect.signature(module.logit_spec).parameters)
+    assert takes == ({module.STRUCTURAL} if module.STRUCTURAL else set())
     cited = {p.paper_ref for p in module.proofs()}
     uncited = [e.label for e in module.EQUATIONS if e.label not in cited]
     assert not uncited, f"index entries no proof of the module cites: {uncited}"
