@@ -43,7 +43,7 @@ from paper_repro.experiments import (
     with_recipe,
 )
 from paper_repro.fileio import atomic_write
-from paper_repro.losses import head_class
+from paper_repro.losses import BASELINE, head_class
 from paper_repro.losses.schedule import LambdaSchedule
 from paper_repro.models import make_network, network_for
 from paper_repro.provenance import bf16_native, hardware
@@ -595,7 +595,7 @@ def main(argv=None) -> int:
     tr.add_argument("--labels", help="IDX labels file of --data")
     tr.add_argument("--test-data", help="IDX test images (default: every 5th image held out)")
     tr.add_argument("--test-labels", help="IDX test labels")
-    tr.add_argument("--head", default="softmax", help="a registered head (paper_repro.losses)")
+    tr.add_argument("--head", default=BASELINE, help="a registered head (paper_repro.losses)")
     tr.add_argument("--hyper", action="append", default=[], help="NAME=VALUE, e.g. m=4")
     tr.add_argument("--network", help="default: the Table-1 network for the image size")
     tr.add_argument("--profile", default="quick", help=f"schedule: one of {', '.join(PROFILES)}")

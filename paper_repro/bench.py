@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from paper_repro.fileio import atomic_write
-from paper_repro.losses import head_class
+from paper_repro.losses import HEADS, head_class
 from paper_repro.provenance import REPO_ROOT, describe
 
 SCHEMA = "paper_repro.bench/1"
@@ -119,26 +119,15 @@ class Case:
 BASELINE = Case("plain")
 # the dtype label of the rows whose heads run their loss as one compiled graph (compile_math)
 COMPILED_DTYPE = "float32 compiled"
-CASES = [
-    BASELINE,
-    Case("softmax"),
-    *(
-        Case("lsoftmax", {"m": m}, "LargeMarginSoftmaxLoss", {"margin": m, "scale": 1.0})
-        for m in (2, 3, 4)
-    ),
-    Case("asoftmax", {"m": 4}, "SphereFaceLoss", {"margin": 4, "scale": 1.0}),
-    Case("lmcl", {"s": 64.0, "m": 0.35}, "CosFaceLoss", {"margin": 0.35, "scale": 64.0}),
-    # pytorch-metric-learning takes ArcFace's margin in degrees
-    Case(
-        "arcface",
-        {"s": 64.0, "m": 0.5},
-        "ArcFaceLoss",
-        {"margin": math.degrees(0.5), "scale": 64.0},
-    ),
-    # 'drop', the reading the committed timings measured (no_margin adds a second fused pass)
-    Case("bdlmcl", {"s": 64.0, "m": 0.35, "k": 5, "unselected": "drop"}),
-    Case("combined", {"s": 64.0, "m1": 1.0, "m2": 0.3, "m3": 0.2}),  # ArcFace's CM1
-]
+
+
+def _case(head: type, hyper: dict) -> Case:
+    twin = head.metric_learning_twin
+    return Case(head.key, hyper, twin or None, head.twin_kwargs(hyper) if twin else {})
+
+
+# every registered head at each setting it declares (`MarginHead.benchmarked`)
+CASES = [BASELINE, *(_case(head, hyper) for head in HEADS.values() for hyper in head.benchmarked)]
 HEAD_ORDER = [c.label for c in CASES]
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from paper_repro.experiments import EXPERIMENTS
 from paper_repro.fileio import atomic_write
+from paper_repro.losses import BASELINE
 from paper_repro.provenance import REPO_ROOT, describe
 from paper_repro.report.statistics import Comparison, evidence
 from paper_repro.runner import RUNS_DIR, train_run
@@ -26,7 +27,7 @@ from paper_repro.spec import PRECISIONS
 
 SCHEMA = "paper_repro.bench-precision/1"
 OUT = REPO_ROOT / "reports" / "benchmarks" / "precision.md"
-EXPERIMENT, PROFILE, HEAD = "mnist", "quick", "softmax"
+EXPERIMENT, PROFILE, HEAD = "mnist", "quick", BASELINE
 
 
 def precision_runs() -> dict[str, list]:

@@ -32,6 +32,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from paper_repro.device_data import forward_features
+from paper_repro.experiments import TIMED_HEAD
 from paper_repro.fileio import atomic_write
 from paper_repro.losses import make_head
 from paper_repro.models import make_network
@@ -79,7 +80,8 @@ class Variant:
         self.device = torch.device(device)
         net = net.to(self.device)
         self.net = net.to(memory_format=torch.channels_last) if channels_last else net
-        self.head = make_head("lsoftmax", net.feature_dim, classes, m=4, lam=10.0).to(device)
+        name, hyper = TIMED_HEAD
+        self.head = make_head(name, net.feature_dim, classes, **hyper).to(device)
         params = [*self.net.parameters(), *self.head.parameters()]
         self.optimizer = torch.optim.SGD(params, lr=1e-3, momentum=0.9, weight_decay=5e-4)
         generator = torch.Generator().manual_seed(0)

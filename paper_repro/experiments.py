@@ -15,11 +15,12 @@ network or the head:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from itertools import product
 
 from paper_repro.losses import head_class
 from paper_repro.losses.checks import real_in
+from paper_repro.papers import COSFACE, LSOFTMAX, Claim
 from paper_repro.recipes import release_for, release_lambda, release_schedule
 from paper_repro.spec import PROFILES, HeadConfig, RunSpec, Schedule
 
@@ -61,10 +62,42 @@ CIFAR_SCHEDULES = {
     ),
 }  # fmt: skip
 SEEDS = {"paper": (0, 1, 2), "cpu": (0, 1, 2), "quick": (0, 1, 2), "smoke": (0,)}
+
+
+def _ratio(profile_iterations: int, paper_iterations: int) -> str:
+    return f"1/{paper_iterations / profile_iterations:.3g} of the paper's iterations"
+
+
+# what a table's caption says of each profile (the face table and the 2-D studies have theirs)
+_S, _C = SCHEDULES, CIFAR_SCHEDULES
+TABLE_PROFILE_NOTES = {
+    "paper": f"the paper's schedule ({_S['paper'].iterations:,} iterations of batch "
+    f"{_S['paper'].batch_size})",
+    "quick": f"QUICK profile: {_ratio(_S['quick'].iterations, _S['paper'].iterations)} "
+    f"({_S['quick'].iterations}), for 2 CPU cores; errors are far above the paper's and only "
+    "the ordering of heads is comparable",
+    "cpu": "CPU profile (a schedule, not a machine: the provenance names where it trained): "
+    f"{_ratio(_S['cpu'].iterations, _S['paper'].iterations)} for MNIST "
+    f"({_S['cpu'].iterations:,}, {len(SEEDS['cpu'])} seeds), "
+    f"{_ratio(_C['cpu'].iterations, _C['paper'].iterations)} for CIFAR "
+    f"({_C['cpu'].iterations:,}, {len(SEEDS['cpu'])} seeds), the paper's networks and "
+    "lr; converged only where the doubling check (REPORT.md, Convergence) says so",
+    "smoke": "SMOKE profile: a few iterations on a few hundred images; numbers are meaningless",
+}
 # the paper's schedule per Table-1 network: a profile is a fraction of it (recipes)
 _PAPER_LENGTH = {"table1-mnist": SCHEDULES["paper"], "table1-cifar10": CIFAR_SCHEDULES["paper"],
                  "table1-cifar100": CIFAR_SCHEDULES["paper"]}  # fmt: skip
 TABLE_HEADS = (("softmax", {}), *(("lsoftmax", {"m": m}) for m in (2, 3, 4)))
+# the head `make bench-train` trains each network with: the tables' costliest (psi's pieces),
+# so the hours the report estimates from its speed are an upper bound
+TIMED_HEAD = ("lsoftmax", {"m": 4, "lam": 10.0})
+# the papers' statements a table tests; the report skips a claim whose heads a table lacks
+TABLE_CLAIMS = (
+    *(Claim(f"lsoftmax-m{m}", f"L-Softmax m={m} beats softmax", f"{LSOFTMAX}, Tables 2-5",
+            f"lsoftmax m={m}") for m in (2, 3, 4)),
+    Claim("larger-margin", "m=4 beats m=2", f"{LSOFTMAX}, Tables 2-5", "lsoftmax m=4",
+          "lsoftmax m=2"),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -82,6 +115,14 @@ class Experiment:
     # about the recipe (the release's tables, the ablations), not the papers' claims: trained
     # when named or with --recipe release, shown in the report's deviations section
     recipe_study: bool = False
+    claims: tuple[Claim, ...] = ()  # what its verdicts test (a table's; none for a figure)
+    # how the report presents it: each profile's caption note, the figure number a 2-D study
+    # draws (1: the L-Softmax feature panels, 4: the CosFace toy), and a footnote on paper
+    # cells as (source, head key, text): that source's cell of that head is marked
+    profile_notes: dict = field(default_factory=lambda: TABLE_PROFILE_NOTES)
+    figure: int = 0
+    footnote: tuple[str, str, str] = ()
+    level_note: str = ""  # why its error levels cannot match the paper's, beyond the schedule
 
     def runs(self, profile: str) -> list[RunSpec]:
         check_profile(profile)
@@ -177,6 +218,21 @@ FACE_SETUP = {
     "smoke": {"dataset": "lfw", "network": "face-smoke", "splits": ("half1", "half2"),
               "min_images": 1, "s": 30.0},
 }  # fmt: skip
+_F, _CPU_FACES = FACE_SCHEDULES, FACE_SETUP["cpu"]
+FACE_PROFILE_NOTES = {
+    "paper": f"the papers' schedule (SphereFace's solver: {_F['paper'].iterations:,} "
+    f"iterations of batch {_F['paper'].batch_size})",
+    "quick": f"QUICK profile: 56x48 luma faces, a quarter-width network and "
+    f"{_F['quick'].iterations:,} iterations of batch {_F['quick'].batch_size} on 2 CPU cores; "
+    "not a fully trained network: compare the heads with each other, not with the papers",
+    "cpu": f"CPU profile: quick's faces and network, {_F['cpu'].iterations:,} iterations of "
+    f"batch {_F['cpu'].batch_size} with lambda_min {_CPU_FACES['lam_min']:g} for L-Softmax "
+    "and A-Softmax, chosen so that the margin heads can fit their training people; "
+    f"{len(_CPU_FACES['seeds'])} seeds per half; without {', '.join(_CPU_FACES['without'])}; "
+    "LFW people only, not CASIA-WebFace: compare the heads with each other, not with the "
+    "papers",
+    "smoke": f"SMOKE profile: {_F['smoke'].iterations} iterations; numbers are meaningless",
+}
 # lam_min: the floor of the lambda annealing of L-Softmax and A-Softmax. The original
 # L-Softmax code decays lambda to 0 (MNIST, CIFAR); its authors advise 5-10 on hard sets, and
 # on the cpu profile's LFW halves (801 people, ~5 images each) m = 4 with lambda -> 0 stayed
@@ -194,6 +250,16 @@ FACE_HEADS = (
     ("lmcl", {"m": 0.35}),  # CosFace's m
     ("arcface", {"m": 0.5}),  # ArcFace's m
 )
+FACE_CLAIMS = (
+    *TABLE_CLAIMS,
+    Claim("asoftmax-m4", "A-Softmax m=4 beats softmax", f"{COSFACE}, Table 2", "asoftmax m=4"),
+    Claim("lmcl-m0.35", "LMCL beats softmax", f"{COSFACE}, Table 2", "lmcl m=0.35"),
+)
+# CosFace's Table 2 lists L-Softmax once (99.10) without its margin, shown on every L-Softmax
+# row and marked
+FACE_FOOTNOTE = ("cosface", "lsoftmax", "CosFace's Table 2 lists L-Softmax once (99.10) "
+                 "without its margin.")  # fmt: skip
+FACE_LEVEL = "(CASIA-WebFace: 10,575 and about 494k), quarter-width networks on 56x48 grey faces"
 FACE_SOURCES = {
     "lsoftmax": "L-Softmax paper, Table 5 (Liu et al. 2016)",
     "cosface": "CosFace paper, Table 2 (Wang et al. 2018)",
@@ -272,6 +338,10 @@ STUDY_SCHEDULES["paper"] = STUDY_SCHEDULES["cpu"] = STUDY_SCHEDULES["quick"]
 # norm ~1e3) throws them to |x| ~ 1e5, where the gradient vanishes and training stalls.
 # Softmax's gradient norm stays at 2-5 with rare spikes to ~30, so 10 barely touches it.
 MAX_GRAD_NORM = 10.0
+STUDY_PROFILE_NOTES = {
+    "quick": "QUICK profile, a short CPU schedule: clusters are looser than the papers'",
+    "smoke": "SMOKE profile: the features mean nothing",
+}
 
 
 def _study(classes: tuple[int, ...], heads, lr_factor=1.0, steps_factor=1, s=None):
@@ -357,21 +427,26 @@ EXPERIMENTS = {
     e.name: e
     for e in (
         Experiment("mnist", "MNIST", "Liu et al. 2016, Table 2",
-                   _table("mnist", "table1-mnist"), _errors(0.40, 0.32, 0.31, 0.31)),
+                   _table("mnist", "table1-mnist"), _errors(0.40, 0.32, 0.31, 0.31),
+                   claims=TABLE_CLAIMS),
         Experiment("cifar10", "CIFAR-10", _T3,
-                   _table("cifar10", "table1-cifar10", "none", *_CIFAR), _C10),
+                   _table("cifar10", "table1-cifar10", "none", *_CIFAR), _C10, claims=TABLE_CLAIMS),
         Experiment("cifar10+", "CIFAR-10+", _T3P,
-                   _table("cifar10", "table1-cifar10", "pad-crop-flip", *_CIFAR), _C10P),
+                   _table("cifar10", "table1-cifar10", "pad-crop-flip", *_CIFAR), _C10P,
+                   claims=TABLE_CLAIMS),
         Experiment("cifar100", "CIFAR-100", "Liu et al. 2016, Table 4",
                    _table("cifar100", "table1-cifar100", "none", *_CIFAR),
-                   _errors(32.74, 29.95, 29.87, 29.53)),
+                   _errors(32.74, 29.95, 29.87, 29.53), claims=TABLE_CLAIMS),
         Experiment("cifar10-jpeg", "CIFAR-10 (JPEG q75 copy)", _T3,
-                   _table("cifar10-jpeg", "table1-cifar10", "none", *_CIFAR), _C10),
+                   _table("cifar10-jpeg", "table1-cifar10", "none", *_CIFAR), _C10,
+                   claims=TABLE_CLAIMS),
         Experiment("cifar10-jpeg+", "CIFAR-10+ (JPEG q75 copy)", _T3P,
-                   _table("cifar10-jpeg", "table1-cifar10", "pad-crop-flip", *_CIFAR), _C10P),
+                   _table("cifar10-jpeg", "table1-cifar10", "pad-crop-flip", *_CIFAR), _C10P,
+                   claims=TABLE_CLAIMS),
         Experiment("lfw", "LFW face verification",
                    "L-Softmax Table 5 (Liu et al. 2016); CosFace Table 2 (Wang et al. 2018)",
-                   _faces, FACE_PAPER),
+                   _faces, FACE_PAPER, claims=FACE_CLAIMS, profile_notes=FACE_PROFILE_NOTES,
+                   footnote=FACE_FOOTNOTE, level_note=FACE_LEVEL),
         # what each difference between the paper's text and the release costs
         Experiment("mnist-recipe", "MNIST, the paper recipe against the release's differences",
                    "Liu et al. 2016, Table 2", _ablation("mnist", "table1-mnist"),
@@ -389,7 +464,7 @@ EXPERIMENTS = {
         Experiment("lfw-x2", "LFW, schedule x2",
                    "L-Softmax Table 5 (Liu et al. 2016); CosFace Table 2 (Wang et al. 2018)",
                    lambda exp, profile: _faces(exp, profile, doubled=True), FACE_PAPER,
-                   checks="lfw"),
+                   checks="lfw", profile_notes=FACE_PROFILE_NOTES, footnote=FACE_FOOTNOTE),
         Experiment(
             "lsoftmax-2d", "Figure 1 (L-Softmax, Liu et al. 2016, Fig. 2)", "", _study(
                 tuple(range(10)),
@@ -398,6 +473,7 @@ EXPERIMENTS = {
                  ("lmcl", {"m": 0.1})),
             ), {},
             note="MNIST, all 10 digits, 2-D features of the visualisation network.",
+            profile_notes=STUDY_PROFILE_NOTES, figure=1,
         ),
         Experiment(
             "cosface-toy", "Figure 4 (CosFace, Wang et al. 2018, Fig. 3)", "", _study(
@@ -423,6 +499,7 @@ EXPERIMENTS = {
             ), {},
             note="MNIST digits 0-7 stand in for the paper's 8 face identities (no face data "
             "offline); LMCL m=0 is the normalised softmax.",
+            profile_notes=STUDY_PROFILE_NOTES, figure=4,
         ),
     )
 }  # fmt: skip
@@ -445,6 +522,7 @@ def _released(base: Experiment, name: str) -> Experiment:
         name, f"{base.title}, the authors' released recipe", base.source,
         lambda exp, profile: [_release_run(r, variant="") for r in base.builder(exp, profile)],
         base.paper, note=_RELEASE_NOTE + (_FLIP_NOTE if flips else ""), recipe_study=True,
+        claims=base.claims,
     )  # fmt: skip
 
 
@@ -463,6 +541,15 @@ def with_recipe(name: str, recipe: str) -> str:
             f"MNIST, CIFAR-10 and CIFAR-10+ only ({', '.join(RELEASE_TABLES)})"
         )
     return RELEASE_TABLES[name]
+
+
+def profile_note(experiment: str, profile: str, evaluator: str = "classification") -> str:
+    """What a caption says of `profile` for `experiment`'s runs; runs of no listed experiment
+    (a user's) get the tables' or the face table's note by their evaluator."""
+    if experiment in EXPERIMENTS:
+        return EXPERIMENTS[experiment].profile_notes.get(profile, "")
+    notes = FACE_PROFILE_NOTES if evaluator == "verification" else TABLE_PROFILE_NOTES
+    return notes.get(profile, "")
 
 
 def get_experiment(name: str) -> Experiment:

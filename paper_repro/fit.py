@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 import statistics
 
+from paper_repro.losses import BASELINE
+
 FIT_MARGIN = 10.0  # points of training error above softmax's on the same network and schedule
 CHANCE_SHARE = 0.9  # of the chance-level error: 'learned almost nothing'
 
@@ -45,7 +47,7 @@ def softmax_reference(results: list[dict]) -> float | None:
     """The mean final training error of the softmax runs among `results`."""
     # the paper recipe's softmax runs (not a recipe study's changed init, weight decay or
     # release set-up) that did not diverge
-    plain = [r for r in results if r["head"] == "softmax" and not r.get("diverged")
+    plain = [r for r in results if r["head"] == BASELINE and not r.get("diverged")
              and _paper_recipe(r.get("recipe", {}))]  # fmt: skip
     errors = [e for r in plain if (e := train_error(r)) is not None]
     return statistics.fmean(errors) if errors else None

@@ -9,29 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from paper_repro.losses import BASELINE
+
 LSOFTMAX, COSFACE = "Liu et al. 2016", "Wang et al. 2018"
 
 
 @dataclass(frozen=True)
 class Claim:
-    """A statement of a paper the tables test: `better` is the head label that should beat
-    `than` (a head label, or "softmax")."""
+    """A statement of a paper a table tests (`Experiment.claims`): `better` is the head label
+    that should beat `than` (another head label; the baseline head by default)."""
 
     key: str
     text: str
     source: str
     better: str
-    than: str = "softmax"
-
-
-CLAIMS = (
-    *(Claim(f"lsoftmax-m{m}", f"L-Softmax m={m} beats softmax", f"{LSOFTMAX}, Tables 2-5",
-            f"lsoftmax m={m}") for m in (2, 3, 4)),
-    Claim("larger-margin", "m=4 beats m=2", f"{LSOFTMAX}, Tables 2-5", "lsoftmax m=4",
-          "lsoftmax m=2"),
-    Claim("asoftmax", "A-Softmax m=4 beats softmax", f"{COSFACE}, Table 2", "asoftmax m=4"),
-    Claim("lmcl", "LMCL beats softmax", f"{COSFACE}, Table 2", "lmcl m=0.35"),
-)  # fmt: skip
+    than: str = BASELINE
 
 
 @dataclass(frozen=True)

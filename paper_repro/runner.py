@@ -35,8 +35,8 @@ from paper_repro.data import Catalog, Split, head
 from paper_repro.device_data import DeviceData, InputNorm, forward_features
 from paper_repro.evaluators import EVALUATORS
 from paper_repro.fileio import atomic_write_bytes
+from paper_repro.losses import BASELINE, make_head
 from paper_repro.losses import compiled as compiled_loss
-from paper_repro.losses import make_head
 from paper_repro.losses.checks import values_checked_by_caller
 from paper_repro.losses.compiled import COMPILE_ERRORS
 from paper_repro.models import make_network
@@ -624,7 +624,7 @@ def fit_check(result: dict, results_dir: Path) -> dict:
     it on the same data and split? Said on the terminal when it did not."""
     folder = Path(results_dir) / result["profile"] / result["experiment"]
     softmax = []
-    for other in sorted(folder.glob("softmax*.json")):
+    for other in sorted(folder.glob(f"{BASELINE}*.json")):
         try:
             saved = read_result(other)
         except ResultError:
@@ -632,10 +632,10 @@ def fit_check(result: dict, results_dir: Path) -> dict:
         if (saved.get("dataset"), saved.get("split")) == (result["dataset"], result["split"]):
             softmax.append(saved)
     reference = fit.softmax_reference(softmax)
-    if reference is None and result["head"] == "softmax":
+    if reference is None and result["head"] == BASELINE:
         reference = fit.train_error(result)  # softmax is the bar: it is held to itself
     state = fit.status(result, reference)
-    out = {"status": state, "train_error": fit.train_error(result), "softmax": reference}
+    out = {"status": state, "train_error": fit.train_error(result), BASELINE: reference}
     if state in ("unfit", "diverged"):
         out["advice"] = fit.advice(result, state, reference)
         if not result.get("diverged"):  # a NaN/inf was said when it happened

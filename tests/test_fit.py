@@ -47,7 +47,7 @@ def test_the_sentence_names_each_unfit_and_diverged_run():
 def test_every_run_ends_with_its_fit_against_the_softmax_runs_beside_it(tmp_path, capsys):
     from paper_repro.results import write_result
     from paper_repro.runner import fit_check
-    from tests.report.test_figures import fake_result
+    from tests.report.figure_fakes import fake_result
 
     softmax = fake_result("softmax", None, 0, 1.0)
     softmax.update(dataset="mnist", curves={"train_error": [1.0]},

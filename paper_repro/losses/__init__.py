@@ -25,6 +25,9 @@ HEADS: dict[str, type[MarginHead]] = {
         CombinedMarginHead,
     )
 }
+# the head every margin head is held against: the fit rule's bar, the claims' default rival and
+# the plain row of each table
+BASELINE = SoftmaxHead.key
 
 
 def head_class(name: str) -> type[MarginHead]:
@@ -41,6 +44,7 @@ def make_head(name: str, in_features: int, num_classes: int, **hyper) -> MarginH
 
 
 __all__ = [
+    "BASELINE",
     "HEADS",
     "ASoftmaxHead",
     "ArcFaceHead",

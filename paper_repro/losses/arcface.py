@@ -12,6 +12,8 @@ class ArcFaceHead(CosineHead):
     key, title, colours = "arcface", "ArcFace", "Purples"
     reference_logits = staticmethod(functional.arcface_logits)
     target_divides_by_sine = True
+    benchmarked = ({"s": 64.0, "m": 0.5},)
+    metric_learning_twin = "ArcFaceLoss"
     hypers = (
         SCALE,
         Hyper(
@@ -24,6 +26,11 @@ class ArcFaceHead(CosineHead):
             drawn=(0.0, 1.2),
         ),
     )
+
+    @classmethod
+    def twin_kwargs(cls, hyper):
+        # pytorch-metric-learning takes ArcFace's margin in degrees
+        return {"margin": math.degrees(hyper["m"]), "scale": hyper["s"]}
 
     def __init__(self, in_features, num_classes, s: float = 64.0, m: float = 0.5):
         super().__init__(in_features, num_classes, s)

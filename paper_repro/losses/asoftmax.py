@@ -14,6 +14,12 @@ class ASoftmaxHead(AnnealedHead):
     # sphereface_model.prototxt over its 28k iterations
     annealing = (LambdaSchedule(base=1000.0, gamma=0.12, power=1.0, lam_min=5.0), 28_000)
     normalise_weight = True
+    benchmarked = ({"m": 4},)
+    metric_learning_twin = "SphereFaceLoss"
+
+    @classmethod
+    def twin_kwargs(cls, hyper):
+        return {"margin": hyper["m"], "scale": 1.0}
 
     def target(self, dot, x_norm, w_norm):
         return functional.asoftmax_target(dot, x_norm, w_norm, self.m, self.lam)

@@ -73,6 +73,12 @@ class MarginHead(nn.Module):
     # the hyper-parameters that make the target the plain logit (no margin)
     without_margin: tuple[tuple[str, object], ...] = ()
     select: functional.Select | None = None  # per-sample weights of the cross-entropy
+    # the settings `make bench` times this head at and the GPU check compiles it at: the
+    # papers' own, so the benchmark rows are the ones a reader would train
+    benchmarked: tuple[dict, ...] = ({},)
+    # the pytorch-metric-learning loss of the same method, timed beside this head: the class
+    # name in pytorch_metric_learning.losses, or "" where it has none
+    metric_learning_twin: str = ""
     # the loss's arithmetic as one inductor-compiled graph (losses.compiled); the runner sets
     # it with the network's compile setting
     compile_math: bool = False
@@ -102,6 +108,11 @@ class MarginHead(nn.Module):
         values, else the declared defaults. Unknown names raise TypeError."""
         cls.check_names(given)
         return {h.name: given.get(h.name, h.default) for h in cls.hypers}
+
+    @classmethod
+    def twin_kwargs(cls, hyper: dict) -> dict:
+        """The keywords of `metric_learning_twin` that compute this head at `hyper`."""
+        raise NotImplementedError(f"head {cls.key!r} has no pytorch-metric-learning twin")
 
     @classmethod
     def margin_of(cls, hyper: dict):

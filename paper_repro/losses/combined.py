@@ -79,6 +79,7 @@ class CombinedMarginHead(CosineHead):
     target_divides_by_sine = True
     margin = None  # three of them: the label names all
     without_margin = (("m1", 1.0), ("m2", 0.0), ("m3", 0.0))
+    benchmarked = ({"s": 64.0, "m1": 1.0, "m2": 0.3, "m3": 0.2},)  # ArcFace's CM1
     hypers = (
         SCALE,
         Hyper("m1", float, 1.0, low=1.0, high=M1_MAX,

@@ -15,6 +15,12 @@ class LMCLHead(CosineHead):
         Hyper("m", float, 0.35, low=0.0, doc="cosine margin (CosFace: 0.35)", drawn=(0.0, 0.6)),
     )
     zero_margin_title: str | None = "normalised softmax"  # CosFace's name for m = 0
+    benchmarked = ({"s": 64.0, "m": 0.35},)
+    metric_learning_twin = "CosFaceLoss"
+
+    @classmethod
+    def twin_kwargs(cls, hyper):
+        return {"margin": hyper["m"], "scale": hyper["s"]}
 
     def __init__(self, in_features, num_classes, s: float = 64.0, m: float = 0.35):
         super().__init__(in_features, num_classes, s)

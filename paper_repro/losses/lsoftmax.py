@@ -12,6 +12,12 @@ class LSoftmaxHead(AnnealedHead):
     hypers = (MARGIN_M, LAMBDA)
     # the original Caffe layer's README setting over the paper's 18k iterations
     annealing = (LambdaSchedule(base=1000.0, gamma=2.5e-5, power=35.0, lam_min=0.0), 18_000)
+    benchmarked = tuple({"m": m} for m in (2, 3, 4))
+    metric_learning_twin = "LargeMarginSoftmaxLoss"
+
+    @classmethod
+    def twin_kwargs(cls, hyper):
+        return {"margin": hyper["m"], "scale": 1.0}
 
     def target(self, dot, x_norm, w_norm):
         return functional.lsoftmax_target(dot, x_norm, w_norm, self.m, self.lam)

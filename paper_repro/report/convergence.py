@@ -21,17 +21,19 @@ from __future__ import annotations
 
 from paper_repro import fit
 from paper_repro.experiments import EXPERIMENTS
+from paper_repro.losses import BASELINE, head_class
 from paper_repro.report.statistics import shift
 from paper_repro.report.values import final_value, higher_is_better, paper_gain
 
 
 def _effect(experiment, label: str, labels: list[str], higher: bool) -> float | None:
-    """The effect at stake in the check of `label`: its paper gain over softmax; for softmax
-    the smallest gain of the table's heads."""
-    if label != "softmax":
-        gain = paper_gain(experiment, label, "softmax", higher)
+    """The effect at stake in the check of `label`: its paper gain over the baseline head; for
+    the baseline the smallest gain of the table's heads."""
+    baseline = head_class(BASELINE).label({})
+    if label != baseline:
+        gain = paper_gain(experiment, label, baseline, higher)
         return abs(gain) if gain is not None else None
-    gains = [paper_gain(experiment, other, "softmax", higher) for other in labels]
+    gains = [paper_gain(experiment, other, baseline, higher) for other in labels]
     gains = [abs(g) for g in gains if g]
     return min(gains) if gains else None
 

@@ -14,7 +14,7 @@ from paper_repro.experiments import (
     SCHEDULES,
     STUDY_SCHEDULES,
 )
-from paper_repro.losses import head_class
+from paper_repro.losses import HEADS
 from paper_repro.models.face import FACE_NETWORKS
 from paper_repro.recipes import DIFFERENCES, REPOSITORY
 from paper_repro.report.statistics import Comparison
@@ -29,8 +29,7 @@ def _fraction(iterations: int, reference: int) -> str:
 
 def deviation_lines() -> list[str]:
     paper, face_paper = SCHEDULES["paper"], FACE_SCHEDULES["paper"]
-    lsoftmax_ref = head_class("lsoftmax").annealing[1]
-    asoftmax_ref = head_class("asoftmax").annealing[1]
+    annealed = [h for h in HEADS.values() if getattr(h, "annealing", None) is not None]
     lines = []
     for p in SHOWN:
         mnist, cifar, faces, setup = (
@@ -50,11 +49,9 @@ def deviation_lines() -> list[str]:
             f"lr {mnist.lr:g} divided by 10 at the same fractions as the paper's; faces "
             f"{_fraction(faces.iterations, face_paper.iterations)} of batch {faces.batch_size} "
             f"(SphereFace's solver: batch {face_paper.batch_size}).",
-            f"- **`{p}` lambda annealing** compressed to the run: L-Softmax's decay, written "
-            f"for {lsoftmax_ref:,} iterations, {lsoftmax_ref / mnist.iterations:.3g}x faster on "
-            f"MNIST, {lsoftmax_ref / cifar.iterations:.3g}x on CIFAR and "
-            f"{lsoftmax_ref / faces.iterations:.3g}x on faces; A-Softmax's ({asoftmax_ref:,}) "
-            f"{asoftmax_ref / faces.iterations:.3g}x. Each ends where the original ends"
+            f"- **`{p}` lambda annealing** compressed to the run: "
+            + "; ".join(_compression(h, p) for h in annealed)
+            + ". Each ends where the original ends"
             + (f", except that the face runs stop at lambda_min {setup['lam_min']:g}"
                if "lam_min" in setup else "") + ".",
             f"- **`{p}` faces**: {setup['dataset'].upper()} people only (no CASIA-WebFace "
@@ -67,7 +64,7 @@ def deviation_lines() -> list[str]:
             + (f"; {'; '.join(extra)}" if extra else "") + ".",
         ]  # fmt: skip
     study = STUDY_SCHEDULES["quick"]
-    toy = next(r for r in EXPERIMENTS["cosface-toy"].runs("quick") if "s" in r.head.kwargs)
+    studies = [e for e in EXPERIMENTS.values() if e.figure]
     lines += [
         f"- **Face crop**: one fixed box {LFW_BOX} of the 250x250 deep-funneled image instead "
         "of the papers' five-landmark alignment (no landmark detector offline).",
@@ -85,10 +82,34 @@ def deviation_lines() -> list[str]:
         "across them.",
         f"- **2-D studies**: MNIST digits stand in for the papers' face identities; lr "
         f"{study.lr:g} (0.1 diverges without batch norm), gradient-norm clipping at "
-        f"{MAX_GRAD_NORM:g} for every head; the CosFace toy uses s = {toy.head.kwargs['s']:g} "
-        f"and lr {toy.schedule.lr:g} (see experiments.py).",
+        f"{MAX_GRAD_NORM:g} for every head; "
+        + "; ".join(_study_settings(e) for e in studies)
+        + " (see experiments.py).",
     ]
     return [*lines, ""]
+
+
+def _compression(head, profile: str) -> str:
+    """How much faster an annealed head's lambda decays in `profile`'s runs than in the
+    schedule it was written for, per factor with the datasets it applies to."""
+    reference = head.annealing[1]
+    by_factor: dict[float, set[str]] = {}
+    for exp in EXPERIMENTS.values():
+        if exp.checks or exp.recipe_study or exp.figure:
+            continue  # the checks and studies have their own lines
+        for run in exp.runs(profile):
+            if run.head.name == head.key:
+                by_factor.setdefault(reference / run.schedule.iterations, set()).add(run.dataset)
+    factors = ", ".join(f"{f:.3g}x ({', '.join(sorted(d))})" for f, d in sorted(by_factor.items()))
+    return f"{head.title}'s decay, written for {reference:,} iterations, {factors} faster"
+
+
+def _study_settings(exp) -> str:
+    """A 2-D study's learning rate and the scale of its normalised heads, from its run list."""
+    runs = exp.runs("quick")
+    scales = sorted({r.head.kwargs["s"] for r in runs if "s" in r.head.kwargs})
+    return (f"{exp.title}: lr {runs[0].schedule.lr:g}"
+            + (f", s = {', '.join(f'{s:g}' for s in scales)}" if scales else ""))  # fmt: skip
 
 
 def _effect(runs, experiment: str, variant: str) -> list[str]:

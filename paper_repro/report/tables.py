@@ -12,56 +12,14 @@ from pathlib import Path
 import numpy as np
 
 from paper_repro import fit
-from paper_repro.experiments import (
-    CIFAR_SCHEDULES,
-    FACE_SCHEDULES,
-    FACE_SETUP,
-    SCHEDULES,
-    SEEDS,
-    Experiment,
-)
+from paper_repro.experiments import Experiment, profile_note
 from paper_repro.fileio import atomic_write
+from paper_repro.losses import BASELINE
 from paper_repro.provenance import REPO_ROOT
 from paper_repro.report.statistics import Comparison
 from paper_repro.results import RESULTS_DIR, load_results
 
 TABLES_DIR = REPO_ROOT / "reports" / "tables"
-
-
-def _ratio(profile_iterations: int, paper_iterations: int) -> str:
-    return f"1/{paper_iterations / profile_iterations:.3g} of the paper's iterations"
-
-
-_S, _C, _F = SCHEDULES, CIFAR_SCHEDULES, FACE_SCHEDULES
-_CPU_FACES = FACE_SETUP["cpu"]
-PROFILE_NOTES = {
-    "paper": f"the paper's schedule ({_S['paper'].iterations:,} iterations of batch "
-    f"{_S['paper'].batch_size})",
-    "quick": f"QUICK profile: {_ratio(_S['quick'].iterations, _S['paper'].iterations)} "
-    f"({_S['quick'].iterations}), for 2 CPU cores; errors are far above the paper's and only "
-    "the ordering of heads is comparable",
-    "cpu": "CPU profile (a schedule, not a machine: the provenance names where it trained): "
-    f"{_ratio(_S['cpu'].iterations, _S['paper'].iterations)} for MNIST "
-    f"({_S['cpu'].iterations:,}, {len(SEEDS['cpu'])} seeds), "
-    f"{_ratio(_C['cpu'].iterations, _C['paper'].iterations)} for CIFAR "
-    f"({_C['cpu'].iterations:,}, {len(SEEDS['cpu'])} seeds), the paper's networks and "
-    "lr; converged only where the doubling check (REPORT.md, Convergence) says so",
-    "smoke": "SMOKE profile: a few iterations on a few hundred images; numbers are meaningless",
-}
-FACE_PROFILE_NOTES = {
-    "paper": f"the papers' schedule (SphereFace's solver: {_F['paper'].iterations:,} "
-    f"iterations of batch {_F['paper'].batch_size})",
-    "quick": f"QUICK profile: 56x48 luma faces, a quarter-width network and "
-    f"{_F['quick'].iterations:,} iterations of batch {_F['quick'].batch_size} on 2 CPU cores; "
-    "not a fully trained network: compare the heads with each other, not with the papers",
-    "cpu": f"CPU profile: quick's faces and network, {_F['cpu'].iterations:,} iterations of "
-    f"batch {_F['cpu'].batch_size} with lambda_min {_CPU_FACES['lam_min']:g} for L-Softmax "
-    "and A-Softmax, chosen so that the margin heads can fit their training people; "
-    f"{len(_CPU_FACES['seeds'])} seeds per half; without {', '.join(_CPU_FACES['without'])}; "
-    "LFW people only, not CASIA-WebFace: compare the heads with each other, not with the "
-    "papers",
-    "smoke": f"SMOKE profile: {_F['smoke'].iterations} iterations; numbers are meaningless",
-}
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -102,7 +60,7 @@ def summarise(results: list[dict], variants: tuple[str, ...] = ("",)) -> list[di
 
     def order(r: dict) -> tuple:
         variant = variant_of(r)
-        return (r["head"] != "softmax", r["head"], r["margin"] or 0,
+        return (r["head"] != BASELINE, r["head"], r["margin"] or 0,
                 rank.get(variant, len(rank)), variant)  # fmt: skip
 
     for r in sorted(results, key=order):
@@ -142,7 +100,7 @@ def render_table(
 ) -> str:
     lines = [f"# {experiment.title}: test error (%), profile `{profile}`", ""]
     lines += [f"Reproduces {experiment.source} (Liu et al., ICML 2016).", ""]
-    lines += [f"> {PROFILE_NOTES[profile]}", ""]
+    lines += [f"> {profile_note(experiment.name, profile)}", ""]
     notes = sorted({r["note"] for r in results if r.get("note")}) or [experiment.note]
     lines += [line for note in notes if note for line in (f"> {note}", "")]
     if not results:
@@ -284,22 +242,25 @@ def summarise_lfw(results: list[dict]) -> dict[str, list[dict]]:
     return table
 
 
-def render_lfw_table(profile: str, results: list[dict], missing: str = "") -> str:
-    lines = [f"# LFW face verification: accuracy (%), profile `{profile}`", ""]
+def render_verification_table(experiment: Experiment, profile: str, results: list[dict],
+                              missing: str = "") -> str:  # fmt: skip
+    lines = [f"# {experiment.title}: accuracy (%), profile `{profile}`", ""]
     lines += [
-        "Reproduces the face-verification rows of the L-Softmax paper (Liu et al., ICML 2016, "
-        "Table 5) and of CosFace (Wang et al., CVPR 2018, Table 2), both trained on "
-        "CASIA-WebFace and tested on LFW's 6000 pairs.",
+        f"Reproduces: {experiment.source}. The papers train on CASIA-WebFace and test on LFW's "
+        "6000 pairs.",
         "",
-        f"> {FACE_PROFILE_NOTES[profile]}",
+        f"> {profile_note(experiment.name, profile, 'verification')}",
         "",
     ]
     if not results:
         missing = missing or "No run of this table has finished yet."
         return "\n".join([*lines, f"**No results.** {missing}", ""])
-    # the L-Softmax paper's column first, as in the papers' chronology (JSON sorts the keys)
+    # the papers' columns in the experiment's order (a result's JSON sorts its keys)
+    declared = experiment.runs(profile)[0].paper.get("sources", {})
+    order = {k: i for i, k in enumerate(declared)}
     given = results[0]["paper"].get("sources", {})
-    sources = {k: given[k] for k in sorted(given, key=lambda k: k != "lsoftmax")}
+    sources = {k: given[k] for k in sorted(given, key=lambda k: order.get(k, len(order)))}
+    marked_source, marked_head, footnote = experiment.footnote or ("", "", "")
     paper_head = " | ".join(sources.values())
     for label, rows in summarise_lfw(results).items():
         note = next(r["note"] for r in results if r["dataset_label"] == label)
@@ -316,15 +277,14 @@ def render_lfw_table(profile: str, results: list[dict], missing: str = "") -> st
                 ours += f"; {row['diverged']} diverged, left out"
             papers = " | ".join(
                 _fmt(row["paper"].get(k))
-                + ("†" if k == "cosface" and row["head"] == "lsoftmax" else "")
+                + ("†" if (k, row["head"]) == (marked_source, marked_head) else "")
                 for k in sources
             )
             lines.append(f"| {row['head']} | {margin} | {ours} | {row['tar']:.2f} | {papers} |")
         lines.append("")
     resolution = max(r["metrics"]["far_resolution"] for r in results)
     lines += [
-        "† CosFace's Table 2 lists L-Softmax once (99.10) without its margin.",
-        "",
+        *([f"† {footnote}", ""] if footnote else []),
         *([fit.unfit_sentence(results), ""] if fit.unfit_sentence(results) else []),
         "Accuracy: a network's accuracy is the mean over its test folds; each test fold's "
         "threshold is chosen on the other folds (maximum accuracy "
@@ -342,7 +302,7 @@ def render_lfw_table(profile: str, results: list[dict], missing: str = "") -> st
 def render(experiment: Experiment, profile: str, evaluator: str, results, missing="") -> str:
     """The markdown table of an experiment's results; "" for the 2-D feature studies."""
     if evaluator == "verification":
-        return render_lfw_table(profile, results, missing)
+        return render_verification_table(experiment, profile, results, missing)
     if evaluator == "classification":
         return render_table(experiment, profile, results, missing)
     return ""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from paper_repro import fit
 from paper_repro.experiments import EXPERIMENTS
-from paper_repro.papers import CLAIMS, Claim
+from paper_repro.papers import Claim
 from paper_repro.report.statistics import Comparison, Paired, seeds_needed
 from paper_repro.report.values import final_value, higher_is_better, paper_gain
 
@@ -117,7 +117,7 @@ def verdicts(runs: dict[tuple[str, str], list[dict]],
                 or results[0]["evaluator"] == "features-2d"):  # fmt: skip
             continue
         heads, higher = head_runs(results), higher_is_better(results)
-        for claim in CLAIMS:
+        for claim in exp.claims:
             if claim.better not in heads or claim.than not in heads:
                 continue
             better, than = heads[claim.better], heads[claim.than]

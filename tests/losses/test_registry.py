@@ -3,6 +3,7 @@ ranges, labels, and the list the SymPy twin derives (kept independently in deriv
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 
 import pytest
@@ -110,3 +111,13 @@ def test_a_head_has_every_piece_it_needs(name):
         assert h.drawn is not None, f"{h.name}: no range for the property tests"
         low, high = h.drawn
         assert h.low <= low < high <= (h.high if h.high is not None else float("inf"))
+    # the settings it is benchmarked and GPU-checked at build it, and its twin (if declared)
+    # takes the keywords it gives, for every one of them (where the bench extra is installed)
+    assert cls.benchmarked, "no setting to benchmark"
+    for hyper in cls.benchmarked:
+        make_head(name, 8, 10, **hyper)
+        if cls.metric_learning_twin and importlib.util.find_spec("pytorch_metric_learning"):
+            from pytorch_metric_learning import losses
+
+            twin = getattr(losses, cls.metric_learning_twin)
+            twin(num_classes=10, embedding_size=8, **cls.twin_kwargs(hyper))

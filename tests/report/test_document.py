@@ -9,7 +9,7 @@ from paper_repro.papers import NOT_REPRODUCED
 from paper_repro.report import compute, document
 from paper_repro.results import write_result
 from tests.report.fakes import result_path
-from tests.report.test_figures import fake_result, run_name, verification_results
+from tests.report.figure_fakes import fake_result, run_name, verification_results
 
 FIRST_SCREEN = 50  # lines
 

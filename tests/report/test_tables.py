@@ -59,7 +59,7 @@ def test_missing_results_show_as_missing_not_as_numbers():
 
 
 def test_lfw_table_counts_each_network_once(tmp_path):
-    from tests.report.test_figures import verification_results
+    from tests.report.figure_fakes import verification_results
 
     verification_results(tmp_path)
     path = write_table(

@@ -74,7 +74,7 @@ def test_lfw_pairs_networks_by_split_and_seed():
             runs += [_face("softmax", split, seed, level + 0.1 * seed),
                      _face("lmcl m=0.35", split, seed, level + 1.0 + 0.2 * seed)]  # fmt: skip
     runs.append(_face("lmcl m=0.35", "half1", 2, 50.0, train_error=99.9))  # diverged, no pair
-    v = _by_claim({("cpu", "lfw"): runs})["lmcl"]
+    v = _by_claim({("cpu", "lfw"): runs})["lmcl-m0.35"]
     assert isinstance(v.test, Paired) and len(v.test.pairs) == 4
     assert v.test.differences == pytest.approx((1.0, 1.1, 1.0, 1.1))
     assert v.verdict == "supported"
