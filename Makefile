@@ -94,7 +94,7 @@ bench: $(VENV)/.installed  ## loss heads vs plain softmax and pytorch-metric-lea
 	@mkdir -p $(BENCH_RAW)
 	$(BENCH_PYTEST) --benchmark-json=$(BENCH_RAW)/denormals-kept.json
 	PAPER_REPRO_BENCH_FLUSH_DENORMAL=1 $(BENCH_PYTEST) --benchmark-json=$(BENCH_RAW)/denormals-flushed.json
-	$(PY) -m paper_repro.bench $(BENCH_RAW)/denormals-kept.json $(BENCH_RAW)/denormals-flushed.json
+	$(PY) -m paper_repro.bench_report $(BENCH_RAW)/denormals-kept.json $(BENCH_RAW)/denormals-flushed.json
 
 bench-precision: $(VENV)/.installed  ## quick MNIST softmax, 3 seeds in fp32 and bf16 -> reports/benchmarks/precision.md
 	$(PY) -m paper_repro.bench_precision

@@ -197,17 +197,26 @@ def proofs() -> list[Proof]:
         _increasing_proof(),
         _jump_proof(),
         _unbounded_gradient_proof(),
-        *lmcl.orthogonality_proofs("arcface-eq3", REF_LOSS, logit_spec()),
+        *lmcl.orthogonality_proofs(
+            ("arcface-eq3-grad-x-orthogonal", "arcface-eq3-grad-W-orthogonal"),
+            REF_LOSS,
+            logit_spec(),
+        ),
         # margin branch: slope s sin(θ + m)/sin θ = s (cos m + c sin m / sqrt(1 - c²))
         *lmcl.gradient_proofs(
-            "arcface-eq3",
+            (
+                "arcface-eq3-target-grad-x",
+                "arcface-eq3-target-grad-W",
+                "arcface-eq3-other-grad-x",
+                "arcface-eq3-other-grad-W",
+            ),
             REF_LOSS,
             margin_branch(),
             other_logit(),
             lambda cc: s * (sp.cos(m) + cc * sp.sin(m) / sp.sqrt(1 - cc**2)),
         ),
         *common.closed_form_gradient_proofs(
-            "arcface-fallback-target",
+            ("arcface-fallback-target-grad-x", "arcface-fallback-target-grad-W"),
             REF_FALLBACK,
             fallback_branch(),
             common.cosine_closed_form(lambda cc: s),

@@ -159,7 +159,7 @@ def target_gradient_proofs() -> list[Proof]:
         return grad_x / (1 + lam), grad_w / (1 + lam)
 
     return common.closed_form_gradient_proofs(
-        "asoftmax-eq7-target",
+        ("asoftmax-eq7-target-grad-x", "asoftmax-eq7-target-grad-W"),
         REF_LOSS,
         lsoftmax.mixed_logit((-1) ** k * t_m(c) - 2 * k, wn=1),
         closed,
@@ -176,7 +176,7 @@ def other_gradient_proofs() -> list[Proof]:
         return wv / nw, nx * (xv / nx - cc * wv / nw) / nw
 
     return common.closed_form_gradient_proofs(
-        "asoftmax-eq5-other",
+        ("asoftmax-eq5-other-grad-x", "asoftmax-eq5-other-grad-W"),
         REF_MODIFIED,
         other_logit(),
         closed,

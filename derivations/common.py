@@ -481,8 +481,10 @@ def proofs() -> list[Proof]:
 # ---------------------------------------------------------------------------------------
 # Closed-form vector gradients written out by hand, proved against the chain rule.
 # ---------------------------------------------------------------------------------------
-def closed_form_gradient_proofs(prefix: str, paper_ref: str, f, closed, role: str, detail: str):
-    """``df/dx`` and ``df/dW_role`` of logit ``f`` equal the hand-written ``closed`` forms.
+def closed_form_gradient_proofs(names: tuple[str, str], paper_ref: str, f, closed, role: str,
+                                detail: str):  # fmt: skip
+    """``df/dx`` and ``df/dW_role`` of logit ``f`` equal the hand-written ``closed`` forms;
+    ``names``: the ids of the two proofs, written out whole so that a reviewer can grep them.
 
     ``closed(x, W, |x|, |W|, cos)`` returns the pair of vectors; it is evaluated once on
     explicit 3-vectors with the norms as free symbols (the comparison) and once on matrix
@@ -495,14 +497,14 @@ def closed_form_gradient_proofs(prefix: str, paper_ref: str, f, closed, role: st
     f_sym = sp.Symbol(f"f_{role}")
     return [
         Proof(
-            f"{prefix}-grad-x",
+            names[0],
             paper_ref,
             f"{tex(sp.Derivative(f_sym, X_VEC), role)} = {tex(show_x, role)}",
             is_zero(grad_x - want_x),
             detail,
         ),
         Proof(
-            f"{prefix}-grad-W",
+            names[1],
             paper_ref,
             f"{tex(sp.Derivative(f_sym, wv), role)} = {tex(show_w, role)}",
             is_zero(grad_w - want_w),

@@ -64,18 +64,19 @@ def _of_cos(builder):
     return lambda xn, wn, cos: builder(cos)
 
 
-def orthogonality_proofs(name_prefix: str, paper_ref: str, spec: common.LogitSpec):
-    """Scale invariance of the logits in x and in W_j (also used for ArcFace)."""
+def orthogonality_proofs(names: tuple[str, str], paper_ref: str, spec: common.LogitSpec):
+    """Scale invariance of the logits in x and in W_j (also used for ArcFace); ``names``: the
+    ids of the x and the W proof."""
     f = sp.Symbol("f_j")
     # A Piecewise target is checked branch by branch: each branch is smooth on its side.
     target = sp.piecewise_fold(spec.target)
     exprs = [e for e, _ in target.args] if target.is_Piecewise else [target]
     exprs.append(spec.other)
     out = []
-    for wrt, vec in (("x", common.X_VEC), ("W", common.W_VEC)):
+    for name, wrt, vec in zip(names, ("x", "W"), (common.X_VEC, common.W_VEC), strict=True):
         out.append(
             Proof(
-                f"{name_prefix}-grad-{wrt}-orthogonal",
+                name,
                 paper_ref,
                 common.eq_tex(sp.MatMul(vec.T, sp.Derivative(f, vec)), sp.Integer(0)),
                 all(common.gradient_is_orthogonal(e, wrt) for e in exprs),
@@ -86,18 +87,20 @@ def orthogonality_proofs(name_prefix: str, paper_ref: str, spec: common.LogitSpe
     return out
 
 
-def gradient_proofs(prefix: str, paper_ref: str, target, other, target_slope=None):
+def gradient_proofs(names: tuple[str, str, str, str], paper_ref: str, target, other,
+                    target_slope=None):  # fmt: skip
     """``df/dx = g (Ŵ - c x̂)/|x|`` and ``df/dW = g (x̂ - c Ŵ)/|W|`` for the target (slope
     ``g = target_slope(c)``, default ``s``) and the other logits (``g = s``): the closed forms
-    of every logit that sees x and W only through the cosine (also used for ArcFace)."""
+    of every logit that sees x and W only through the cosine (also used for ArcFace).
+    ``names``: the ids of the target's x and W proofs, then the other logit's."""
     detail = "explicit 3-vectors with |x|, |W_j| free; derived minus written-out form is 0"
     slope = target_slope or (lambda cc: s)
     return [
         *common.closed_form_gradient_proofs(
-            f"{prefix}-target", paper_ref, target, common.cosine_closed_form(slope), "y", detail
+            names[:2], paper_ref, target, common.cosine_closed_form(slope), "y", detail
         ),
         *common.closed_form_gradient_proofs(
-            f"{prefix}-other",
+            names[2:],
             paper_ref,
             other,
             common.cosine_closed_form(lambda cc: s),
@@ -126,6 +129,18 @@ def proofs() -> list[Proof]:
             _of_cos(other_logit),
             lambda xn, wn: s,
         ),
-        *orthogonality_proofs("lmcl-eq4", REF_LOSS, logit_spec()),
-        *gradient_proofs("lmcl-eq4", REF_LOSS, target_logit(), other_logit()),
+        *orthogonality_proofs(
+            ("lmcl-eq4-grad-x-orthogonal", "lmcl-eq4-grad-W-orthogonal"), REF_LOSS, logit_spec()
+        ),
+        *gradient_proofs(
+            (
+                "lmcl-eq4-target-grad-x",
+                "lmcl-eq4-target-grad-W",
+                "lmcl-eq4-other-grad-x",
+                "lmcl-eq4-other-grad-W",
+            ),
+            REF_LOSS,
+            target_logit(),
+            other_logit(),
+        ),
     ]

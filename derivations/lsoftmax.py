@@ -587,7 +587,7 @@ def lambda_gradient_general_proofs() -> list[Proof]:
         return grad_x / (1 + lam), grad_w / (1 + lam)
 
     return common.closed_form_gradient_proofs(
-        "lsoftmax-lambda-general-m",
+        ("lsoftmax-lambda-general-m-grad-x", "lsoftmax-lambda-general-m-grad-W"),
         REF_LAMBDA,
         mixed_logit((-1) ** K * t_m(c) - 2 * K),
         closed,

@@ -22,13 +22,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
 from paper_repro import planner
+from paper_repro.checkpoints import RUNS_DIR, is_done, result_path
 from paper_repro.data import Catalog, DataError, own_faces, user
 from paper_repro.experiments import (
     DEFAULT_EXPERIMENTS,
@@ -55,7 +55,7 @@ from paper_repro.report.statistics import pooled_std
 from paper_repro.report.tables import TABLES_DIR, write_table
 from paper_repro.report.verdicts import head_runs
 from paper_repro.results import RESULTS_DIR, USER_DIR, ResultError, load_results, read_result
-from paper_repro.runner import RUNS_DIR, is_done, measure_throughput, result_path, train_run
+from paper_repro.runner import measure_throughput, train_run
 from paper_repro.spec import RECIPES
 
 
@@ -110,15 +110,25 @@ def speed_here(spec, device, compiled: bool) -> tuple[float, str]:
     return speed, "compiled, measured here" if compiled else "eager, measured here"
 
 
-def plan(names, profile, catalog, device, precision, results_dir, compiled=False, seeds=None):
+def plan(names, profile, catalog, device, precision, results_dir, compiled=False, seeds=None,
+         estimate=True):  # fmt: skip
     """[(experiment, runs, runs to train, reason it cannot run or '')]; prints the plan.
     Speeds are measured here as the runs train (compiling once where they compile: inductor
-    caches the kernels for the runs). seeds: seeds 0..seeds-1 instead of the profile's."""
+    caches the kernels for the runs). seeds: seeds 0..seeds-1 instead of the profile's.
+    estimate=False (a part of --jobs, whose parent printed the plan): the run lists alone,
+    without loading data, measuring speed or printing."""
     out, total_s = [], 0.0
+    if not estimate:
+        for name in names:
+            exp = get_experiment(name)
+            runs = exp.runs(profile, precision)
+            runs = planner.with_seeds(runs, seeds) if seeds else runs
+            out.append((exp, runs, [r for r in runs if not is_done(r, results_dir)], ""))
+        return out
     print(f"plan: profile '{profile}' on {device} ({precision}); results in {results_dir}/")
     for name in names:
         exp = get_experiment(name)
-        runs = [replace(r, precision=precision) for r in exp.runs(profile)]
+        runs = exp.runs(profile, precision)
         if seeds:
             runs = planner.with_seeds(runs, seeds)
         todo = [r for r in runs if not is_done(r, results_dir)]
@@ -176,7 +186,7 @@ def budget_plan(catalog, device, precision, results_dir, compiled, budget_min, r
     seconds, done = {}, set()
     candidates = planner.for_recipe(planner.CPU_CANDIDATES, recipe)
     for c in candidates:
-        spec = replace(get_experiment(c.experiment).runs(c.profile)[0], precision=precision)
+        spec = get_experiment(c.experiment).runs(c.profile, precision)[0]
         if c.experiment not in seconds:
             speed, how = speed_here(spec, device, compiled)
             seconds[c.experiment] = (
@@ -184,14 +194,14 @@ def budget_plan(catalog, device, precision, results_dir, compiled, budget_min, r
             )
             print(f"  {spec.network}: {speed:.0f} images/s ({how}): "
                   f"~{seconds[c.experiment] / 60:.1f} min a `{c.profile}` run")  # fmt: skip
-        runs = planner.with_seeds(get_experiment(c.experiment).runs(c.profile), c.max_seeds)
-        done |= {planner.key(r) for r in runs
-                 if is_done(replace(r, precision=precision), results_dir)}  # fmt: skip
-    chosen, left = planner.choose(candidates, seconds, budget_min * 60, done)
+        runs = planner.with_seeds(get_experiment(c.experiment).runs(c.profile, precision),
+                                  c.max_seeds)  # fmt: skip
+        done |= {planner.key(r) for r in runs if is_done(r, results_dir)}
+    chosen, left = planner.choose(candidates, seconds, budget_min * 60, done, precision)
     print("will train:" if chosen else "will train nothing: no candidate fits the budget here")
     out = []
     for choice in chosen:
-        c, runs = choice.candidate, [replace(r, precision=precision) for r in choice.runs]
+        c, runs = choice.candidate, list(choice.runs)
         std = _reference_std(c)
         size = planner.detectable(std, choice.networks_a_head)
         power = (f"detects differences of {size:.2f} points or more between two heads (the "
@@ -269,16 +279,18 @@ def cmd_reproduce(args) -> int:
     if budgeted and args.jobs > 1:
         raise ValueError("--jobs trains named experiments: name them (with --profile and "
                          "--seeds), or leave --jobs out for the budget plan")  # fmt: skip
-    if args.jobs > 1 and args.part is None:
-        return run_jobs(args, names, profile, command)
     catalog = Catalog(args.data_root)
     failed, position = [], 0
     dirs = output_dirs(args)
     compiled = use_compile(args.compile, device)
+    # one plan, printed by the parent of --jobs (data checked, speed measured once); its parts
+    # only list the runs
     planned = (budget_plan(catalog, device, precision, dirs["results_dir"], compiled,
                            args.budget, args.recipe) if budgeted else
                plan(names, profile, catalog, device, precision, dirs["results_dir"], compiled,
-                    args.seeds))  # fmt: skip
+                    args.seeds, estimate=args.part is None))  # fmt: skip
+    if args.jobs > 1 and args.part is None:
+        return run_jobs(args, planned, profile, command)
     for i, (exp, runs, todo, reason) in enumerate(planned):
         if reason:
             print(f"\n{exp.name}: {reason}", file=sys.stderr)
@@ -333,37 +345,41 @@ def compare(planned, results_dir: Path) -> Path | None:
     return path
 
 
-def run_jobs(args, names, profile, command) -> int:
+def run_jobs(args, planned, profile, command) -> int:
     """--jobs N: N processes of this command at once, process k training the k-th, (k+N)-th,
     ... run of the experiments' list where not done yet (one GPU has room for several of these
     small networks, and one process leaves it idle between its kernels); the tables are
-    written once all have ended.
+    written once all have ended. `planned` is this process's plan: the parts train the
+    experiments whose data it found, without planning again.
     An interrupt stops them all; each resumes from its last checkpoint."""
     dirs = output_dirs(args)
-    argv = [sys.executable, "-m", "paper_repro", "reproduce", *names, "--profile", profile,
-            "--command", command, "--jobs", str(args.jobs), "--no-progress",
-            "--results-dir", str(dirs["results_dir"]), "--tables-dir", str(dirs["tables_dir"]),
+    for exp, runs, _, reason in planned:
+        if reason:
+            print(f"\n{exp.name}: {reason}", file=sys.stderr)
+            write_table(exp, runs[0].profile, runs[0].evaluator,
+                        missing=f"The data is not available here: {reason}", **dirs)  # fmt: skip
+    ready = [(exp, runs) for exp, runs, _, reason in planned if not reason]
+    argv = [sys.executable, "-m", "paper_repro", "reproduce", *(e.name for e, _ in ready),
+            "--profile", profile, "--command", command, "--jobs", str(args.jobs),
+            "--no-progress", "--results-dir", str(dirs["results_dir"]),
+            "--tables-dir", str(dirs["tables_dir"]),
             *(["--seeds", str(args.seeds)] if args.seeds else []),
             *(f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
               if k in ("data_root", "device", "precision", "compile", "runs_dir")
               and v is not None)]  # fmt: skip
-    procs = [subprocess.Popen([*argv, "--part", str(k)]) for k in range(args.jobs)]
+    procs = [subprocess.Popen([*argv, "--part", str(k)]) for k in range(args.jobs)] if ready else []
     try:
         codes = [p.wait() for p in procs]
     finally:
         for p in procs:
             if p.poll() is None:
                 p.terminate()
-    planned = []
-    for name in names:
-        exp = get_experiment(name)
-        runs = exp.runs(profile)
-        runs = planner.with_seeds(runs, args.seeds) if args.seeds else runs
+    for exp, runs in ready:
         write_table(exp, profile, runs[0].evaluator, **dirs)
-        planned.append((exp, runs, [], ""))
     if not args.reference:
-        compare(planned, dirs["results_dir"])
-    return max(codes)
+        compare([(exp, runs, [], "") for exp, runs in ready], dirs["results_dir"])
+    missing = len(ready) < len(planned) and args.experiments
+    return max([*codes, 2 if missing else 0])
 
 
 def parse_hyper(head: str, pairs: list[str]) -> dict:

@@ -17,12 +17,13 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from paper_repro.checkpoints import RUNS_DIR
 from paper_repro.experiments import EXPERIMENTS
 from paper_repro.fileio import atomic_write
 from paper_repro.losses import BASELINE
 from paper_repro.provenance import REPO_ROOT, describe
 from paper_repro.report.statistics import Comparison, evidence
-from paper_repro.runner import RUNS_DIR, train_run
+from paper_repro.runner import train_run
 from paper_repro.spec import PRECISIONS
 
 SCHEMA = "paper_repro.bench-precision/1"

@@ -11,9 +11,10 @@
   features float32 (N, 2), train first; labels int64 (N,); split "train"/"test" (N,);
   weights float32 (C, 2); classes (C,)), with the test error on the saved test features.
 
-An evaluator is built with (spec, what it tests on, the run's InputNorm, device); `final(run,
-result_path, write)` gets the finished `paper_repro.runner.TrainingRun` and returns the
-result fields it adds."""
+An evaluator is built with (spec, what it tests on, the run's InputNorm, device); it reads the
+trained network and head and returns values, and the runner keeps them: `curve_values(net,
+head)` is one point of its `curves` during training, `final(net, head, train, result_path,
+write)` the result fields it adds and the last point of its curves."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def test_error(head, features: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 class _Evaluator:
-    curves: tuple[str, ...] = ()  # extra training curves it appends to
+    curves: tuple[str, ...] = ()  # the training curves its values fill, beside test_iteration
 
     def diverged_fields(self) -> dict | None:
         """The result fields of a run that diverged (nothing to evaluate), or None where such
@@ -81,24 +82,17 @@ class Classification(_Evaluator):
         angles = torch.rad2deg(torch.arccos(cos.clamp(-1.0, 1.0)))  # analysis only
         return test_error(head, features, labels), angles
 
-    def curve_point(self, run):
-        def point(it: int) -> None:
-            error, _ = self.error_and_angles(run.net, run.head, self.spec.schedule.eval_subset)
-            run.log.curves["test_iteration"].append(it)
-            run.log.curves["test_error"].append(error)
+    def curve_values(self, net, head) -> dict[str, float]:
+        error, _ = self.error_and_angles(net, head, self.spec.schedule.eval_subset)
+        return {"test_error": error}
 
-        return point
-
-    def final(self, run, result_path, write: bool) -> dict:
-        error, angles = self.error_and_angles(run.net, run.head, self.spec.schedule.test_subset)
-        curves = run.log.curves
-        curves["test_iteration"].append(self.spec.schedule.iterations)
-        curves["test_error"].append(error)
+    def final(self, net, head, train, result_path, write: bool) -> tuple[dict, dict]:
+        error, angles = self.error_and_angles(net, head, self.spec.schedule.test_subset)
         counts = torch.histc(angles.float().cpu(), ANGLE_BINS, 0.0, 180.0).int().tolist()
         return {
             "metrics": {"test_error": error, "test_images": len(angles)},
             "target_angle_hist": {"bins_deg": ANGLE_BINS, "counts": counts},
-        }
+        }, {"test_error": error}
 
 
 class Verification(_Evaluator):
@@ -112,8 +106,8 @@ class Verification(_Evaluator):
         super().__init__(spec, device)
         self.faces, self.norm = faces, norm
 
-    def final(self, run, result_path, write: bool) -> dict:
-        net, pairs = run.net, self.faces.pairs
+    def final(self, net, head, train, result_path, write: bool) -> tuple[dict, dict]:
+        pairs = self.faces.pairs
         images = Split(pairs.images, torch.zeros(len(pairs.images), dtype=torch.int64), ("",))
         data = DeviceData(images, self.norm, self.device)
         was_training = net.training
@@ -133,7 +127,7 @@ class Verification(_Evaluator):
                 "train_identities": len(self.faces.train.classes),
                 "test": pairs.what,
             },
-        }
+        }, {}
 
 
 class Features2d(_Evaluator):
@@ -141,10 +135,10 @@ class Features2d(_Evaluator):
         super().__init__(spec, device)
         self.test, self.classes = DeviceData(test, norm, device), test.classes
 
-    def final(self, run, result_path, write: bool) -> dict:
-        n, train, head = self.spec.schedule.test_subset, run.data, run.head
-        train_f, train_labels = self._features(run.net, train, n)
-        test_f, test_labels = self._features(run.net, self.test, n)
+    def final(self, net, head, train, result_path, write: bool) -> tuple[dict, dict]:
+        n = self.spec.schedule.test_subset
+        train_f, train_labels = self._features(net, train, n)
+        test_f, test_labels = self._features(net, self.test, n)
         npz = result_path.with_suffix(".npz")
         if write:
             buffer = io.BytesIO()
@@ -162,7 +156,7 @@ class Features2d(_Evaluator):
                         "test_images": len(test_f)},
             "features": {"npz": npz.name, "n_train": len(train_f), "n_test": len(test_f),
                          "classes": list(self.classes)},
-        }  # fmt: skip
+        }, {}  # fmt: skip
 
 
 # by the names a RunSpec may give (spec.EVALUATORS, which validates them), in that order

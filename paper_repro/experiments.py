@@ -124,9 +124,11 @@ class Experiment:
     footnote: tuple[str, str, str] = ()
     level_note: str = ""  # why its error levels cannot match the paper's, beyond the schedule
 
-    def runs(self, profile: str) -> list[RunSpec]:
+    def runs(self, profile: str, precision: str = "fp32") -> list[RunSpec]:
+        """Its runs for `profile`, the network computing in `precision` (spec.PRECISIONS): the
+        one place a run's precision is set, so no caller rewrites a built spec."""
         check_profile(profile)
-        return self.builder(self, profile)
+        return [replace(r, precision=precision) for r in self.builder(self, profile)]
 
 
 def _doubled(schedule: Schedule) -> Schedule:

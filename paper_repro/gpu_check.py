@@ -42,8 +42,10 @@ from paper_repro.fileio import atomic_write
 from paper_repro.losses import HEADS
 from paper_repro.models import make_network
 from paper_repro.models.compiled import compile_network
+from paper_repro.monitoring import FiniteWatch
 from paper_repro.provenance import REPO_ROOT, describe
-from paper_repro.runner import FiniteWatch, pad_crop_flip, step_generator, train_run
+from paper_repro.runner import train_run
+from paper_repro.steps import pad_crop_flip, step_generator
 
 OUT = REPO_ROOT / "reports" / "gpu"
 
@@ -139,7 +141,7 @@ def loss_head_bench(args, select="cuda", out=None) -> dict:
     """The CUDA rows of `make bench` (float32 and bf16 autocast), without the CPU rows; the
     pytorch-metric-learning columns stay empty where that package is absent. select: the
     pytest -k expression of the benchmarks run."""
-    from paper_repro import bench
+    from paper_repro import bench, bench_report
 
     out = out or REPO_ROOT / "reports" / "benchmarks" / "loss_heads-cuda.md"
     with tempfile.TemporaryDirectory() as tmp:
@@ -153,7 +155,7 @@ def loss_head_bench(args, select="cuda", out=None) -> dict:
         if proc.returncode or not raw.exists():
             tail = (proc.stdout.strip().splitlines() or [proc.stderr[-300:]])[-1]
             raise RuntimeError(f"pytest exit {proc.returncode}: {tail}")
-        bench.write([raw], out)
+        bench_report.write([raw], out)
     return {"written": os.path.relpath(out, REPO_ROOT)}
 
 

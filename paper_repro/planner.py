@@ -86,15 +86,17 @@ class Choice:
 
 
 def choose(candidates, seconds_per_run: dict[str, float], budget_s: float,
-           done: set[str] = frozenset()) -> tuple[list[Choice], list[Choice]]:  # fmt: skip
+           done: set[str] = frozenset(), precision: str = "fp32",
+           ) -> tuple[list[Choice], list[Choice]]:  # fmt: skip
     """(chosen, left out): greedily, each candidate with the most seeds that fit what the
     budget has left; a candidate whose `min_seeds` do not fit is left out, at that size.
     seconds_per_run: experiment -> training seconds of one of its runs here. done: the `key`s
-    of runs already trained (they cost nothing)."""
+    of runs already trained (they cost nothing). precision: the runs' (spec.PRECISIONS)."""
     chosen, left = [], []
     remaining, planned = budget_s, set(done)
     for c in candidates:
-        base, per_run = get_experiment(c.experiment).runs(c.profile), seconds_per_run[c.experiment]
+        base = get_experiment(c.experiment).runs(c.profile, precision)
+        per_run = seconds_per_run[c.experiment]
         sizes = {n: with_seeds(base, n, c.heads) for n in range(c.min_seeds, c.max_seeds + 1)}
         cost = {n: per_run * sum(key(r) not in planned for r in runs)
                 for n, runs in sizes.items()}  # fmt: skip

@@ -25,12 +25,18 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from paper_repro import fit, provenance
+from paper_repro.checkpoints import (
+    RUNS_DIR,
+    checkpoint_path,
+    identity,
+    load_checkpoint,
+    result_path,
+)
 from paper_repro.data import Catalog, Split, head
 from paper_repro.device_data import DeviceData, InputNorm, forward_features
 from paper_repro.evaluators import EVALUATORS
@@ -42,72 +48,14 @@ from paper_repro.losses.compiled import COMPILE_ERRORS
 from paper_repro.models import make_network
 from paper_repro.models.compiled import compile_network
 from paper_repro.models.init import he_init
+from paper_repro.monitoring import DivergenceError, FiniteWatch, TrainingLog
 from paper_repro.recipes import input_mean
 from paper_repro.results import RESULTS_DIR, SCHEMA, ResultError, read_result, write_result
-from paper_repro.spec import AUGMENTATIONS, RunSpec, jsonable, same_identity
+from paper_repro.spec import AUGMENTATIONS, RunSpec, jsonable
+from paper_repro.steps import BatchOrder, pad_crop_flip, step_generator
 
-RUNS_DIR = provenance.REPO_ROOT / "runs"
 # torch.compile's kernels, kept across runs and sessions (ignored by git)
 COMPILE_CACHE = provenance.REPO_ROOT / ".cache" / "torchinductor"
-
-
-class DivergenceError(RuntimeError):
-    """The loss became NaN/inf or exploded; the message says when and what to try."""
-
-    def __init__(self, message: str, iteration: int):
-        super().__init__(message)
-        self.iteration = iteration
-
-
-def step_generator(*key: int) -> torch.Generator:
-    g = torch.Generator()
-    g.manual_seed(hash(key) & 0x7FFF_FFFF_FFFF_FFFF)  # hash of ints is stable across runs
-    return g
-
-
-def pad_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """CIFAR-10+ augmentation (Liu et al. 2016 sec. 5): zero-pad `pad` pixels per side (zero is
-    the mean pixel after mean subtraction), take a random crop of the original size, and flip
-    horizontally with probability 1/2 (pad 0: flips only). x: (B, C, H, W) on any device."""
-    b, _, h, w = x.shape
-    # drawn on the CPU, so every device crops alike; one copy, from pinned memory on CUDA so
-    # that it does not block the host
-    draws = torch.cat((
-        torch.randint(0, 2 * pad + 1, (b, 2), generator=generator).float(),
-        torch.rand(b, 1, generator=generator),
-    ), dim=1)  # fmt: skip
-    if x.device.type == "cuda":
-        draws = draws.pin_memory()
-    draws = draws.to(x.device, non_blocking=True)  # (B, 3): row offset, column offset, u
-    offsets, flips = draws[:, :2].long(), draws[:, 2] < 0.5
-    padded = F.pad(x, (pad, pad, pad, pad))  # (B, C, H + 2 pad, W + 2 pad)
-    rows = offsets[:, 0, None] + torch.arange(h, device=x.device)  # (B, H)
-    cols = offsets[:, 1, None] + torch.arange(w, device=x.device)  # (B, W)
-    cols = torch.where(flips[:, None], cols.flip(1), cols)
-    batch = torch.arange(b, device=x.device)[:, None, None]
-    crops = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
-    return crops.permute(0, 3, 1, 2)  # (B, C, H, W)
-
-
-class BatchOrder:
-    """Epoch-wise random permutations of the training set, each a function of (seed, epoch)."""
-
-    def __init__(self, n: int, batch_size: int, seed: int, device="cpu"):
-        if batch_size > n:
-            raise ValueError(f"batch size {batch_size} exceeds the {n} training images")
-        self.n, self.batch_size, self.seed, self.device = n, batch_size, seed, device
-        self.steps_per_epoch = n // batch_size  # the remainder of each epoch is dropped
-        self._epoch, self._perm = -1, None
-
-    def indices(self, iteration: int) -> torch.Tensor:
-        epoch, step = divmod(iteration - 1, self.steps_per_epoch)
-        if epoch != self._epoch:
-            self._epoch, self._perm = (
-                epoch,
-                # drawn on the CPU (the same order on every device), copied once per epoch
-                torch.randperm(self.n, generator=step_generator(self.seed, epoch)).to(self.device),
-            )
-        return self._perm[step * self.batch_size : (step + 1) * self.batch_size]
 
 
 class Classifier(nn.Module):
@@ -127,171 +75,6 @@ def distributed() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
-
-
-class FiniteWatch:
-    """The first iteration whose features or loss held a NaN/inf, kept on the device so a
-    step adds no host synchronisation; `check` reads it (one sync) and raises. The loop
-    checks before every curve point, evaluation and checkpoint, so nothing computed after a
-    NaN is logged or saved; under DDP the ranks agree first, so all raise together."""
-
-    NEVER = 2**62  # no iteration yet
-
-    def __init__(self, device):
-        self.first = torch.full((2,), self.NEVER, dtype=torch.int64, device=device)
-
-    def observe(self, features: torch.Tensor, loss: torch.Tensor, iteration: int) -> None:
-        bad = torch.stack((~torch.isfinite(features).all(), ~torch.isfinite(loss)))  # (2,)
-        self.first = torch.minimum(self.first, torch.where(bad, iteration, self.NEVER))
-
-    def check(self, spec: RunSpec, head, world: int) -> None:
-        if world > 1:
-            dist.all_reduce(self.first, op=dist.ReduceOp.MIN)
-        features_at, loss_at = self.first.tolist()
-        if min(features_at, loss_at) == self.NEVER:
-            return
-        what, iteration = ("features", features_at) if features_at <= loss_at else ("loss", loss_at)
-        schedule = getattr(head, "schedule", None)
-        lam = "" if schedule is None else f" with lambda = {schedule(iteration):.4g}"
-        rank = " on some rank" if world > 1 else ""
-        advice = ("Margin heads can diverge when the margin is enforced too early: raise lam_min "
-                  "or slow the lambda decay (smaller gamma), or lower the learning rate."
-                  if schedule is not None else "Lower the learning rate, or check the "
-                  "initialisation (a larger one makes the first steps larger).")  # fmt: skip
-        raise DivergenceError(
-            f"{spec.name}: the {what} became NaN/inf at iteration {iteration}{rank}{lam}. "
-            + advice,
-            iteration,
-        )
-
-
-def loss_jump(curves: dict, num_classes: int, ratio: float = 5.0) -> str | None:
-    """The L-Softmax failure known from the original implementation: once lambda gets small
-    the loss can jump and stay high (Caffe shows ~87 = -log of float32's smallest normal).
-    Flags the newest training-curve point when its mean loss exceeds both `ratio` times the
-    best earlier point and chance level log(C). Computed from the curves alone, so a resumed
-    run flags exactly what an uninterrupted one would."""
-    losses = curves["train_loss"]
-    if len(losses) < 2:
-        return None
-    best, last = min(losses[:-1]), losses[-1]
-    if last <= max(ratio * best, math.log(num_classes)):
-        return None
-    lam = curves["lam"][-1]
-    return (
-        f"loss jumped from {best:.3g} to {last:.3g} at iteration {curves['iteration'][-1]}"
-        + ("" if lam is None else f" with lambda = {lam:.3g}")
-        + ": the convergence failure known from the original L-Softmax code when lambda gets "
-        "small. Try a larger lam_min (the original README suggests 5-10 for hard datasets), "
-        "a slower lambda decay or a lower learning rate. Training continues; this warning is "
-        "saved in the result."
-    )
-
-
-class TrainingLog:
-    """Training-curve points, loss-jump warnings and the running sums of the current curve
-    interval. All of it is checkpointed (`state`), so a resumed run logs exactly the points
-    of an uninterrupted one: the interval's steps before the interruption are not lost."""
-
-    def __init__(self, device, extra_curves: tuple[str, ...] = (), state: dict | None = None):
-        keys = ("iteration", "train_loss", "train_error", "lam", "lr", *extra_curves)
-        self.curves = {k: [] for k in keys} if state is None else state["curves"]
-        self.warnings = [] if state is None else state["warnings"]
-        self.loss_sum = torch.zeros((), device=device)
-        self.wrong_sum = torch.zeros((), device=device)
-        if state is not None:
-            self.loss_sum += state["interval_sums"][0]
-            self.wrong_sum += state["interval_sums"][1]
-
-    def add(self, loss: torch.Tensor, wrong: torch.Tensor) -> None:
-        self.loss_sum += loss.detach()
-        self.wrong_sum += wrong
-
-    def all_reduce(self, world: int) -> None:
-        """Under DDP: make the sums describe the global batch (mean loss, total mistakes)."""
-        totals = torch.stack([self.loss_sum / world, self.wrong_sum.to(self.loss_sum.dtype)])
-        dist.all_reduce(totals)
-        self.loss_sum.copy_(totals[0])
-        self.wrong_sum.copy_(totals[1])
-
-    def point(self, iteration: int, head, lr: float, batch_size: int, name: str) -> None:
-        """Close the interval ending at `iteration` as one curve point."""
-        curves = self.curves
-        n_steps = iteration - (curves["iteration"][-1] if curves["iteration"] else 0)
-        curves["iteration"].append(iteration)
-        curves["train_loss"].append(self.loss_sum.item() / n_steps)
-        curves["train_error"].append(100.0 * self.wrong_sum.item() / (n_steps * batch_size))
-        curves["lam"].append(getattr(head, "lam", None))
-        curves["lr"].append(lr)
-        jump = loss_jump(curves, head.weight.shape[0])
-        if jump:
-            self.warnings.append(jump)
-            tqdm.write(f"WARNING {name}: {jump}")
-        self.loss_sum.zero_()
-        self.wrong_sum.zero_()
-
-    def state(self) -> dict:
-        return {
-            "curves": self.curves,
-            "warnings": self.warnings,
-            "interval_sums": [self.loss_sum.item(), self.wrong_sum.item()],
-        }
-
-
-def checkpoint_path(spec: RunSpec, runs_dir: Path) -> Path:
-    return Path(runs_dir) / spec.profile / spec.experiment / f"{spec.run_id}.pt"
-
-
-def result_path(spec: RunSpec, results_dir: Path = RESULTS_DIR) -> Path:
-    return Path(results_dir) / spec.profile / spec.experiment / f"{spec.run_id}.json"
-
-
-def identity(spec: RunSpec) -> dict:
-    """The spec's identity as it reads back from JSON (tuples become lists)."""
-    return json.loads(json.dumps(spec.identity()))
-
-
-def is_done(spec: RunSpec, results_dir: Path = RESULTS_DIR) -> bool:
-    """The one rule for every run: its result file exists and holds this run's identity."""
-    try:
-        return same_identity(read_result(result_path(spec, results_dir)).get("run"), spec)
-    except ResultError:
-        return False
-
-
-def set_aside(path: Path) -> Path:
-    """Rename a file that cannot be used to <name>.bad (.bad.1, ... if taken): kept for a
-    look, out of the run's way."""
-    target, k = path.with_name(path.name + ".bad"), 0
-    while target.exists():
-        k += 1
-        target = path.with_name(f"{path.name}.bad.{k}")
-    path.rename(target)
-    return target
-
-
-def load_checkpoint(path: Path, spec: RunSpec, device) -> dict | None:
-    """The run's checkpoint, or None to start from scratch. A checkpoint that cannot be read
-    (a disk fault, a killed copy) or belongs to another configuration is set aside with one
-    line saying so, and the run restarts; nothing is deleted."""
-    if not path.exists():
-        return None
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-        saved = state.get("run")
-        why = (
-            ""
-            if isinstance(saved, str) and same_identity(json.loads(saved), spec)
-            else (f"belongs to another configuration ({str(saved)[:120]})")
-        )
-    except Exception as exc:  # torch raises several types for a damaged file
-        why = f"cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
-    if not why:
-        return state
-    kept = set_aside(path)
-    print(f"{spec.run_id}: checkpoint {path} {why}; kept as {kept.name}, restarting the run",
-          file=sys.stderr)  # fmt: skip
-    return None
 
 
 def decay_groups(params: list[nn.Parameter], decay: str, weight_decay: float) -> list[dict]:
@@ -543,14 +326,19 @@ def train_run(
     run = TrainingRun(spec, net, head, DeviceData(train_split, norm, device), device, runs_dir,
                       extra_curves=evaluator.curves, rank_world=(rank, world),
                       compile_net=compile_net)  # fmt: skip
-    test_point = evaluator.curve_point(run) if evaluator.curves else None
+
+    def test_point(iteration: int) -> None:
+        run.log.test_point(iteration, evaluator.curve_values(run.net, run.head))
+
     path = result_path(spec, results_dir)
     tick = time.perf_counter()
     try:
-        if not run.train(stop_after, progress, test_point):
+        if not run.train(stop_after, progress, test_point if evaluator.curves else None):
             return None
         tick = time.perf_counter()
-        fields = evaluator.final(run, path, write=rank == 0)
+        fields, last_point = evaluator.final(run.net, run.head, run.data, path, write=rank == 0)
+        if last_point:
+            run.log.test_point(spec.schedule.iterations, last_point)
     except DivergenceError as exc:
         diverged = evaluator.diverged_fields()
         if diverged is None:

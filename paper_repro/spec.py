@@ -19,7 +19,7 @@ AUGMENTATIONS = {
     "none": None,  # the unaugmented tables
     "flip": 0,  # random horizontal flip (the face papers)
     "pad-crop-flip": 4,  # CIFAR-10+: 4-pixel zero padding, random crop, flip
-}  # name -> padding of paper_repro.runner.pad_crop_flip
+}  # name -> padding of paper_repro.steps.pad_crop_flip
 PRECISIONS = ("fp32", "bf16")  # bf16: autocast of the network; heads stay in float32
 # How a run is set up where the paper's text and the authors' released Caffe files differ
 # (paper_repro.recipes): the recipe names the whole set-up, and the two switches below can

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from paper_repro import bench
+from paper_repro import bench, bench_report
 
 PROVENANCE = {
     "commit": "abc123",
@@ -113,14 +113,14 @@ def test_misses_only_on_the_eager_path_are_said_to_be_so(tmp_path, compiled_rati
         _entry("lmcl", "ours", 0.018, dtype=compiled,
                mixed={"rounds": 9, "vs_softmax": compiled_ratio, "vs_pml": 0.5}),
     ])  # fmt: skip
-    markdown, _ = bench.render(*bench.load_benchmarks([path]))
+    markdown, _ = bench_report.render(*bench_report.load_benchmarks([path]))
     assert "**lmcl, cifar, cpu, float32**: 3.00x plain softmax" in markdown
     said = "Every miss is on the eager path" in markdown
     assert said == (compiled_ratio <= 2.0), markdown
     # a miss whose head has no compiled row: nothing is known of its compiled path
     alone = _entry("arcface", "ours", 0.030, mixed={"rounds": 9, "vs_softmax": 3.0})
     path = _raw(tmp_path, "alone.json", [*json.loads(path.read_text())["benchmarks"], alone])
-    markdown, _ = bench.render(*bench.load_benchmarks([path]))
+    markdown, _ = bench_report.render(*bench_report.load_benchmarks([path]))
     assert "Every miss is on the eager path" not in markdown
 
 
@@ -133,7 +133,7 @@ def _table_rows(markdown: str) -> list[list[str]]:
 
 
 def test_renderer_writes_table_and_json_twin(raw_files, tmp_path):
-    md_path, json_path = bench.write(raw_files, tmp_path / "out" / "loss_heads.md")
+    md_path, json_path = bench_report.write(raw_files, tmp_path / "out" / "loss_heads.md")
     markdown = md_path.read_text()
     assert json_path == tmp_path / "out" / "loss_heads.json"
 
@@ -165,7 +165,7 @@ def test_renderer_writes_table_and_json_twin(raw_files, tmp_path):
     assert "commit: abc123" in markdown and "Test CPU, 2 cores" in markdown
 
     twin = json.loads(json_path.read_text())
-    assert twin["schema"] == bench.SCHEMA
+    assert twin["schema"] == bench_report.SCHEMA
     assert twin["provenance"] == PROVENANCE
     assert [s["flush_denormal"] for s in twin["sections"]] == [False, True]
     lmcl = next(r for r in twin["sections"][0]["rows"] if r["head"] == "lmcl")
@@ -177,12 +177,12 @@ def test_renderer_writes_table_and_json_twin(raw_files, tmp_path):
 def test_renderer_rejects_files_without_benchmarks(tmp_path):
     empty = _raw(tmp_path, "empty.json", [])
     with pytest.raises(ValueError, match="no loss-head benchmarks"):
-        bench.write([empty], tmp_path / "loss_heads.md")
+        bench_report.write([empty], tmp_path / "loss_heads.md")
 
 
 def test_cli_renders(raw_files, tmp_path, capsys):
     out = tmp_path / "table.md"
-    assert bench.main([*map(str, raw_files), "--out", str(out)]) == 0
+    assert bench_report.main([*map(str, raw_files), "--out", str(out)]) == 0
     assert out.exists() and out.with_suffix(".json").exists()
     assert "wrote" in capsys.readouterr().out
 

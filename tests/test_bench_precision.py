@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from paper_repro import bench_precision
-from paper_repro.runner import identity
+from paper_repro.checkpoints import identity
 
 
 def test_runs_differ_only_in_precision():

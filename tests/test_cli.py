@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+import paper_repro.__main__ as cli_module
 from paper_repro.__main__ import main
 from paper_repro.data import files
 from paper_repro.provenance import REPO_ROOT
@@ -380,11 +381,19 @@ def test_default_reproduce_leaves_the_doubling_checks_out(tmp_path, capsys):
 
 
 @needs_mnist
-def test_part_k_of_jobs_n_trains_every_nth_run_and_leaves_the_table(tmp_path):
+def test_part_k_of_jobs_n_trains_every_nth_run_and_leaves_the_table(tmp_path, monkeypatch,
+                                                                     capsys):  # fmt: skip
     args = ("reproduce", "mnist", "--profile", "smoke", "--data-root", str(SHARED_DATA),
             "--compile", "off", "--jobs", "2")  # fmt: skip
     folder = tmp_path / "results" / "smoke" / "mnist"
+
+    def measured(*_, **__):
+        raise AssertionError("a part of --jobs measured the speed: its parent planned")
+
+    # the parent printed the plan, checked the data and measured the speed once
+    monkeypatch.setattr(cli_module, "measure_throughput", measured)
     assert cli(tmp_path, *args, "--part", "1") == 0
+    assert "plan:" not in capsys.readouterr().out
     assert sorted(p.stem for p in folder.glob("*.json")) == [
         "lsoftmax-m2-seed0",
         "lsoftmax-m4-seed0",

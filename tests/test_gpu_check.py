@@ -7,7 +7,7 @@ import argparse
 import torch
 
 from paper_repro import gpu_check
-from paper_repro.runner import FiniteWatch
+from paper_repro.monitoring import FiniteWatch
 
 
 def test_step_syncs_times_both_variants_and_restores_the_watch(tiny_data, monkeypatch):

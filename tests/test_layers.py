@@ -22,11 +22,15 @@ FLOORS = {
     "paper_repro.data": 1,
     "paper_repro.results": 1,
     "paper_repro.spec": 2,
+    "paper_repro.steps": 2,
+    "paper_repro.monitoring": 2,
+    "paper_repro.checkpoints": 2,
     "paper_repro.recipes": 2,
     "paper_repro.fit": 2,
     "paper_repro.evaluators": 2,
     "paper_repro.device_data": 2,
     "paper_repro.bench": 2,
+    "paper_repro.bench_report": 2,
     "paper_repro.experiments": 3,
     "paper_repro.papers": 3,
     "paper_repro.runner": 3,
@@ -37,7 +41,12 @@ FLOORS = {
     "paper_repro.report": 4,
     "paper_repro.__main__": 5,
 }
-TRAINING = ("paper_repro.runner", "paper_repro.evaluators")  # report/ must not reach these
+TRAINING = (
+    "paper_repro.runner",
+    "paper_repro.evaluators",
+    "paper_repro.steps",
+    "paper_repro.monitoring",
+)  # report/ must not reach these
 
 
 def floor(module: str) -> int:

@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+from paper_repro.checkpoints import is_done, result_path
 from paper_repro.experiments import DEFAULT_EXPERIMENTS, get_experiment, with_recipe
 from paper_repro.models import make_network
 from paper_repro.models.init import he_init
@@ -20,7 +21,7 @@ from paper_repro.recipes import input_mean
 from paper_repro.report.deviations import recipe_lines
 from paper_repro.report.tables import summarise, variant_table
 from paper_repro.results import IDENTITY_DEFAULTS, read_result
-from paper_repro.runner import decay_groups, is_done, result_path
+from paper_repro.runner import decay_groups
 from paper_repro.spec import same_identity
 
 from .test_runner import run, smoke

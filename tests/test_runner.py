@@ -14,20 +14,14 @@ import pytest
 import torch
 from PIL import Image
 
+from paper_repro.checkpoints import is_done, result_path
 from paper_repro.data import DataError
 from paper_repro.experiments import EXPERIMENTS, get_experiment, user_run
 from paper_repro.losses import compiled as compiled_loss
+from paper_repro.monitoring import DivergenceError, loss_jump
 from paper_repro.results import read_result
-from paper_repro.runner import (
-    BatchOrder,
-    Classifier,
-    DivergenceError,
-    is_done,
-    loss_jump,
-    pad_crop_flip,
-    result_path,
-    train_run,
-)
+from paper_repro.runner import Classifier, train_run
+from paper_repro.steps import BatchOrder, pad_crop_flip
 
 
 def smoke(experiment="mnist", run_id="lsoftmax-m2-seed0", **changes):

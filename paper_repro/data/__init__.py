@@ -33,8 +33,7 @@ from types import MappingProxyType
 
 from . import cifar, faces, lfw, mnist, own_faces, user
 from .files import DataError, cache_dir, data_root
-from .lfw import FaceSplit, PairSet
-from .split import SPLITS, Split, head, stratified_order
+from .split import SPLITS, FaceSplit, PairSet, Split, head, stratified_order
 
 __all__ = [
     "DATASETS",

@@ -14,11 +14,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import files, lfw
+from . import files, lfw, lfw_protocol
 from .face_folders import load_face_folders
 from .files import DataError
-from .lfw import FaceSplit, PairSet
 from .recordio import ALIGNED_112_BOX, load_recordio_faces, load_verification_bin
+from .split import FaceSplit, PairSet
 
 CASIA_FOLDER = "casia-webface"
 LFW_LABEL = "LFW image-unrestricted (people of the other folds; no outside data)"
@@ -39,9 +39,9 @@ CASIA_CROP = (
 def load_lfw_split(split, shape, min_images, root, download, cache, source) -> FaceSplit:
     data = lfw.load_lfw(root, shape, download, cache=cache, source=source)
     if split in ("half1", "half2"):
-        return lfw.halves_split(data, int(split[4:]), min_images)
+        return lfw_protocol.halves_split(data, int(split[4:]), min_images)
     if split.startswith("fold") and split[4:].isdigit():
-        return lfw.image_unrestricted_split(data, int(split[4:]), min_images)
+        return lfw_protocol.image_unrestricted_split(data, int(split[4:]), min_images)
     raise ValueError(f"unknown LFW split {split!r}; valid: half1, half2, fold01 .. fold10")
 
 

@@ -30,8 +30,9 @@ from PIL import Image, ImageOps
 
 from .face_folders import list_face_folders
 from .files import DataError
-from .lfw import FaceSplit, PairSet, crop_face, parse_pairs
-from .split import Split
+from .lfw import crop_face
+from .lfw_protocol import parse_pairs
+from .split import FaceSplit, PairSet, Split
 
 PREFIX = "faces:"
 TEST_EVERY = 4  # every 4th person with 2+ images is held out for testing

@@ -42,8 +42,8 @@ from paper_repro.fileio import atomic_write_bytes
 
 from . import files
 from .files import DataError, prescan_pickle
-from .lfw import PairSet, face_from_bytes
-from .split import Split
+from .lfw import face_from_bytes
+from .split import PairSet, Split
 
 MAGIC = 0xCED7230A
 _MAGIC_BYTES = struct.pack("<I", MAGIC)

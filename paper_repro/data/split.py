@@ -97,3 +97,38 @@ def head(split: Split, n: int) -> Split:
         return split
     keep = stratified_order(split.labels)[:n]
     return Split(split.images[keep].contiguous(), split.labels[keep], split.classes)
+
+
+@dataclass(frozen=True, eq=False)
+class PairSet:
+    """Verification pairs with their images.
+
+    ``images``: uint8 (M, C, H, W), each image the pairs use, once. ``index``: int64 (P, 2)
+    rows of ``images``. ``issame``: bool (P,). ``folds``: int64 (P,), 1-based."""
+
+    images: torch.Tensor
+    index: torch.Tensor
+    issame: np.ndarray
+    folds: np.ndarray
+    what: str
+
+    def __post_init__(self) -> None:
+        p = self.issame.shape[0]
+        if self.index.shape != (p, 2) or self.folds.shape != (p,):
+            raise ValueError(f"{self.what}: index (P, 2), issame (P,), folds (P,) disagree")
+        if p and not (int(self.index.min()) >= 0 and int(self.index.max()) < len(self.images)):
+            raise ValueError(f"{self.what}: pair index outside the {len(self.images)} images")
+
+
+@dataclass(frozen=True, eq=False)
+class FaceSplit:
+    """A training set of identities and the pairs that evaluate it.
+
+    Accuracy is reported for the pairs of ``test_folds`` only, each fold with the threshold
+    chosen on the other folds of ``pairs``; no identity of a test fold is in ``train``."""
+
+    name: str
+    train: Split
+    pairs: PairSet
+    test_folds: tuple[int, ...]
+    description: str

@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from paper_repro.data import lfw
+from paper_repro.data import lfw, lfw_protocol
 from paper_repro.data.files import DataError, FileSpec
 from tests.data.synthetic_lfw import synthetic_people, tgz, write_synthetic_lfw
 from tests.data.tiny_datasets import SHARED_DATA, md5, sha256
@@ -340,14 +340,14 @@ def test_pair_outside_its_persons_fold(tiny):
 )
 def test_parse_pairs_errors(text, message):
     with pytest.raises(DataError, match=message):
-        lfw.parse_pairs(text, "pairs.txt")
+        lfw_protocol.parse_pairs(text, "pairs.txt")
 
 
 def test_parse_view1_pairs_and_blank_lines():
-    pairs = lfw.parse_pairs(b"2\n\nA 1 2\r\nB\t2\t3\nA 1 B 1\nC 2 D 3\n\n\n", "dev")
+    pairs = lfw_protocol.parse_pairs(b"2\n\nA 1 2\r\nB\t2\t3\nA 1 B 1\nC 2 D 3\n\n\n", "dev")
     assert (pairs.folds, pairs.per_fold) == (1, 2)
-    assert pairs.pairs[1] == lfw.Pair("B", 2, "B", 3, True, 1, 4)
-    assert pairs.pairs[3] == lfw.Pair("C", 2, "D", 3, False, 1, 6)
+    assert pairs.pairs[1] == lfw_protocol.Pair("B", 2, "B", 3, True, 1, 4)
+    assert pairs.pairs[3] == lfw_protocol.Pair("C", 2, "D", 3, False, 1, 6)
 
 
 @pytest.mark.parametrize(
@@ -361,7 +361,7 @@ def test_parse_view1_pairs_and_blank_lines():
 )
 def test_parse_people_errors(text, message):
     with pytest.raises(DataError, match=message):
-        lfw.parse_people(text, "people.txt")
+        lfw_protocol.parse_people(text, "people.txt")
 
 
 # --------------------------------------------------------------------------- protocols
@@ -374,7 +374,7 @@ def _names_of(split_train) -> set[str]:
 @pytest.mark.parametrize("fold", [1, 4, 10])
 def test_image_unrestricted_split(tiny, fold):
     data = load(tiny)
-    split = lfw.image_unrestricted_split(data, fold)
+    split = lfw_protocol.image_unrestricted_split(data, fold)
     people = synthetic_people(10, 3)
     expected = sorted(n for k, f in enumerate(people, 1) if k != fold for n, _ in f)
     assert split.train.classes == tuple(expected) and _names_of(split.train) == set(expected)
@@ -397,7 +397,7 @@ def test_image_unrestricted_split(tiny, fold):
 @pytest.mark.parametrize("half", [1, 2])
 def test_halves_split_is_person_disjoint(tiny, half):
     data = load(tiny)
-    split = lfw.halves_split(data, half, min_images=2)
+    split = lfw_protocol.halves_split(data, half, min_images=2)
     train_folds, test_folds = ([1, 2, 3, 4, 5], [6, 7, 8, 9, 10])[:: 1 if half == 1 else -1]
     people = synthetic_people(10, 3)
     trained = {n for k in train_folds for n, c in people[k - 1] if c >= 2}
@@ -417,12 +417,12 @@ def test_split_refuses_a_test_identity_in_training(tiny):
         data, pairs=dataclasses.replace(data.pairs, pairs=(leak, *data.pairs.pairs[1:]))
     )
     with pytest.raises(DataError, match=f"both trained on and tested: {leak.name_a}"):
-        lfw.halves_split(bad, 1)
+        lfw_protocol.halves_split(bad, 1)
 
 
 def test_split_arguments():
     with pytest.raises(ValueError, match="half must be 1 or 2"):
-        lfw.halves_split(None, 3)
+        lfw_protocol.halves_split(None, 3)
 
 
 # --------------------------------------------------------------------------- real files
@@ -433,8 +433,8 @@ def test_real_offline_protocol_files():
     from paper_repro.data import files
 
     folder = SHARED_DATA / "lfw"
-    pairs = lfw.parse_pairs(files.read_verified(folder / "pairs.txt", lfw.LFW.pairs))
-    people = lfw.parse_people(files.read_verified(folder / "people.txt", lfw.LFW.people))
+    pairs = lfw_protocol.parse_pairs(files.read_verified(folder / "pairs.txt", lfw.LFW.pairs))
+    people = lfw_protocol.parse_people(files.read_verified(folder / "people.txt", lfw.LFW.people))
     assert (pairs.folds, pairs.per_fold, len(pairs.pairs)) == (10, 300, 6000)
     assert np.bincount(pairs.fold).tolist() == [0] + [600] * 10
     for k in range(1, 11):
@@ -447,7 +447,7 @@ def test_real_offline_protocol_files():
     fold_of = {p.name: p.fold for fold in people.folds for p in fold}
     assert all(fold_of[p.name_a] == fold_of[p.name_b] == p.fold for p in pairs.pairs)
     for split, n in (("train", 1100), ("test", 500)):
-        dev = lfw.parse_pairs(files.read_verified(folder / lfw.DEV_PAIRS[split].name,
+        dev = lfw_protocol.parse_pairs(files.read_verified(folder / lfw.DEV_PAIRS[split].name,
                                                   lfw.DEV_PAIRS[split]))  # fmt: skip
         assert (dev.folds, len(dev.pairs), int(dev.issame.sum())) == (1, 2 * n, n)
 
