@@ -17,8 +17,38 @@ import math
 
 import sympy as sp
 
-from derivations import common, equations, lmcl
+from derivations import common, lmcl
 from derivations.common import Proof, c, m, s, theta
+from derivations.equations import OVERVIEW, T_CLOSED, T_MUTANT, T_POLES, T_RANDOM, A, F, equation
+
+# its entries of the equation index (derivations.SECTIONS)
+AF_LOSS = equation(
+    "arcface-eq3",
+    "ArcFace eq. 3 (additive angular margin; numbering not confirmed)",
+    "f_y = s cos(θ_y + m) and its gradients in x and W_j",
+    f"no source text prints ArcFace's equations ({OVERVIEW} only names it)",
+    [
+        f"{F}:arcface_logit",
+        f"{F}:arcface_partials",
+        f"{A}:arcface_target_and_slope",
+        "paper_repro.losses.arcface:ArcFaceHead",
+    ],
+    [
+        T_RANDOM,
+        T_POLES,
+        f"{T_MUTANT}[factor-2-near-pole]",
+        f"{T_MUTANT}[arcface-slope-sign-of-sine-term]",
+        T_CLOSED,
+    ],
+)
+AF_FALLBACK = equation(
+    "arcface-fallback",
+    "ArcFace fallback s (cos θ_y - m sin m), insightface easy_margin=False (not in the paper)",
+    "the branch used where θ_y + m > π",
+    "implementation convention of insightface, not printed in any source text",
+    [f"{A}:arcface_target"],
+    [T_RANDOM, T_POLES, f"{T_MUTANT}[arcface-fallback-off-by-a-term]"],
+)
 
 # the head's declaration: registry key, oracle parameters (logit_spec takes STRUCTURAL),
 # index section
@@ -28,7 +58,7 @@ PARAMS = (
     common.Param("m", lambda n, v: common.finite(n, v, 0.0, math.pi / 2)),
 )
 STRUCTURAL = None
-EQUATIONS = (equations.AF_LOSS, equations.AF_FALLBACK)
+EQUATIONS = (AF_LOSS, AF_FALLBACK)
 
 
 TITLE = "ArcFace (additive angular margin)"
@@ -37,8 +67,8 @@ DESCRIPTION = (
     "threshold cos θ_y = cos(π − m) the insightface implementation replaces cos(θ_y + m) by "
     "a shifted cosine so that the target logit keeps increasing with cos θ_y."
 )
-REF_LOSS = equations.AF_LOSS.label
-REF_FALLBACK = equations.AF_FALLBACK.label
+REF_LOSS = AF_LOSS.label
+REF_FALLBACK = AF_FALLBACK.label
 
 _U = sp.Symbol("u", real=True)
 

@@ -16,15 +16,39 @@ import functools
 
 import sympy as sp
 
-from derivations import common, equations, lsoftmax
+from derivations import common, lsoftmax
 from derivations.common import Proof, c, lam, w_norm, x_norm
+from derivations.equations import OVERVIEW, T_CLOSED, T_JOINTS, T_POLES, T_RANDOM, F, equation
+
+# its entries of the equation index (derivations.SECTIONS)
+AS_MODIFIED = equation(
+    "asoftmax-eq5",
+    "SphereFace eq. 5 (modified softmax; numbering not confirmed)",
+    "f_j = |x| cos θ_j: class weights normalised",
+    f"no source text prints SphereFace's equations ({OVERVIEW} only names it)",
+    [f"{F}:asoftmax_logits", f"{F}:plain_logits"],
+    [T_RANDOM, T_POLES],
+)
+AS_LOSS = equation(
+    "asoftmax-eq7",
+    "SphereFace eq. 7 (A-Softmax; numbering not confirmed)",
+    "f_y = |x| ψ(θ_y) (λ-blended as L-Softmax) and its gradients in x and W_j",
+    AS_MODIFIED.checked,
+    [
+        f"{F}:asoftmax_target",
+        f"{F}:asoftmax_partials",
+        f"{F}:asoftmax_logits",
+        "paper_repro.losses.asoftmax:ASoftmaxHead",
+    ],
+    [T_RANDOM, T_JOINTS, T_POLES, T_CLOSED],
+)
 
 # the head's declaration: registry key, oracle parameters (logit_spec takes STRUCTURAL),
 # index section
 KEY = "asoftmax"
 PARAMS = (common.INT_MARGIN, common.LAMBDA)
 STRUCTURAL = "m"  # the integer margin fixes the number of psi pieces
-EQUATIONS = (equations.AS_MODIFIED, equations.AS_LOSS)
+EQUATIONS = (AS_MODIFIED, AS_LOSS)
 
 
 TITLE = "A-Softmax (SphereFace)"
@@ -33,8 +57,8 @@ DESCRIPTION = (
     "logit is the feature norm times a cosine. The raw weights still receive a gradient "
     "through the cosine, and that gradient is orthogonal to the weight vector."
 )
-REF_MODIFIED = equations.AS_MODIFIED.label
-REF_LOSS = equations.AS_LOSS.label
+REF_MODIFIED = AS_MODIFIED.label
+REF_LOSS = AS_LOSS.label
 
 MARGINS = (1, 2, 3, 4)
 

@@ -22,14 +22,46 @@ import functools
 
 import sympy as sp
 
-from derivations import common, equations, lmcl
+from derivations import common, lmcl
 from derivations.common import Proof, c, c_max_other, m, n_above, s
+from derivations.equations import LMCL_TEXT, T_POLES, T_RANDOM, F, equation
+
+# its entries of the equation index (derivations.SECTIONS)
+BD_SELECTION = equation(
+    "bdlmcl-selection",
+    "BD-LMCL boundary selection (numbering not confirmed)",
+    "a sample is near the boundary when the margin classifier is wrong and its target "
+    "cosine is still in the top k",
+    f"{LMCL_TEXT}, last section (the formula is an image); the rule is this project's reading",
+    [f"{F}:boundary_selection"],
+    [T_RANDOM, "tests/losses/test_heads.py::test_boundary_selection_rule_on_constructed_cosines"],
+)
+BD_DROP = equation(
+    "bdlmcl-drop",
+    "BD-LMCL reading 'drop' (ICASSP 2019 abstract)",
+    "unselected samples contribute nothing: L = (1/B) Σ_i sel_i CE_i(m)",
+    "the ICASSP 2019 abstract, as quoted in the project's issue (the abstract is not among the "
+    "source texts): 'only the samples around the speaker boundaries are considered'",
+    [f"{F}:bdlmcl_loss", f"{F}:bdlmcl_logits", "paper_repro.losses.bdlmcl:BDLMCLHead"],
+    [T_RANDOM, T_POLES],
+)
+BD_NO_MARGIN = equation(
+    "bdlmcl-no-margin",
+    "BD-LMCL reading 'no_margin' (specification text)",
+    "every sample contributes; only the selected ones get the margin: L = (1/B) Σ_i CE_i(m sel_i)",
+    f"{LMCL_TEXT}: '作者认为如果某个样本已经离类中心很近了,最后在loss里的贡献就不是很大,就不用加"
+    "margin了,而是要对那些位于边界上的样本加margin' (a sample already close to its class "
+    "centre contributes little and needs no margin; the margin goes to the samples on the "
+    "boundary)",
+    [f"{F}:bdlmcl_loss", f"{F}:bdlmcl_logits", "paper_repro.losses.bdlmcl:BDLMCLHead"],
+    [T_RANDOM, T_POLES],
+)
 
 # the head's declaration: registry key, oracle parameters (logit_spec takes STRUCTURAL),
 # index section
 KEY = "bdlmcl"
 STRUCTURAL = "unselected"  # the reading changes the form of the target
-EQUATIONS = (equations.BD_SELECTION, equations.BD_DROP, equations.BD_NO_MARGIN)
+EQUATIONS = (BD_SELECTION, BD_DROP, BD_NO_MARGIN)
 
 
 def _reading(name: str, value) -> str:
@@ -56,10 +88,10 @@ DESCRIPTION = (
     "batch size. 'drop' is not the default because with many classes almost no sample's "
     "target is in the top k at initialisation: almost every sample would have zero gradient."
 )
-REF_LOGITS = equations.CF_LOSS.label
-REF_SELECTION = equations.BD_SELECTION.label
-REF_DROP = equations.BD_DROP.label
-REF_NO_MARGIN = equations.BD_NO_MARGIN.label
+REF_LOGITS = lmcl.CF_LOSS.label
+REF_SELECTION = BD_SELECTION.label
+REF_DROP = BD_DROP.label
+REF_NO_MARGIN = BD_NO_MARGIN.label
 UNSELECTED = ("drop", "no_margin")
 
 K_TOP = sp.Symbol("k", integer=True, positive=True)

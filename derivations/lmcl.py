@@ -12,15 +12,39 @@ import functools
 
 import sympy as sp
 
-from derivations import common, equations, softmax_ce
+from derivations import common, softmax_ce
 from derivations.common import Proof, c, m, s
+from derivations.equations import LMCL_TEXT, T_CLOSED, T_MUTANT, T_POLES, T_RANDOM, F, equation
+
+# its entries of the equation index (derivations.SECTIONS)
+CF_NSL = equation(
+    "lmcl-eq3",
+    "CosFace eq. 3 (NSL; numbering not confirmed)",
+    "normalised softmax loss: f_j = s cos θ_j",
+    f"{LMCL_TEXT} gives the definition as an image without a number; no other text has it",
+    [f"{F}:lmcl_logits", f"{F}:plain_logits"],
+    [T_RANDOM],
+)
+CF_LOSS = equation(
+    "lmcl-eq4",
+    "CosFace eq. 4 (LMCL; numbering not confirmed)",
+    "f_y = s (cos θ_y - m), f_j = s cos θ_j, and its gradients in x and W_j",
+    CF_NSL.checked,
+    [
+        f"{F}:lmcl_target",
+        f"{F}:lmcl_partials",
+        f"{F}:lmcl_logits",
+        "paper_repro.losses.lmcl:LMCLHead",
+    ],
+    [T_RANDOM, T_POLES, f"{T_MUTANT}[lmcl-margin-sign]", T_CLOSED],
+)
 
 # the head's declaration: registry key, oracle parameters (logit_spec takes STRUCTURAL),
 # index section
 KEY = "lmcl"
 PARAMS = (common.SCALE, common.COS_MARGIN)
 STRUCTURAL = None
-EQUATIONS = (equations.CF_NSL, equations.CF_LOSS)
+EQUATIONS = (CF_NSL, CF_LOSS)
 
 
 TITLE = "LMCL (CosFace)"
@@ -28,8 +52,8 @@ DESCRIPTION = (
     "Features and class weights are normalised and the logits are scaled cosines; the target "
     "cosine is reduced by an additive margin m before scaling by s."
 )
-REF_NSL = equations.CF_NSL.label
-REF_LOSS = equations.CF_LOSS.label
+REF_NSL = CF_NSL.label
+REF_LOSS = CF_LOSS.label
 
 
 def other_logit(cos=c) -> sp.Expr:

@@ -20,8 +20,101 @@ import functools
 import sympy as sp
 from sympy.calculus.util import function_range
 
-from derivations import common, equations, softmax_ce
+from derivations import common, softmax_ce
 from derivations.common import NW, NX, Proof, W, X, c, lam, theta, w_norm, x_norm
+from derivations.equations import (
+    T_CLOSED,
+    T_JOINTS,
+    T_MUTANT,
+    T_POLES,
+    T_RANDOM,
+    T_WORKED,
+    WALK,
+    A,
+    F,
+    equation,
+)
+
+# its entries of the equation index (derivations.SECTIONS)
+LS_LOSS = equation(
+    "lsoftmax-eq4",
+    "L-Softmax eq. 4",
+    "L-Softmax loss: the target logit |W_y||x| ψ(θ_y) (λ = 0)",
+    f"{WALK}, section 2.2: '将式子1,式子4,式子6相结合,得到的L-Softmax loss' (the formula is "
+    "an image)",
+    [f"{F}:lsoftmax_target", f"{F}:lsoftmax_logits", "paper_repro.losses.lsoftmax:LSoftmaxHead"],
+    [T_RANDOM, T_POLES],
+)
+LS_DEFINITION = equation(
+    "lsoftmax-eq5",
+    "L-Softmax eq. 5 (reconstructed; numbering not confirmed)",
+    "ψ(θ) = cos(mθ) on [0, π/m], D(θ) on (π/m, π], D decreasing; continuity needs "
+    "D(π/m) = cos(m π/m) = -1, not the cos(π/m) the text prints",
+    f"{WALK}, section 2.2: '其中定义为:' (the definition is an image), then "
+    "'D(θ)是一个单调递减的函数,D(π/m)等于cos(π/m)'; the number 5 is the one between eq. 4 "
+    "and the printed \\tag{6}",
+    [f"{A}:psi", f"{A}:psi_and_slope"],
+    [T_JOINTS],
+)
+LS_PSI = equation(
+    "lsoftmax-eq6",
+    "L-Softmax eq. 6",
+    "ψ(θ) = (-1)^k cos(mθ) - 2k on [kπ/m, (k+1)π/m]; it must decrease (section 2.2)",
+    f"{WALK}: printed with \\tag{{6}}",
+    [f"{A}:psi", f"{A}:psi_and_slope", f"{A}:angle_segment"],
+    [T_JOINTS, f"{T_MUTANT}[psi-drops-minus-2k]"],
+)
+LS_EXPANSION = equation(
+    "lsoftmax-eq7",
+    "L-Softmax eq. 7",
+    "cos(mθ) = Σ_n (-1)^n C(m, 2n) cos^{m-2n}θ (1 - cos²θ)^n, 2n <= m",
+    f"{WALK}, section 3: '将式子6和式子7相结合,得到f_yi'; the expansion is the only formula "
+    "between eq. 6 and section 3 ('这里n是整数且2n≤m' survives, the formula is an image)",
+    [f"{A}:cos_multiple_angle"],
+    [T_RANDOM, T_JOINTS],
+)
+LS_FORWARD = equation(
+    "lsoftmax-eq8-10-forward",
+    "L-Softmax eqs. 8-10: f_y for general m (reconstructed; which of the three: not confirmed)",
+    "f_y = (-1)^k |W||x| cos(mθ) - 2k |W||x| with eq. 7 expanded in W_yᵀx: our reconstruction, "
+    "so its proof shows the expansion is eq. 7's algebra, not that it matches a printed formula",
+    f"{WALK}, section 3: '当m≥3时,仍然可以通过式子8,式子9,式子10来计算前向和后向' confirms "
+    "eqs. 8-10 as forward and backward for general m; the formulas are images",
+    [f"{F}:lsoftmax_target", f"{A}:psi"],
+    [T_RANDOM],
+)
+LS_GRAD_X = equation(
+    "lsoftmax-eq8-10-grad-x",
+    "L-Softmax eqs. 8-10: ∂f_y/∂x (reconstructed; which of the three: not confirmed)",
+    "the term-by-term derivative of the forward form, every m",
+    LS_FORWARD.checked,
+    [f"{F}:_margin_backward", f"{F}:lsoftmax_partials", f"{A}:multiple_angle_slope"],
+    [T_RANDOM, T_JOINTS, f"{T_MUTANT}[psi-slope-ignores-segment-sign]", T_CLOSED],
+)
+LS_GRAD_W = equation(
+    "lsoftmax-eq8-10-grad-w",
+    "L-Softmax eqs. 8-10: ∂f_y/∂W_y (reconstructed; which of the three: not confirmed)",
+    "the W_y counterpart of ∂f_y/∂x",
+    LS_FORWARD.checked,
+    [f"{F}:_margin_backward", f"{F}:lsoftmax_partials", f"{A}:multiple_angle_slope"],
+    [T_RANDOM, T_JOINTS, f"{T_MUTANT}[psi-slope-ignores-segment-sign]", T_CLOSED],
+)
+LS_M2 = equation(
+    "lsoftmax-m2",
+    "L-Softmax m = 2 example after eqs. 8-10 (reconstructed; numbering not confirmed)",
+    "f_y = (-1)^k 2(W_yᵀx)²/(|W||x|) - ((-1)^k + 2k)|W||x| and its gradients",
+    f"{WALK}, section 3: '举个例子,给定一个m=2时候' after eqs. 8-10; the formulas are images",
+    [f"{F}:lsoftmax_target", f"{F}:lsoftmax_partials"],
+    [T_RANDOM, f"{T_WORKED}::test_lsoftmax_m2_example_matches_its_closed_form"],
+)
+LS_LAMBDA = equation(
+    "lsoftmax-lambda",
+    "L-Softmax λ-blended target logit (numbering not confirmed)",
+    "f_y = (λ|W||x| cos θ + |W||x| ψ(θ)) / (1 + λ), λ annealed towards 0, and its gradients",
+    f"{WALK}, section 4: '这时候的学习策略是' (an image), then large λ decreased towards 0",
+    [f"{F}:_annealed_psi", f"{F}:lsoftmax_target", "paper_repro.losses.schedule:LambdaSchedule"],
+    [T_RANDOM, f"{T_MUTANT}[lambda-weights-swapped]"],
+)
 
 # the head's declaration: registry key, oracle parameters (logit_spec takes STRUCTURAL),
 # index section
@@ -29,15 +122,15 @@ KEY = "lsoftmax"
 PARAMS = (common.INT_MARGIN, common.LAMBDA)
 STRUCTURAL = "m"  # the integer margin fixes the number of psi pieces
 EQUATIONS = (
-    equations.LS_LOSS,
-    equations.LS_DEFINITION,
-    equations.LS_PSI,
-    equations.LS_EXPANSION,
-    equations.LS_FORWARD,
-    equations.LS_GRAD_X,
-    equations.LS_GRAD_W,
-    equations.LS_M2,
-    equations.LS_LAMBDA,
+    LS_LOSS,
+    LS_DEFINITION,
+    LS_PSI,
+    LS_EXPANSION,
+    LS_FORWARD,
+    LS_GRAD_X,
+    LS_GRAD_W,
+    LS_M2,
+    LS_LAMBDA,
 )
 
 
@@ -47,14 +140,14 @@ DESCRIPTION = (
     "cos(mθ) to [0, π]; non-target logits are unchanged. The λ term mixes in the plain "
     "softmax logit, as in the reference implementation's annealing."
 )
-REF_LOSS = equations.LS_LOSS.label
-REF_PSI = equations.LS_PSI.label
-REF_EXPANSION = equations.LS_EXPANSION.label
-REF_FORWARD = equations.LS_FORWARD.label
-REF_GRAD_X = equations.LS_GRAD_X.label
-REF_GRAD_W = equations.LS_GRAD_W.label
-REF_M2 = equations.LS_M2.label
-REF_LAMBDA = equations.LS_LAMBDA.label
+REF_LOSS = LS_LOSS.label
+REF_PSI = LS_PSI.label
+REF_EXPANSION = LS_EXPANSION.label
+REF_FORWARD = LS_FORWARD.label
+REF_GRAD_X = LS_GRAD_X.label
+REF_GRAD_W = LS_GRAD_W.label
+REF_M2 = LS_M2.label
+REF_LAMBDA = LS_LAMBDA.label
 
 MARGINS = tuple(range(1, 9))
 LAMBDA_MARGINS = (1, 2, 3, 4)
@@ -368,7 +461,7 @@ def definition_join_proof() -> Proof:
     printed_cannot_join = in_first_quadrant and not cos_values.contains(-1)
     return Proof(
         "lsoftmax-eq5-join-needs-D-of-pi-over-m-equal-minus-1",
-        equations.LS_DEFINITION.label,
+        LS_DEFINITION.label,
         r"\mathcal{D}(\pi/m) = \cos(m \cdot \pi/m) = -1, \quad "
         r"\cos(\pi/m) \ge 0 > -1 \ (m \ge 2)",
         needed and printed_cannot_join,

@@ -289,7 +289,7 @@ def cmd_reproduce(args) -> int:
                            args.budget, args.recipe) if budgeted else
                plan(names, profile, catalog, device, precision, dirs["results_dir"], compiled,
                     args.seeds, estimate=args.part is None))  # fmt: skip
-    if args.jobs > 1 and args.part is None:
+    if args.jobs > 1 and args.part is None and not args.dry_run:
         return run_jobs(args, planned, profile, command)
     for i, (exp, runs, todo, reason) in enumerate(planned):
         if reason:

@@ -105,7 +105,7 @@ class Case:
         return self.label.replace(" + ", "+").replace(" ", "-").replace("=", "")
 
 
-BASELINE = Case("plain")
+PLAIN = Case("plain")  # the nn.Linear + cross_entropy row every head is timed against
 # the dtype label of the rows whose heads run their loss as one compiled graph (compile_math)
 COMPILED_DTYPE = "float32 compiled"
 
@@ -116,7 +116,7 @@ def _case(head: type, hyper: dict) -> Case:
 
 
 # every registered head at each setting it declares (`MarginHead.benchmarked`)
-CASES = [BASELINE, *(_case(head, hyper) for head in HEADS.values() for hyper in head.benchmarked)]
+CASES = [PLAIN, *(_case(head, hyper) for head in HEADS.values() for hyper in head.benchmarked)]
 HEAD_ORDER = [c.label for c in CASES]
 
 
@@ -193,6 +193,3 @@ def denormals_flushed() -> bool:
     n = 1 << 20  # far above ATen's grain size: every thread takes a part
     bits = torch.arange(1, n + 1, dtype=torch.int32) % (1 << 23)  # exponent 0: subnormal
     return bool(((bits.view(torch.float32) * 1.0) == 0).all())
-
-
-# ---------------------------------------------------------------- rendering

@@ -14,7 +14,6 @@ import argparse
 import json
 import statistics
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from paper_repro.checkpoints import RUNS_DIR
@@ -33,8 +32,8 @@ EXPERIMENT, PROFILE, HEAD = "mnist", "quick", BASELINE
 
 def precision_runs() -> dict[str, list]:
     """precision -> the quick MNIST softmax runs (one per seed) in that precision."""
-    base = [r for r in EXPERIMENTS[EXPERIMENT].runs(PROFILE) if r.head.name == HEAD]
-    return {p: [replace(r, precision=p) for r in base] for p in PRECISIONS}
+    return {p: [r for r in EXPERIMENTS[EXPERIMENT].runs(PROFILE, p) if r.head.name == HEAD]
+            for p in PRECISIONS}  # fmt: skip
 
 
 def compare(results: dict[str, list[dict]]) -> dict:

@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from paper_repro.bench import BASELINE, COMPILED_DTYPE, HEAD_ORDER, REGIMES, SHAPES
+from paper_repro.bench import CASES, COMPILED_DTYPE, HEAD_ORDER, PLAIN, REGIMES, SHAPES
 from paper_repro.fileio import atomic_write
 from paper_repro.provenance import REPO_ROOT, describe
 
@@ -75,7 +75,7 @@ def build_rows(entries: list[dict]) -> list[dict]:
     rows = []
     for config, impls in by_config.items():
         run, shape, device, dtype, regime, flush = config
-        base = impls.get(f"plain:{BASELINE.label}")
+        base = impls.get(f"plain:{PLAIN.label}")
         for key, e in impls.items():
             impl, head = key.split(":", 1)
             if impl == "pml":
@@ -132,7 +132,7 @@ def build_rows(entries: list[dict]) -> list[dict]:
 
 
 def misses(row: dict) -> list[str]:
-    if row["head"] == BASELINE.label:
+    if row["head"] == PLAIN.label:
         return []
     out = []
     if row["vs_softmax"] is not None and row["vs_softmax"] > row["target"]:
@@ -152,7 +152,7 @@ def render_section(rows: list[dict]) -> list[str]:
     lines = list(TABLE_HEADER)
     separate = False
     for r in rows:
-        mark = "" if r["head"] == BASELINE.label or r.get("interleaved_rounds") else "*"
+        mark = "" if r["head"] == PLAIN.label or r.get("interleaved_rounds") else "*"
         separate = separate or bool(mark)
         softmax, pml = (
             _fmt_ratio(v) + mark * (v is not None) for v in (r["vs_softmax"], r["vs_pml"])
@@ -225,6 +225,16 @@ def _provenance_lines(prov: dict, runs: list[dict], entries: list[dict]) -> list
     return lines
 
 
+def _settings() -> str:
+    """Each benchmarked head with the settings of its rows."""
+    by_head: dict[str, list[str]] = {}
+    for case in CASES:
+        if case.hyper:
+            text = ", ".join(f"{k} = {v}" for k, v in case.hyper.items())
+            by_head.setdefault(case.head, []).append(text)
+    return "; ".join(f"{head} {' / '.join(texts)}" for head, texts in by_head.items())
+
+
 def render(entries: list[dict], runs: list[dict]) -> tuple[str, dict]:
     """(markdown, json twin) from loaded benchmarks."""
     if not entries:
@@ -239,17 +249,15 @@ def render(entries: list[dict], runs: list[dict]) -> tuple[str, dict]:
         "over the rounds of pytest-benchmark; **vs softmax** is the head's time over plain "
         "`nn.Linear(bias=False)` + `F.cross_entropy` on the same inputs, **vs "
         "pytorch-metric-learning** over its loss of the same method "
-        "(`LargeMarginSoftmaxLoss`, `SphereFaceLoss`, `CosFaceLoss`, `ArcFaceLoss`; "
+        f"({', '.join(f'`{t}`' for t in dict.fromkeys(c.pml for c in CASES if c.pml))}; "
         "— where it has none): both the median over interleaved rounds, in which the head, "
         "plain softmax and pytorch-metric-learning each run once per round (order rotated), "
         "so that the machine's drift cancels in each round's ratio. Shapes are (B, D, C). "
         "dtype **float32 compiled**: the head's loss arithmetic as one inductor graph "
         "(`compile_math`, what training with `--compile` uses; pytorch-metric-learning and "
         "the baseline stay eager, and the kernels are compiled before timing). "
-        "Hyper-parameters: lsoftmax and "
-        "asoftmax lam = 0, lmcl and bdlmcl s = 64, m = 0.35 (bdlmcl k = 5, unselected = "
-        "drop), arcface "
-        "s = 64, m = 0.5. Targets: at most 1.30x plain softmax at the face shape and 2.00x "
+        f"Hyper-parameters (each head's `benchmarked` settings; lambda = 0): {_settings()}. "
+        "Targets: at most 1.30x plain softmax at the face shape and 2.00x "
         "at the CIFAR shape, and below 1.00x pytorch-metric-learning.",
         "",
         "Inputs (float32; target angles uniform in 5-50 degrees):",
@@ -295,7 +303,7 @@ def write(paths, out: Path = DEFAULT_OUT) -> tuple[Path, Path]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m paper_repro.bench", description=__doc__.split("\n\n")[0]
+        prog="python -m paper_repro.bench_report", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("raw", nargs="+", help="pytest-benchmark --benchmark-json files")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)

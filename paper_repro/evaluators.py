@@ -41,7 +41,7 @@ def test_error(head, features: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 class _Evaluator:
-    curves: tuple[str, ...] = ()  # the training curves its values fill, beside test_iteration
+    curves: tuple[str, ...] = ()  # the training curves it fills: test_iteration and its values
 
     def diverged_fields(self) -> dict | None:
         """The result fields of a run that diverged (nothing to evaluate), or None where such

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from paper_repro.losses import BASELINE
+from paper_repro.losses import BASELINE, head_class
 
 LSOFTMAX, COSFACE = "Liu et al. 2016", "Wang et al. 2018"
 
@@ -23,7 +23,7 @@ class Claim:
     text: str
     source: str
     better: str
-    than: str = BASELINE
+    than: str = head_class(BASELINE).label({})
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The benchmark renderer (paper_repro.bench) on a small pytest-benchmark JSON fixture, and
+"""The benchmark renderer (paper_repro.bench_report) on a small pytest-benchmark JSON fixture, and
 the benchmark inputs at a tiny shape. The benchmarks themselves are tests/bench (make bench)."""
 
 from __future__ import annotations
@@ -115,6 +115,9 @@ def test_misses_only_on_the_eager_path_are_said_to_be_so(tmp_path, compiled_rati
     ])  # fmt: skip
     markdown, _ = bench_report.render(*bench_report.load_benchmarks([path]))
     assert "**lmcl, cifar, cpu, float32**: 3.00x plain softmax" in markdown
+    # the settings and twins said are the heads' declarations, every benchmarked head's
+    assert "combined s = 64.0, m1 = 1.0, m2 = 0.3, m3 = 0.2" in markdown
+    assert "lsoftmax m = 2 / m = 3 / m = 4" in markdown and "`CosFaceLoss`" in markdown
     said = "Every miss is on the eager path" in markdown
     assert said == (compiled_ratio <= 2.0), markdown
     # a miss whose head has no compiled row: nothing is known of its compiled path

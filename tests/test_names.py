@@ -1,7 +1,8 @@
 """A head is named in its own two files, the registries and the experiment list; the report
 renders what experiments declare and names neither a head nor an experiment. Checked on the
-string literals of the code: a literal equal to a head's key (or a label of it, "<key> m=..."),
-or in report/ to an experiment's name."""
+code's string literals and imports: a literal that is a head's key, one of its labels or run
+names ("<key> m=...", "<key>-m..."), or in report/ an experiment's name (alone or in backticks
+in a text) and an import of a head class or of a head's reference logits."""
 
 from __future__ import annotations
 
@@ -30,18 +31,38 @@ def literals(path: Path):
             yield node.lineno, node.value
 
 
+def head_of(text: str) -> str | None:
+    """The head a literal names: its key, or a label or run name of one of its settings."""
+    for key, head in HEADS.items():
+        names = {head.label(h) for h in head.benchmarked} | {head.run_name(h) for h in
+                                                               head.benchmarked}  # fmt: skip
+        if text == key or text.startswith((f"{key} m=", f"{key}-m")) or text in names:
+            return key
+    return None
+
+
+def report_imports(path: Path) -> list[tuple[int, str]]:
+    """(line, name) of each head class or reference-logits function a file imports."""
+    return [(node.lineno, alias.name) for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.ImportFrom) for alias in node.names
+            if alias.name.endswith(("Head", "_logits"))]  # fmt: skip
+
+
 def named(files) -> list[str]:
     """'path:line: what' for every literal naming a head outside its rooms, or an experiment
-    in report/."""
+    in report/, and every import of a head into report/."""
     bad = []
     for relative, path in files:
+        in_report = relative.startswith("paper_repro/report/")
         for line, text in literals(path):
-            key = text.split(" m=")[0]
-            allowed = {*REGISTRIES, EXPERIMENT_LIST, *own_files(key)} if key in HEADS else set()
-            if key in HEADS and relative not in allowed:
+            key = head_of(text)
+            allowed = {*REGISTRIES, EXPERIMENT_LIST, *own_files(key)} if key else set()
+            if key and relative not in allowed:
                 bad.append(f"{relative}:{line}: head {text!r}")
-            if relative.startswith("paper_repro/report/") and text in EXPERIMENTS:
+            if in_report and (text in EXPERIMENTS or any(f"`{e}`" in text for e in EXPERIMENTS)):
                 bad.append(f"{relative}:{line}: experiment {text!r}")
+        if in_report:
+            bad += [f"{relative}:{line}: imports {name}" for line, name in report_imports(path)]
     return bad
 
 
@@ -57,10 +78,14 @@ def test_heads_and_experiments_are_named_only_where_they_are_declared():
 
 def test_a_planted_name_is_caught(tmp_path):
     planted = tmp_path / "tables.py"
-    planted.write_text('HEAD = "lmcl"\nLABEL = "lsoftmax m=4"\nTABLE = "mnist"\n')
-    assert len(named([("paper_repro/report/tables.py", planted)])) == 3
-    # the same literals are at home in the experiment list, the head's at home in its file
+    planted.write_text('HEAD = "lmcl"\nLABEL = "lsoftmax m=4"\nTABLE = "mnist"\n'
+                       'RUN = "lsoftmax-m4"\nTEXT = "the `cifar10-jpeg` tables"\n'
+                       "from paper_repro.losses import LMCLHead\n")  # fmt: skip
+    assert len(named([("paper_repro/report/tables.py", planted)])) == 6
+    # the literals are at home in the experiment list, a head's in its own file; an import of
+    # a head counts in report/ only
     assert named([(EXPERIMENT_LIST, planted)]) == []
     assert named([("paper_repro/losses/lmcl.py", planted)]) == [
-        "paper_repro/losses/lmcl.py:2: head 'lsoftmax m=4'"
+        "paper_repro/losses/lmcl.py:2: head 'lsoftmax m=4'",
+        "paper_repro/losses/lmcl.py:4: head 'lsoftmax-m4'",
     ]

@@ -43,14 +43,14 @@ def test_a_candidate_too_dear_for_the_budget_is_skipped_for_the_next():
 
 
 def test_a_later_candidate_shares_the_runs_an_earlier_one_planned():
-    subset = planner.Candidate("lfw", "cpu", "?", 2, 4, claim="lmcl-m0.35")
+    subset = planner.Candidate("lfw", "cpu", "?", 2, 4, claim="cosface-beats-softmax")
     chosen, _ = planner.choose((LFW, subset), {"lfw": 60.0}, 60 * (12 + 4))
     assert [(c.seeds, len(c.runs), c.seconds) for c in chosen] == [(1, 12, 720.0), (2, 8, 240.0)]
     assert {r.head.label for r in chosen[1].runs} == {"softmax", "lmcl m=0.35"}
 
 
 def test_a_candidate_whose_runs_are_all_planned_already_adds_nothing():
-    subset = planner.Candidate("lfw", "cpu", "?", 1, 4, claim="lmcl-m0.35")
+    subset = planner.Candidate("lfw", "cpu", "?", 1, 4, claim="cosface-beats-softmax")
     chosen, left = planner.choose((LFW, subset), {"lfw": 60.0}, 60 * (12 + 3))
     # its first seed is the LFW table's: nothing new; its second (4 runs) does not fit
     assert [c.candidate for c in chosen] == [LFW]

@@ -75,7 +75,7 @@ def load_casia_split(split, shape, min_images, root, download, cache, source) ->
     return FaceSplit("casia", train, pairs, folds, f"{CASIA_LABEL} (sha256 {digest[:16]}); {test}")
 
 
-def _all_lfw_pairs(data: lfw.Lfw) -> tuple[PairSet, str]:
+def _all_lfw_pairs(data: lfw_protocol.Lfw) -> tuple[PairSet, str]:
     pairs = PairSet(
         images=data.images,
         index=torch.from_numpy(data.pair_index),

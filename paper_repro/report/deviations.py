@@ -71,8 +71,7 @@ def deviation_lines() -> list[str]:
         f"- **Evaluation subsets**: test-error curves during training use the first "
         f"{SCHEDULES['quick'].eval_subset:,} test images; every final number uses the whole "
         f"test set, except the 2-D studies (first {study.test_subset:,} MNIST test images).",
-        "- **CIFAR-10** exists offline only as a JPEG q75 re-encoding; its tables are labelled "
-        "`cifar10-jpeg` and are not the paper's images. CIFAR-100 is not offline.",
+        *(f"- {text}" for text in _declared_deviations()),
         "- **Precision**: the network runs under bf16 autocast where the hardware computes bf16 "
         "(AMX or AVX512-BF16 CPUs, CUDA), float32 elsewhere; each result records which. The "
         "heads compute in float32 in both.",
@@ -89,6 +88,11 @@ def deviation_lines() -> list[str]:
     return [*lines, ""]
 
 
+def _declared_deviations() -> list[str]:
+    """What the experiments declare of their data, each text once (several share one)."""
+    return list(dict.fromkeys(e.deviation for e in EXPERIMENTS.values() if e.deviation))
+
+
 def _compression(head, profile: str) -> str:
     """How much faster an annealed head's lambda decays in `profile`'s runs than in the
     schedule it was written for, per factor with the datasets it applies to."""
@@ -100,7 +104,8 @@ def _compression(head, profile: str) -> str:
         for run in exp.runs(profile):
             if run.head.name == head.key:
                 by_factor.setdefault(reference / run.schedule.iterations, set()).add(run.dataset)
-    factors = ", ".join(f"{f:.3g}x ({', '.join(sorted(d))})" for f, d in sorted(by_factor.items()))
+    factors = ", ".join(f"{f:.3g}x ({', '.join(f'`{x}`' for x in sorted(d))})"
+                        for f, d in sorted(by_factor.items()))  # fmt: skip
     return f"{head.title}'s decay, written for {reference:,} iterations, {factors} faster"
 
 

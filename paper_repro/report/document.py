@@ -165,9 +165,9 @@ def _levels(runs) -> str:
     of the paper's, how well the baseline head fit (or how many faces trained), and what the
     experiment declares of its data."""
     parts = []
-    for (profile, name), results in sorted(runs.items()):
-        exp = EXPERIMENTS.get(name)
-        if profile != LEVELS_PROFILE or exp is None or not exp.claims:
+    for exp in EXPERIMENTS.values():  # in the order the tables are declared
+        results = runs.get((LEVELS_PROFILE, exp.name))
+        if not results or not exp.claims or exp.checks or exp.recipe_study:
             continue
         paper = exp.runs("paper")[0].schedule.iterations
         ours = results[0]["config"]["schedule"]["iterations"]

@@ -35,9 +35,6 @@ def note(message: str) -> None:
     print(f"figures: {message}")
 
 
-# ---------------------------------------------------------------- Figure 2: psi and cos(m t)
-
-
 def load_experiment(profile: str, experiment: str, root: Path = RESULTS_DIR):
     """(results, their files) of one experiment folder, in load_results' order."""
     folder = Path(root) / profile / experiment

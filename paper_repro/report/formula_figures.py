@@ -11,9 +11,9 @@ import numpy as np
 import torch
 from matplotlib.patches import Arc, Wedge
 
-from paper_repro.losses import BASELINE, LSoftmaxHead
+from paper_repro.experiments import PSI_HEAD
+from paper_repro.losses import BASELINE, HEADS
 from paper_repro.losses.angular import cos_multiple_angle, psi
-from paper_repro.losses.functional import lsoftmax_logits, softmax_logits
 from paper_repro.report import style
 from paper_repro.report.figure_runs import COMMAND, FigureCheckError
 
@@ -48,7 +48,7 @@ def fig2_psi(out_stem: Path, command: str = COMMAND) -> list[Path]:
     fig, axes = style.figure(1, 2, height=style.PANEL_HEIGHT + 0.4)
     t = curves["t_deg"]
     for m in curves["psi"]:
-        head = LSoftmaxHead.key if m > 1 else BASELINE
+        head = PSI_HEAD if m > 1 else BASELINE
         line = {"color": style.head_colour(head, m), "ls": style.head_linestyle(head, m)}
         label = "m=1 (softmax: cos t)" if m == 1 else f"m={m}"
         axes[0, 0].plot(t, curves["cos_mt"][m], label=label, **line)
@@ -113,7 +113,8 @@ def binary_boundaries(
     m: int, theta12_deg: float, norm1: float = 1.0, norm2: float = 1.0, step_deg: float = 0.01
 ) -> BinaryBoundaries:
     """Decision boundaries of softmax and L-Softmax (lambda = 0) for two classes in 2-D, found
-    from `softmax_logits` / `lsoftmax_logits` on unit features x at angles 0..theta12 from W1.
+    from the baseline's and `PSI_HEAD`'s reference logits on unit features x at angles
+    0..theta12 from W1.
 
     x is class 1 under L-Softmax when its target logit |W1||x| psi(t1) beats |W2||x| cos t2
     (and symmetrically for class 2); between the two edges neither class meets its margin."""
@@ -125,9 +126,10 @@ def binary_boundaries(
         [[norm1, 0.0], [norm2 * math.cos(theta), norm2 * math.sin(theta)]], dtype=torch.float64
     )
     zeros, ones = torch.zeros(len(phi), dtype=torch.int64), torch.ones(len(phi), dtype=torch.int64)
-    plain = softmax_logits(x, weight, zeros)
-    as1 = lsoftmax_logits(x, weight, zeros, m, 0.0)  # labelled class 1: psi on column 0
-    as2 = lsoftmax_logits(x, weight, ones, m, 0.0)  # labelled class 2: psi on column 1
+    plain = HEADS[BASELINE].reference_logits(x, weight, zeros)
+    margin_logits = HEADS[PSI_HEAD].reference_logits
+    as1 = margin_logits(x, weight, zeros, m=m, lam=0.0)  # labelled class 1: psi on column 0
+    as2 = margin_logits(x, weight, ones, m=m, lam=0.0)  # labelled class 2: psi on column 1
     in1, in2 = as1[:, 0] > as1[:, 1], as2[:, 1] > as2[:, 0]
     if (in1 & in2).any():
         raise FigureCheckError("a direction meets both classes' margins; psi exceeds cos t")
@@ -155,8 +157,8 @@ def direction_regions(m, theta12_deg, norm1, norm2, step_deg=0.05) -> tuple[np.n
         [[norm1, 0.0], [norm2 * math.cos(theta), norm2 * math.sin(theta)]], dtype=torch.float64
     )
     zeros = torch.zeros(len(x), dtype=torch.int64)
-    as1 = lsoftmax_logits(x, weight, zeros, m, 0.0)
-    as2 = lsoftmax_logits(x, weight, zeros + 1, m, 0.0)
+    as1 = HEADS[PSI_HEAD].reference_logits(x, weight, zeros, m=m, lam=0.0)
+    as2 = HEADS[PSI_HEAD].reference_logits(x, weight, zeros + 1, m=m, lam=0.0)
     region = (as1[:, 0] > as1[:, 1]).long() + 2 * (as2[:, 1] > as2[:, 0]).long()
     return angles, region.numpy()
 

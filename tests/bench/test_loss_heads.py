@@ -3,7 +3,7 @@ CIFAR shapes, against plain Linear + cross_entropy and pytorch-metric-learning.
 
 Not part of the test suite: marked `bench` (deselected by `-m "not bench"`) and skipped
 while pytest-benchmark is disabled. `make bench` runs them twice, with denormals kept and
-flushed, and renders reports/benchmarks/loss_heads.md with `python -m paper_repro.bench`.
+flushed, and renders reports/benchmarks/loss_heads.md with `python -m paper_repro.bench_report`.
 
 Flushing is process-wide and has to happen before the first parallel operation (see
 `paper_repro.bench.denormals_flushed`), so it is chosen by an environment variable read at
@@ -105,7 +105,7 @@ def _step_of(loss_fn, param, features, labels, autocast, sync):
 def _interleaved_ratios(case, weight, shape, step, inputs) -> dict:
     """The head against plain softmax and its pytorch-metric-learning twin, each once per
     round (bench.interleaved): the ratios the report shows."""
-    steps = {"ours": step, "plain": _step_of(*_loss_fn(bench.BASELINE, weight, shape), *inputs)}
+    steps = {"ours": step, "plain": _step_of(*_loss_fn(bench.PLAIN, weight, shape), *inputs)}
     if case.pml:
         with contextlib.suppress(pytest.skip.Exception):  # absent: its column shows none
             steps["pml"] = _step_of(*_pml_loss_fn(case, weight, shape), *inputs)

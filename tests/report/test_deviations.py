@@ -26,7 +26,7 @@ def test_the_annealing_line_follows_each_runs_schedule(monkeypatch):
     dataset; a study (its own line) and a doubling check are left out."""
     text = "\n".join(deviations.deviation_lines())
     cpu = experiments.SCHEDULES["cpu"].iterations
-    assert f"{18_000 / cpu:.3g}x (mnist)" in text and "11.7x (lfw)" in text
+    assert f"{18_000 / cpu:.3g}x (`mnist`)" in text and "11.7x (`lfw`)" in text
     mnist = experiments.EXPERIMENTS["mnist"]
 
     def longer(exp, profile):
@@ -36,4 +36,4 @@ def test_the_annealing_line_follows_each_runs_schedule(monkeypatch):
     patched = {"mnist": replace(mnist, builder=longer)}
     monkeypatch.setattr(deviations, "EXPERIMENTS", patched)
     line = next(x for x in deviations.deviation_lines() if "`cpu` lambda annealing" in x)
-    assert "6x (mnist)" in line and "lfw" not in line
+    assert "6x (`mnist`)" in line and "lfw" not in line

@@ -34,7 +34,7 @@ def _by_claim(runs, checks=None):
 def test_a_clear_gain_is_supported_and_carries_the_paper_gain():
     runs = [_run("softmax", s, e) for s, e in enumerate((1.0, 1.1, 1.2))]
     runs += [_run("lsoftmax m=2", s, e) for s, e in enumerate((0.5, 0.6, 0.7))]
-    v = _by_claim({("cpu", "mnist"): runs})["lsoftmax-m2"]
+    v = _by_claim({("cpu", "mnist"): runs})["m2-beats-softmax"]
     assert v.verdict == "supported" and v.gain == pytest.approx(0.5)
     assert v.paper_gain == pytest.approx(0.08)  # 0.40 - 0.32
     assert "detects ≥" in v.reason
@@ -47,11 +47,11 @@ def test_an_unfit_head_gets_no_verdict_and_a_diverged_run_is_left_out():
     runs += [_run("lsoftmax m=4", 0, 0.5, train_error=20.0),  # unfit: 19.5 above softmax
              _run("lsoftmax m=4", 1, 0.4)]  # fmt: skip
     found = _by_claim({("cpu", "mnist"): runs})
-    m2, m4 = found["lsoftmax-m2"], found["lsoftmax-m4"]
+    m2, m4 = found["m2-beats-softmax"], found["m4-beats-softmax"]
     assert m2.better.values == (0.5, 0.6, 0.7) and m2.verdict == "supported"
     assert m2.better.named("diverged") == ["seed 3 (88.0% training error)"]
     assert m4.verdict == "no verdict" and "lsoftmax m=4 did not fit (1 of 2 runs)" in m4.reason
-    assert found["larger-margin"].verdict == "no verdict"
+    assert found["m4-beats-m2"].verdict == "no verdict"
 
 
 def test_an_unconverged_schedule_withdraws_the_verdict():
@@ -59,11 +59,11 @@ def test_an_unconverged_schedule_withdraws_the_verdict():
     runs += [_run("lsoftmax m=2", s, e) for s, e in enumerate((0.5, 0.6, 0.7))]
     checks = {("cpu", "mnist", "lsoftmax m=2"): "not converged",
               ("cpu", "mnist", "softmax"): "undecided"}  # fmt: skip
-    v = _by_claim({("cpu", "mnist"): runs}, checks)["lsoftmax-m2"]
+    v = _by_claim({("cpu", "mnist"): runs}, checks)["m2-beats-softmax"]
     assert v.verdict == "withdrawn" and "lsoftmax m=2 not converged" in v.reason
     assert v.convergence == "not converged"
     checks[("cpu", "mnist", "lsoftmax m=2")] = "undecided"
-    v = _by_claim({("cpu", "mnist"): runs}, checks)["lsoftmax-m2"]
+    v = _by_claim({("cpu", "mnist"): runs}, checks)["m2-beats-softmax"]
     assert v.verdict == "supported" and v.convergence == "undecided"  # stands, flagged
 
 
@@ -74,7 +74,7 @@ def test_lfw_pairs_networks_by_split_and_seed():
             runs += [_face("softmax", split, seed, level + 0.1 * seed),
                      _face("lmcl m=0.35", split, seed, level + 1.0 + 0.2 * seed)]  # fmt: skip
     runs.append(_face("lmcl m=0.35", "half1", 2, 50.0, train_error=99.9))  # diverged, no pair
-    v = _by_claim({("cpu", "lfw"): runs})["lmcl-m0.35"]
+    v = _by_claim({("cpu", "lfw"): runs})["cosface-beats-softmax"]
     assert isinstance(v.test, Paired) and len(v.test.pairs) == 4
     assert v.test.differences == pytest.approx((1.0, 1.1, 1.0, 1.1))
     assert v.verdict == "supported"
