@@ -1,8 +1,11 @@
 """The equations the proofs are about: label as printed, where it was checked, code and tests.
+This module holds the entry type and the entries the heads share (the chain rule, the softmax
+cross-entropy, the worked numbers); each head's derivation module declares its own entries
+beside its proofs (its ``EQUATIONS``).
 
-Every :class:`derivations.common.Proof` names one of these labels as its ``paper_ref``; the
-equation index at the top of ``reports/derivations.md`` is generated from this table and the
-proofs, and ``tests/derivations/test_index.py`` resolves every implementation and test name
+Every :class:`derivations.common.Proof` names one of the entries' labels as its ``paper_ref``;
+the equation index at the top of ``reports/derivations.md`` is generated from the entries and
+the proofs, and ``tests/derivations/test_index.py`` resolves every implementation and test name
 listed here, so a rename elsewhere fails a test instead of leaving a stale index.
 
 Labels were checked against the source texts in ``../shared/papers/`` (secondary sources:
