@@ -1,7 +1,8 @@
 """The equations the proofs are about: label as printed, where it was checked, code and tests.
-This module holds the entry type and the entries the heads share (the chain rule, the softmax
-cross-entropy, the worked numbers); each head's derivation module declares its own entries
-beside its proofs (its ``EQUATIONS``).
+This module holds the entry type and the entries the heads share (the chain rule, the vector
+identities and the normalisation Jacobian; the softmax loss, its gradient and polar logit; the
+worked numbers); each head's derivation module declares its own entries beside its proofs (its
+``EQUATIONS``).
 
 Every :class:`derivations.common.Proof` names one of the entries' labels as its ``paper_ref``;
 the equation index at the top of ``reports/derivations.md`` is generated from the entries and
