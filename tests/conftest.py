@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -26,12 +27,18 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 # the CLI compiles networks by default where it can; tests that want it ask for it
 os.environ.setdefault("PAPER_REPRO_COMPILE", "off")
 
+SESSION_START = pytest.StashKey[float]()
+
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 @pytest.fixture(params=DEVICES)
 def device(request) -> str:
     return request.param
+
+
+def pytest_sessionstart(session):
+    session.config.stash[SESSION_START] = time.monotonic()
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -43,7 +50,8 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(table)
     out = os.environ.get("PAPER_REPRO_VERIFY_REPORT")
     if out:
-        verification_log.write_report(Path(out), table)
+        wall_s = time.monotonic() - terminalreporter.config.stash[SESSION_START]
+        verification_log.write_report(Path(out), table, wall_s)
         terminalreporter.write_line(f"written to {out}")
 
 

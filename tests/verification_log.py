@@ -57,7 +57,7 @@ def markdown_table(rows) -> str:
     return "\n".join(lines)
 
 
-def write_report(path: Path, table: str) -> None:
+def write_report(path: Path, table: str, wall_s: float) -> None:
     profile = os.environ.get("HYPOTHESIS_PROFILE", "ci")
     prov = describe("cuda" if torch.cuda.is_available() else "cpu")
     hw, sw = prov["hardware"], prov["software"]
@@ -85,6 +85,7 @@ def write_report(path: Path, table: str) -> None:
         f"- command: `make verify-gradients`, hypothesis profile `{profile}`",
         f"- commit {prov['commit']}; torch {sw['torch']}, Python {sw['python']}",
         f"- hardware: {hw['cpu']} ({hw['cpu_cores']} cores), GPU: {hw.get('gpu', 'none')}",
+        f"- wall time: {wall_s / 60:.1f} min",
         "",
         "",
     ]
